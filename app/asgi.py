@@ -1,0 +1,136 @@
+"""The composition root: `create_app()` assembles settings, database, templates and controllers."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
+from litestar import Litestar
+from litestar.config.csrf import CSRFConfig
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.datastructures import State
+from litestar.logging import LoggingConfig
+from litestar.middleware.session.client_side import CookieBackendConfig
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.plugins.htmx import HTMXPlugin
+from litestar.static_files import create_static_files_router
+from litestar.stores.memory import MemoryStore
+from litestar.template.config import TemplateConfig
+
+from app import i18n
+from app.auth.controllers import AuthController
+from app.auth.guards import UserMiddleware
+from app.db import import_models, sqlalchemy_config
+from app.geography.controllers import GeographyApi, OfficerGeographyController
+from app.home import HomeController, base_figures
+from app.settings import ROOT, Settings, get_settings
+from app.web import EXCEPTION_HANDLERS, LocaleMiddleware, RequestLogMiddleware, pop_flashes
+
+# Links each domain adds to the site's navigation and to the officer's dashboard: (url, msgid).
+NAV_LINKS: list[dict[str, str]] = []
+OFFICER_LINKS: list[dict[str, str]] = []
+
+TEMPLATES = ROOT / "templates"
+STATIC = ROOT / "static"
+
+
+def _template_engine(engine: JinjaTemplateEngine) -> None:
+    env = engine.engine
+    env.add_extension("jinja2.ext.i18n")
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        gettext=lambda s: i18n.translations(i18n.get_locale()).gettext(s),
+        ngettext=lambda s, p, n: i18n.translations(i18n.get_locale()).ngettext(s, p, n),
+        newstyle=True,
+    )
+    env.filters.update(
+        vnd=i18n.format_vnd,
+        number=i18n.format_number,
+        percent=i18n.format_percent,
+        date=i18n.format_date,
+    )
+    env.globals.update(
+        get_locale=i18n.get_locale,
+        locales=i18n.LOCALES,
+        pop_flashes=pop_flashes,
+        nav_links=NAV_LINKS,
+        officer_links=OFFICER_LINKS,
+    )
+    env.trim_blocks = True
+    env.lstrip_blocks = True
+
+
+def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
+    settings = settings or get_settings()
+    import_models()
+    db_config = sqlalchemy_config(settings.database_url, echo=settings.log_sql)
+    secret = settings.resolved_secret()
+    session_key = hashlib.sha256(f"session:{secret}".encode()).digest()
+    csrf_secret = hashlib.sha256(f"csrf:{secret}".encode()).hexdigest()
+    session_config = CookieBackendConfig(
+        secret=session_key,
+        key="glg_session",
+        httponly=True,
+        samesite="lax",
+        secure=settings.is_production,
+        max_age=14 * 24 * 3600,
+    )
+    logging_config = LoggingConfig(
+        root={"level": "INFO", "handlers": ["queue_listener"]},
+        formatters={"standard": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+        log_exceptions="always",
+        disable_stack_trace={404, 401, 403, 409, 422, 429},
+    )
+    app = Litestar(
+        route_handlers=[
+            HomeController,
+            AuthController,
+            OfficerGeographyController,
+            GeographyApi,
+            create_static_files_router(
+                path="/static",
+                directories=[STATIC],
+                send_as_attachment=False,
+                cache_control=None,
+                name="static",
+            ),
+            *overrides.pop("route_handlers", []),
+        ],
+        plugins=[SQLAlchemyPlugin(config=db_config), HTMXPlugin()],
+        middleware=[
+            RequestLogMiddleware(),
+            session_config.middleware,
+            LocaleMiddleware(),
+            UserMiddleware(db_config),
+        ],
+        csrf_config=CSRFConfig(
+            secret=csrf_secret,
+            cookie_secure=settings.is_production,
+            cookie_samesite="lax",
+            exclude=["/api/v1/webhooks"],
+        ),
+        template_config=TemplateConfig(
+            directory=TEMPLATES, engine=JinjaTemplateEngine, engine_callback=_template_engine
+        ),
+        openapi_config=OpenAPIConfig(
+            title="Grassroots Library Giving API",
+            version="1.0.0",
+            path="/schema",
+            render_plugins=[JsonRenderPlugin()],
+        ),
+        exception_handlers=EXCEPTION_HANDLERS,
+        stores={"login_throttle": MemoryStore()},
+        state=State(
+            {
+                "settings": settings,
+                "db_config": db_config,
+                "figure_providers": [base_figures],
+            }
+        ),
+        logging_config=logging_config,
+        debug=settings.environment == "development" and overrides.pop("debug", False),
+        **overrides,
+    )
+    return app
+

@@ -1,0 +1,123 @@
+"""Sign-up for sponsors, sign-in and sign-out, and the account page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.params import FromQuery
+from litestar.datastructures import State
+from litestar.response import Template
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth import services
+from app.auth.guards import SESSION_USER_KEY, current_user, signed_in
+from app.auth.models import (
+    ORGANISATION_KIND_LABELS,
+    ROLE_LABELS,
+    OrganisationKind,
+    Role,
+    SponsorType,
+)
+from app.auth.schemas import SignIn, SponsorRegistration
+from app.errors import DomainError, ValidationFailed
+from app.forms import form_data, validate
+from app.geography.models import Library
+from app.i18n import _
+from app.settings import Settings
+from app.web import DbSession, flash, render, see_other
+
+HOME_BY_ROLE = {Role.OFFICER: "/officer", Role.LIBRARIAN: "/account", Role.SPONSOR: "/account"}
+
+
+def _safe_next(target: str | None) -> str | None:
+    if target and target.startswith("/") and not target.startswith("//"):
+        return target
+    return None
+
+
+def _register_context(values: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:
+    return {
+        "values": values,
+        "errors": errors,
+        "organisation_kinds": [(k.value, _(ORGANISATION_KIND_LABELS[k])) for k in OrganisationKind],
+    }
+
+
+class AuthController(Controller):
+    @get("/register", name="register")
+    async def register_form(self, request: Request[Any, Any, Any]) -> Template:
+        return render(
+            request, "auth/register.html", **_register_context({"sponsor_type": "individual"}, {})
+        )
+
+    @post("/register", name="register_post")
+    async def register(self, request: Request[Any, Any, Any], db_session: DbSession) -> Response[Any]:
+        values = form_data(await request.form())
+        values.setdefault("sponsor_type", SponsorType.INDIVIDUAL.value)
+        try:
+            data = validate(SponsorRegistration, values)
+            user = await services.register_sponsor(db_session, data)
+        except ValidationFailed as exc:
+            values.pop("password", None)
+            return render(
+                request,
+                "auth/register.html",
+                fragment="auth/_register_form.html",
+                status_code=422,
+                **_register_context(values, exc.errors),
+            )
+        request.set_session({SESSION_USER_KEY: user.id})
+        flash(request, _("Welcome! Your sponsor account is ready."))
+        return see_other(request, "/account")
+
+    @get("/login", name="login")
+    async def login_form(self, request: Request[Any, Any, Any], next: FromQuery[str | None] = None) -> Template:
+        return render(request, "auth/login.html", values={"next": _safe_next(next)}, error=None)
+
+    @post("/login", name="login_post")
+    async def login(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: DbSession,
+        state: State,
+    ) -> Response[Any]:
+        values = form_data(await request.form())
+        settings: Settings = state.settings
+        try:
+            data = validate(SignIn, values)
+            user = await services.authenticate(
+                db_session,
+                request.app.stores.get("login_throttle"),
+                email=data.email,
+                password=data.password,
+                max_failures=settings.login_max_failures,
+                lockout_seconds=settings.login_lockout_seconds,
+            )
+        except DomainError as exc:
+            values.pop("password", None)
+            status = exc.status_code if exc.status_code == 429 else 422
+            message = exc.message if not isinstance(exc, ValidationFailed) else _(
+                "Enter your e-mail address and password."
+            )
+            return render(request, "auth/login.html", status_code=status, values=values, error=message)
+        request.set_session({SESSION_USER_KEY: user.id})
+        return see_other(request, _safe_next(values.get("next")) or HOME_BY_ROLE[user.role])
+
+    @post("/logout", name="logout")
+    async def logout(self, request: Request[Any, Any, Any]) -> Response[Any]:
+        request.clear_session()
+        return see_other(request, "/")
+
+    @get("/account", name="account", guards=[signed_in])
+    async def account(self, request: Request[Any, Any, Any], db_session: DbSession) -> Template:
+        user = current_user(request)
+        assert user is not None  # the guard saw to it
+        library = await db_session.get(Library, user.library_id) if user.library_id else None
+        return render(
+            request,
+            "auth/account.html",
+            account=user,
+            library=library,
+            role_label=ROLE_LABELS[user.role],
+        )

@@ -1,0 +1,62 @@
+"""Who is asking: the signed-in user in `request.user` (or None), and role guards."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.middleware import ASGIMiddleware
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+from app.auth.models import Role, User
+
+SESSION_USER_KEY = "uid"
+
+
+class UserMiddleware(ASGIMiddleware):
+    """Loads the signed-in user with the request's own database session (one per request)."""
+
+    scopes = (ScopeType.HTTP,)
+    exclude_path_pattern = ("^/static/",)
+
+    def __init__(self, db_config: Any) -> None:
+        self.db_config = db_config
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        user: User | None = None
+        session_data = scope.get("session")
+        uid = session_data.get(SESSION_USER_KEY) if isinstance(session_data, dict) else None
+        if isinstance(uid, int):
+            db = self.db_config.provide_session(scope["litestar_app"].state, scope)
+            user = await db.get(User, uid)
+            if user is not None and not user.is_active:
+                user = None
+        scope["user"] = user
+        await next_app(scope, receive, send)
+
+
+def current_user(connection: ASGIConnection[Any, Any, Any, Any]) -> User | None:
+    return connection.scope.get("user")  # type: ignore[return-value]
+
+
+def requires(*roles: Role):  # type: ignore[no-untyped-def]
+    """A guard: the request must come from a signed-in user with one of these roles."""
+
+    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        user = current_user(connection)
+        if user is None:
+            raise NotAuthorizedException()
+        if roles and user.role not in roles:
+            raise PermissionDeniedException()
+
+    guard.__name__ = f"requires_{'_'.join(r.value for r in roles) or 'user'}"
+    return guard
+
+
+signed_in = requires()
+officer_only = requires(Role.OFFICER)
+librarian_only = requires(Role.LIBRARIAN)
+sponsor_only = requires(Role.SPONSOR)

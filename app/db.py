@@ -1,0 +1,85 @@
+"""Declarative base with a naming convention, and the SQLAlchemy config for Litestar."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from advanced_alchemy.extensions.litestar import (
+    AlembicAsyncConfig,
+    AsyncSessionConfig,
+    SQLAlchemyAsyncConfig,
+)
+from advanced_alchemy.types import DateTimeUTC
+from sqlalchemy import Enum, MetaData, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {dt.datetime: DateTimeUTC(timezone=True)}
+
+
+def enum_column(cls: type[enum.Enum], length: int = 32) -> Enum:
+    """Enums are stored by value, as strings (portable across SQLite and PostgreSQL)."""
+    return Enum(
+        cls, native_enum=False, length=length, values_callable=lambda e: [m.value for m in e]
+    )
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class TimestampMixin:
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    """Foreign keys on and WAL for SQLite; other databases are left alone."""
+    module = type(dbapi_connection).__module__
+    if "sqlite" not in module:
+        return
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def sqlalchemy_config(database_url: str, *, echo: bool = False) -> SQLAlchemyAsyncConfig:
+    return SQLAlchemyAsyncConfig(
+        connection_string=database_url,
+        metadata=Base.metadata,
+        create_all=False,
+        before_send_handler="autocommit_include_redirects",
+        session_config=AsyncSessionConfig(expire_on_commit=False),
+        session_dependency_key="db_session",
+        alembic_config=AlembicAsyncConfig(script_location="migrations"),
+        engine_config=_engine_config(database_url, echo),
+    )
+
+
+def _engine_config(database_url: str, echo: bool):  # type: ignore[no-untyped-def]
+    from advanced_alchemy.config import EngineConfig
+
+    if database_url.startswith("sqlite"):
+        return EngineConfig(echo=echo)
+    return EngineConfig(echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=True)
+
+
+def import_models() -> None:
+    """Import every domain's models so Base.metadata is complete (Alembic, tests)."""
+    import app.audit  # noqa: F401
+    import app.auth.models  # noqa: F401
+    import app.geography.models  # noqa: F401

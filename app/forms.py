@@ -1,0 +1,84 @@
+"""Validating input with Pydantic, with messages in the user's language.
+
+HTML forms and the JSON API share the same schemas. `validate(Model, data)` returns the model,
+or raises `ValidationFailed` with one translated message per field. Custom rules raise
+`FieldError(field, message)` with an already translated message.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from app.errors import ValidationFailed
+from app.i18n import _
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class FieldError(ValueError):
+    """A rule broken by one field, raised from a model validator; shown beside that field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def _message(error: dict[str, Any]) -> str:
+    kind, ctx = error["type"], error.get("ctx") or {}
+    if isinstance(ctx.get("error"), FieldError):
+        return ctx["error"].message
+    if kind == "missing" or (kind == "string_too_short" and ctx.get("min_length") == 1):
+        return _("This field is required.")
+    if kind == "string_too_short":
+        return _("Must be at least %(n)s characters.", n=ctx.get("min_length"))
+    if kind == "string_too_long":
+        return _("Must be at most %(n)s characters.", n=ctx.get("max_length"))
+    if kind in ("int_parsing", "int_type", "int_from_float", "float_parsing", "float_type"):
+        return _("Enter a whole number.")
+    if kind in ("greater_than", "greater_than_equal"):
+        return _("Must be at least %(n)s.", n=ctx.get("gt", ctx.get("ge")))
+    if kind in ("less_than", "less_than_equal"):
+        return _("Must be at most %(n)s.", n=ctx.get("lt", ctx.get("le")))
+    if kind in ("enum", "literal_error"):
+        return _("Choose one of the options.")
+    if kind == "value_error" and "email" in str(error.get("msg", "")).lower():
+        return _("Enter a valid e-mail address.")
+    if kind in ("date_from_datetime_parsing", "date_parsing", "date_type"):
+        return _("Enter a valid date.")
+    return _("This value is not valid.")
+
+
+def errors_of(exc: ValidationError) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    for error in exc.errors():
+        cause = (error.get("ctx") or {}).get("error")
+        if isinstance(cause, FieldError):
+            field = cause.field
+        else:
+            field = ".".join(str(p) for p in error["loc"]) or "__all__"
+        errors.setdefault(field, _message(error))  # type: ignore[arg-type]
+    return errors
+
+
+def validate(model: type[M], data: Any) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ValidationFailed(errors_of(exc)) from exc
+
+
+def form_data(raw: Any) -> dict[str, Any]:
+    """Form fields as a plain dict; blank strings become None so optional fields stay unset."""
+    data: dict[str, Any] = {}
+    for key, value in dict(raw).items():
+        if key == "_csrf_token":
+            continue
+        if isinstance(value, str):
+            value = value.strip()
+            data[key] = value if value != "" else None
+        else:
+            data[key] = value
+    return data

@@ -1,0 +1,112 @@
+"""Gettext for Vietnamese (default) and English; locale-aware VND, number and date formatting.
+
+Messages are written in English in the code and templates (msgids) and translated in the Babel
+catalogs under app/translations. `make messages` extracts and updates them; `make install`
+compiles them to .mo. If a .mo file is missing or older than its .po (a fresh checkout before
+`make install`), the catalog is compiled in memory from the .po so the site is never untranslated.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from contextvars import ContextVar
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from babel import Locale, dates, numbers
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import NullTranslations, Translations
+
+LOCALES = ("vi", "en")
+DEFAULT_LOCALE = "vi"
+LOCALE_COOKIE = "lang"
+TRANSLATIONS_DIR = Path(__file__).parent / "translations"
+
+_current: ContextVar[str] = ContextVar("locale", default=DEFAULT_LOCALE)
+
+
+def set_locale(locale: str) -> None:
+    _current.set(locale if locale in LOCALES else DEFAULT_LOCALE)
+
+
+def get_locale() -> str:
+    return _current.get()
+
+
+@lru_cache(maxsize=len(LOCALES))
+def translations(locale: str) -> NullTranslations:
+    folder = TRANSLATIONS_DIR / locale / "LC_MESSAGES"
+    po, mo = folder / "messages.po", folder / "messages.mo"
+    if mo.exists() and (not po.exists() or mo.stat().st_mtime >= po.stat().st_mtime):
+        with mo.open("rb") as fh:
+            return Translations(fh)
+    if not po.exists():
+        return NullTranslations()
+    with po.open("rb") as fh:
+        catalog = read_po(fh, locale=locale)
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog)
+    buffer.seek(0)
+    return Translations(buffer)
+
+
+def gettext(message: str, **variables: Any) -> str:
+    text = translations(get_locale()).gettext(message)
+    return text % variables if variables else text
+
+
+def ngettext(singular: str, plural: str, n: int, **variables: Any) -> str:
+    text = translations(get_locale()).ngettext(singular, plural, n)
+    variables.setdefault("num", n)
+    return text % variables
+
+
+_ = gettext
+
+
+def lazy(message: str) -> str:
+    """Mark a message for extraction where it is defined; translate it where it is shown."""
+    return message
+
+
+def format_vnd(amount: int | None) -> str:
+    if amount is None:
+        return ""
+    return numbers.format_currency(amount, "VND", locale=get_locale())
+
+
+def format_number(value: int | float | None) -> str:
+    if value is None:
+        return ""
+    return numbers.format_decimal(value, locale=get_locale())
+
+
+def format_percent(value: float | None) -> str:
+    if value is None:
+        return ""
+    return numbers.format_percent(value, locale=get_locale())
+
+
+def format_date(value: dt.date | dt.datetime | None, fmt: str = "medium") -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        return dates.format_datetime(value, fmt, tzinfo=VN_TZ, locale=get_locale())
+    return dates.format_date(value, fmt, locale=get_locale())
+
+
+VN_TZ = dates.get_timezone("Asia/Ho_Chi_Minh")
+
+
+def language_name(locale: str) -> str:
+    return Locale.parse(locale).get_display_name(locale).capitalize()
+
+
+def pick_locale(cookie: str | None, accept_language: str | None) -> str:
+    """The remembered choice wins; otherwise Vietnamese (the site is Vietnamese first)."""
+    if cookie in LOCALES:
+        return cookie
+    return DEFAULT_LOCALE

@@ -1,0 +1,57 @@
+"""One settings object, read from the environment (and `.env`), loaded once and injected."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+VAR_DIR = ROOT / "var"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    database_url: str = f"sqlite+aiosqlite:///{VAR_DIR / 'app.db'}"
+    # No production default: development and tests get a random key kept under var/.
+    secret_key: str | None = Field(default=None, min_length=32)
+    host: str = "127.0.0.1"
+    port: int = 8000
+    default_locale: Literal["vi", "en"] = "vi"
+    province_code: int = 14  # Sơn La: the province this deployment serves first
+    province_name: str = "Sơn La"
+    login_max_failures: int = 5
+    login_lockout_seconds: int = 15 * 60
+    log_sql: bool = False
+
+    @model_validator(mode="after")
+    def _secret_required_in_production(self) -> Settings:
+        if self.environment == "production" and not self.secret_key:
+            raise ValueError("SECRET_KEY must be set (32+ characters) in production")
+        return self
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+    def resolved_secret(self) -> str:
+        """The configured secret, or (outside production) one generated once and kept in var/."""
+        if self.secret_key:
+            return self.secret_key
+        VAR_DIR.mkdir(exist_ok=True)
+        path = VAR_DIR / "secret_key"
+        if not path.exists():
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,138 @@
+"""Fixtures that start the real parts the tests need: SQLite, PostgreSQL, the app, a browser.
+
+Every test that takes `backend` (directly or through `db`, `app`, `client`) runs twice: on SQLite
+and on PostgreSQL (the local server at 127.0.0.1:5432). Where PostgreSQL is unreachable its tests
+skip with a message, except in CI (CI=true), where they fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlalchemy import delete, text, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+
+from app.asgi import create_app
+from app.cli import migrate
+from app.db import Base, import_models
+from app.geography.models import Commune, Province
+from app.settings import Settings
+from tests.support import pg_admin, postgres_available
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+PG_HOST = os.environ.get("PGHOST_TEST", "127.0.0.1")
+TEST_SECRET = "test-secret-" + "x" * 40
+
+import_models()
+
+
+@dataclass
+class Backend:
+    name: str
+    url: str
+
+
+def _require_postgres() -> None:
+    reason = postgres_available()
+    if reason is None:
+        return
+    if IN_CI:
+        pytest.fail(f"PostgreSQL is required in CI but unreachable: {reason}")
+    pytest.skip(f"PostgreSQL unreachable ({reason}); its tests skip outside CI")
+
+
+def create_database(kind: str, tmp_dir: Path) -> str:
+    """A fresh, empty database of this kind; returns its SQLAlchemy URL."""
+    if kind == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_dir / f'test-{uuid.uuid4().hex[:8]}.db'}"
+    _require_postgres()
+    name = f"glg_test_{uuid.uuid4().hex[:10]}"
+    asyncio.run(pg_admin(f'CREATE DATABASE "{name}"'))
+    return f"postgresql+asyncpg://postgres@{PG_HOST}:5432/{name}"
+
+
+def drop_database(url: str) -> None:
+    if url.startswith("postgresql"):
+        name = url.rsplit("/", 1)[1]
+        asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def _seed_geography(url: str) -> None:
+    from app.geography.services import seed_geography
+
+    engine = create_async_engine(url)
+    async with async_sessionmaker(engine)() as session:
+        await seed_geography(session)
+        await session.commit()
+    await engine.dispose()
+
+
+@pytest.fixture(
+    scope="session",
+    params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
+)
+def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
+    """A migrated database with the geography seeded, shared by the session's tests."""
+    url = create_database(request.param, tmp_path_factory.mktemp("db"))
+    try:
+        migrate(url)
+        asyncio.run(_seed_geography(url))
+        yield Backend(request.param, url)
+    finally:
+        drop_database(url)
+
+
+GEOGRAPHY = {Province.__tablename__, Commune.__tablename__}
+
+
+async def _reset(url: str) -> None:
+    """Empty every table but the geography, and put commune attributes back to their defaults."""
+    engine = create_async_engine(url)
+    async with engine.begin() as conn:
+        for table in reversed(Base.metadata.sorted_tables):
+            if table.name not in GEOGRAPHY:
+                await conn.execute(delete(table))
+        await conn.execute(
+            update(Commune)
+            .where(text("is_border OR is_remote OR population IS NOT NULL OR priority_weight <> 1.0"))
+            .values(is_border=False, is_remote=False, population=None, priority_weight=1.0)
+        )
+    await engine.dispose()
+
+
+@pytest.fixture
+async def clean_backend(backend: Backend) -> Backend:
+    await _reset(backend.url)
+    return backend
+
+
+@pytest.fixture
+async def db(clean_backend: Backend) -> AsyncIterator[AsyncSession]:
+    """A session for arranging and checking data; its engine lives in this test's event loop."""
+    engine = create_async_engine(clean_backend.url)
+    async with async_sessionmaker(engine, expire_on_commit=False)() as session:
+        yield session
+    await engine.dispose()
+
+
+def settings_for(url: str, **overrides: object) -> Settings:
+    return Settings(database_url=url, environment="test", secret_key=TEST_SECRET, **overrides)
+
+
+@pytest.fixture
+def app(clean_backend: Backend) -> Litestar:
+    return create_app(settings_for(clean_backend.url))
+
+
+@pytest.fixture
+async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    async with AsyncTestClient(app=app, base_url="http://testserver.local") as c:
+        yield c
