@@ -30,14 +30,19 @@ def _message(error: dict[str, Any]) -> str:
     kind, ctx = error["type"], error.get("ctx") or {}
     if isinstance(ctx.get("error"), FieldError):
         return ctx["error"].message
-    if kind == "missing" or (kind == "string_too_short" and ctx.get("min_length") == 1):
+    blank = error.get("input") is None or error.get("input") == ""
+    if kind == "missing" or (blank and kind.endswith("_type")) or (
+        kind == "string_too_short" and ctx.get("min_length") == 1
+    ):
         return _("This field is required.")
     if kind == "string_too_short":
         return _("Must be at least %(n)s characters.", n=ctx.get("min_length"))
     if kind == "string_too_long":
         return _("Must be at most %(n)s characters.", n=ctx.get("max_length"))
-    if kind in ("int_parsing", "int_type", "int_from_float", "float_parsing", "float_type"):
+    if kind in ("int_parsing", "int_type", "int_from_float"):
         return _("Enter a whole number.")
+    if kind in ("float_parsing", "float_type", "finite_number"):
+        return _("Enter a number.")
     if kind in ("greater_than", "greater_than_equal"):
         return _("Must be at least %(n)s.", n=ctx.get("gt", ctx.get("ge")))
     if kind in ("less_than", "less_than_equal"):

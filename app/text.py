@@ -18,3 +18,4 @@ def like_pattern(query: str) -> str:
     """A LIKE pattern for a folded query, with LIKE's wildcards escaped (escape char '\\')."""
     escaped = fold(query).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
+

@@ -31,6 +31,11 @@ log = logging.getLogger("app.request")
 DbSession = NamedDependency[AsyncSession]
 
 
+def is_static(scope: Scope) -> bool:
+    """Requests for our static files skip the middlewares that only pages need."""
+    return scope["path"].startswith("/static/")
+
+
 def is_htmx(request: Request[Any, Any, Any]) -> bool:
     return request.headers.get("hx-request") == "true"
 
@@ -126,7 +131,7 @@ class LocaleMiddleware(ASGIMiddleware):
     """Sets the request's language from the remembered choice (cookie), Vietnamese otherwise."""
 
     scopes = (ScopeType.HTTP,)
-    exclude_path_pattern = ("^/static/",)
+    should_bypass_for_scope = staticmethod(is_static)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         cookie = None

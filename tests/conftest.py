@@ -135,4 +135,5 @@ def app(clean_backend: Backend) -> Litestar:
 @pytest.fixture
 async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
     async with AsyncTestClient(app=app, base_url="http://testserver.local") as c:
+        c.follow_redirects = False
         yield c

@@ -12,6 +12,7 @@ from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from app.auth.models import Role, User
+from app.web import is_static
 
 SESSION_USER_KEY = "uid"
 
@@ -20,7 +21,7 @@ class UserMiddleware(ASGIMiddleware):
     """Loads the signed-in user with the request's own database session (one per request)."""
 
     scopes = (ScopeType.HTTP,)
-    exclude_path_pattern = ("^/static/",)
+    should_bypass_for_scope = staticmethod(is_static)
 
     def __init__(self, db_config: Any) -> None:
         self.db_config = db_config

@@ -40,7 +40,7 @@ class CommuneUpdate(BaseModel):
     is_border: bool = False
     is_remote: bool = False
     population: Annotated[int | None, Field(ge=0, le=10_000_000)] = None
-    priority_weight: Annotated[float, Field(gt=0, le=10)] = 1.0
+    priority_weight: Annotated[float, Field(gt=0, le=10, allow_inf_nan=False)] = 1.0
 
 
 class LibraryCreate(BaseModel):

@@ -1,0 +1,159 @@
+"""Sponsors register and sign in; bad input is refused with a message and writes nothing."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from app.audit import AuditLog
+from app.auth.models import OrganisationKind, Role, SponsorType, User
+from tests.support import PASSWORD, make_user, post_form, sign_in
+
+GOOD = {
+    "sponsor_type": "individual",
+    "full_name": "Lò Văn Pả",
+    "email": "lo.van.pa@example.vn",
+    "password": PASSWORD,
+}
+
+
+async def _count_users(db) -> int:  # type: ignore[no-untyped-def]
+    return await db.scalar(select(func.count()).select_from(User))
+
+
+async def test_individual_registers_and_lands_on_account(client, db) -> None:
+    response = await post_form(client, "/register", GOOD)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/account"
+    user = await db.scalar(select(User).where(User.email == GOOD["email"]))
+    assert user.role == Role.SPONSOR and user.sponsor_type == SponsorType.INDIVIDUAL
+    assert user.password_hash.startswith("$argon2")
+    audit = await db.scalar(select(AuditLog).where(AuditLog.action == "user.register"))
+    assert audit.entity_id == str(user.id)
+    page = await client.get("/account")
+    assert page.status_code == 200 and "Lò Văn Pả" in page.text
+
+
+async def test_enterprise_registers_with_tax_code(client, db) -> None:
+    data = {
+        **GOOD,
+        "email": "ketoan@taybac.vn",
+        "sponsor_type": "organisation",
+        "organisation_name": "Công ty CP Sách Tây Bắc",
+        "organisation_kind": "enterprise",
+        "tax_code": "5500123456-001",
+    }
+    assert (await post_form(client, "/register", data)).status_code == 303
+    user = await db.scalar(select(User).where(User.email == "ketoan@taybac.vn"))
+    assert user.organisation_kind == OrganisationKind.ENTERPRISE
+    assert user.tax_code == "5500123456-001"
+    assert user.display_name == "Công ty CP Sách Tây Bắc"
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "message"),
+    [
+        ({"password": "abc12345"}, "password", "Dùng ít nhất 10 ký tự."),
+        ({"password": "1234567890"}, "password", "Mật khẩu này quá dễ đoán."),
+        ({"password": "chiconchuthoi"}, "password", "Hãy kết hợp chữ cái với chữ số hoặc ký hiệu."),
+        ({"full_name": "A" * 121}, "full_name", "Không quá 120 ký tự."),
+        ({"full_name": ""}, "full_name", "Ô này là bắt buộc."),
+        ({"email": "not-an-email"}, "email", "Nhập địa chỉ e-mail hợp lệ."),
+        (
+            {"sponsor_type": "organisation", "organisation_name": "Cty A",
+             "organisation_kind": "enterprise", "tax_code": "12345"},
+            "tax_code",
+            "Mã số thuế gồm 10 chữ số, hoặc 10 chữ số, dấu gạch ngang và 3 chữ số.",
+        ),
+        (
+            {"sponsor_type": "organisation", "organisation_name": "Cty A",
+             "organisation_kind": "enterprise"},
+            "tax_code",
+            "Doanh nghiệp phải nhập mã số thuế.",
+        ),
+        (
+            {"sponsor_type": "organisation", "organisation_name": "X" * 201,
+             "organisation_kind": "school"},
+            "organisation_name",
+            "Không quá 200 ký tự.",
+        ),
+    ],
+)
+async def test_bad_registration_is_refused_in_vietnamese(client, db, change, field, message) -> None:
+    response = await post_form(client, "/register", {**GOOD, **change})
+    assert response.status_code == 422
+    assert message in response.text
+    assert f'id="e-{field}"' in response.text or message in response.text
+    assert await _count_users(db) == 0
+
+
+async def test_taken_email_is_refused_and_nothing_written(client, db) -> None:
+    await make_user(db, Role.SPONSOR, email=GOOD["email"])
+    await db.commit()
+    response = await post_form(client, "/register", {**GOOD, "email": GOOD["email"].upper()})
+    assert response.status_code == 422
+    assert "Đã có tài khoản dùng địa chỉ e-mail này." in response.text
+    assert await _count_users(db) == 1
+
+
+async def test_bad_input_message_in_english_when_chosen(client, db) -> None:
+    await client.get("/lang/en")
+    response = await post_form(client, "/register", {**GOOD, "password": "short1"})
+    assert response.status_code == 422
+    assert "Use at least 10 characters." in response.text
+    assert await _count_users(db) == 0
+
+
+async def test_htmx_registration_error_returns_only_the_form(client) -> None:
+    response = await post_form(
+        client, "/register", {**GOOD, "password": "x"}, headers={"HX-Request": "true"}
+    )
+    assert response.status_code == 422
+    assert response.text.lstrip().startswith("<form")
+    assert "<html" not in response.text
+
+
+async def test_sign_in_sign_out(client, db) -> None:
+    await make_user(db, Role.SPONSOR, email="a@example.vn")
+    await db.commit()
+    await sign_in(client, "a@example.vn")
+    assert (await client.get("/account")).status_code == 200
+    response = await post_form(client, "/logout", {})
+    assert response.status_code == 303
+    assert (await client.get("/account", follow_redirects=False)).status_code == 303
+
+
+async def test_wrong_password_is_refused(client, db) -> None:
+    await make_user(db, Role.SPONSOR, email="a@example.vn")
+    await db.commit()
+    response = await post_form(client, "/login", {"email": "a@example.vn", "password": "wrong-pass-1"})
+    assert response.status_code == 422
+    assert "E-mail hoặc mật khẩu không đúng." in response.text
+
+
+async def test_sign_in_is_throttled_after_repeated_failures(client, db) -> None:
+    await make_user(db, Role.SPONSOR, email="a@example.vn")
+    await db.commit()
+    for _ in range(5):
+        r = await post_form(client, "/login", {"email": "a@example.vn", "password": "wrong-pass-1"})
+        assert r.status_code == 422
+    # Even the right password is refused while the account is throttled.
+    response = await post_form(client, "/login", {"email": "a@example.vn", "password": PASSWORD})
+    assert response.status_code == 429
+    assert "Đăng nhập sai quá nhiều lần" in response.text
+
+
+async def test_post_without_csrf_token_is_refused(client, db) -> None:
+    await client.get("/register")
+    response = await client.post("/register", data=GOOD)
+    assert response.status_code == 403
+    assert await _count_users(db) == 0
+
+
+async def test_next_parameter_cannot_redirect_off_site(client, db) -> None:
+    await make_user(db, Role.SPONSOR, email="a@example.vn")
+    await db.commit()
+    response = await post_form(
+        client, "/login", {"email": "a@example.vn", "password": PASSWORD, "next": "//evil.example"}
+    )
+    assert response.headers["location"] == "/account"

@@ -1,0 +1,105 @@
+"""Health, language, formatting, logs, OpenAPI, static files, page weight."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import re
+
+from babel.messages.pofile import read_po
+from litestar.testing import AsyncTestClient
+
+from app import i18n
+from app.asgi import create_app
+from app.settings import ROOT
+from tests.conftest import settings_for
+
+
+async def test_healthz_ok(client) -> None:
+    response = await client.get("/healthz")
+    assert response.status_code == 200 and response.json() == {"status": "ok", "database": "ok"}
+
+
+async def test_healthz_503_when_database_unreachable(tmp_path) -> None:
+    unreachable = [
+        f"sqlite+aiosqlite:///{tmp_path}/missing-dir/nope.db",
+        "postgresql+asyncpg://postgres@127.0.0.1:1/nowhere",  # nothing listens on port 1
+    ]
+    for url in unreachable:
+        app = create_app(settings_for(url))
+        async with AsyncTestClient(app=app) as client:
+            response = await client.get("/healthz")
+        assert response.status_code == 503, url
+        assert response.json()["status"] == "unavailable"
+
+
+async def test_language_switch_is_remembered(client) -> None:
+    assert '<html lang="vi">' in (await client.get("/")).text
+    response = await client.get("/lang/en", params={"next": "/register"})
+    assert response.status_code == 303 and response.headers["location"] == "/register"
+    page = (await client.get("/")).text
+    assert '<html lang="en">' in page and "Grassroots Library Giving" in page
+    assert "Open needs" in page
+    await client.get("/lang/vi")
+    assert "Nhu cầu đang mở" in (await client.get("/")).text
+
+
+async def test_language_switch_ignores_unknown_and_offsite(client) -> None:
+    response = await client.get("/lang/fr", params={"next": "https://evil.example/"})
+    assert response.headers["location"] == "/"
+    assert '<html lang="vi">' in (await client.get("/")).text
+
+
+def test_vnd_and_dates_formatted_per_locale() -> None:
+    import datetime as dt
+
+    i18n.set_locale("vi")
+    assert i18n.format_vnd(1_500_000) == "1.500.000\xa0₫"
+    assert i18n.format_number(3321) == "3.321"
+    assert i18n.format_date(dt.date(2026, 3, 8)) == "8 thg 3, 2026"
+    i18n.set_locale("en")
+    assert i18n.format_vnd(1_500_000) == "₫1,500,000"
+    assert i18n.format_date(dt.date(2026, 3, 8)) == "Mar 8, 2026"
+    i18n.set_locale("vi")
+
+
+def test_vietnamese_catalog_is_complete() -> None:
+    """Every message in the code and templates has its Vietnamese translation."""
+    with (ROOT / "app/translations/vi/LC_MESSAGES/messages.po").open("rb") as fh:
+        catalog = read_po(fh)
+    with (ROOT / "app/translations/messages.pot").open("rb") as fh:
+        template = read_po(fh)
+    missing = [m.id for m in template if m.id and not (catalog.get(m.id) and catalog.get(m.id).string)]
+    assert missing == []
+    # And the template is up to date with the templates' source (spot check: every _("...") found).
+    sources = "\n".join(p.read_text() for p in (ROOT / "templates").rglob("*.html"))
+    used = set(re.findall(r'_\("([^"]+)"', sources))
+    assert used <= {m.id for m in template if isinstance(m.id, str)}
+
+
+async def test_one_structured_log_line_per_request(client, caplog) -> None:
+    with caplog.at_level(logging.INFO, logger="app.request"):
+        await client.get("/api/v1/provinces")
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "app.request"]
+    assert len(lines) == 1
+    assert lines[0]["path"] == "/api/v1/provinces" and lines[0]["status"] == 200
+    assert lines[0]["duration_ms"] >= 0
+
+
+async def test_openapi_document(client) -> None:
+    doc = (await client.get("/schema/openapi.json")).json()
+    assert "/api/v1/communes" in doc["paths"] and "/api/v1/provinces" in doc["paths"]
+
+
+async def test_pages_are_light(client) -> None:
+    """Home page with its CSS and JS under 60 KB gzipped, all from our own host."""
+    page = await client.get("/")
+    assets = re.findall(r'(?:href|src)="(/static/[^"]+)"', page.text)
+    assert assets and not re.search(r'(?:href|src)="https?://', page.text)
+    total = len(gzip.compress(page.content))
+    for asset in assets:
+        response = await client.get(asset)
+        assert response.status_code == 200, asset
+        total += len(gzip.compress(response.content))
+    assert total < 60 * 1024, total
