@@ -25,7 +25,7 @@ from app.cli import migrate
 from app.db import Base, import_models
 from app.geography.models import Commune, Province
 from app.settings import Settings
-from tests.support import pg_admin, postgres_available
+from tests.support import postgres_available, run_pg_admin
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 PG_HOST = os.environ.get("PGHOST_TEST", "127.0.0.1")
@@ -55,14 +55,14 @@ def create_database(kind: str, tmp_dir: Path) -> str:
         return f"sqlite+aiosqlite:///{tmp_dir / f'test-{uuid.uuid4().hex[:8]}.db'}"
     _require_postgres()
     name = f"glg_test_{uuid.uuid4().hex[:10]}"
-    asyncio.run(pg_admin(f'CREATE DATABASE "{name}"'))
+    run_pg_admin(f'CREATE DATABASE "{name}"')
     return f"postgresql+asyncpg://postgres@{PG_HOST}:5432/{name}"
 
 
 def drop_database(url: str) -> None:
     if url.startswith("postgresql"):
         name = url.rsplit("/", 1)[1]
-        asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        run_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def _seed_geography(url: str) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import asyncpg
@@ -28,12 +30,16 @@ async def pg_admin(sql: str) -> None:
         await conn.close()
 
 
+def run_pg_admin(sql: str) -> None:
+    """Run an admin statement from sync code, even where an event loop runs (Playwright's)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, pg_admin(sql)).result()
+
+
 def postgres_available() -> str | None:
     """None when the server answers; otherwise why not."""
-    import asyncio
-
     try:
-        asyncio.run(pg_admin("SELECT 1"))
+        run_pg_admin("SELECT 1")
     except Exception as exc:  # noqa: BLE001 - any failure is the answer
         return f"{type(exc).__name__}: {exc}"
     return None
