@@ -29,7 +29,7 @@ lint: install
 
 # Extract every message from the code and templates, and merge it into the vi and en catalogs.
 messages: install
-	$(BIN)/pybabel extract -F babel.cfg -k lazy -k _ -k gettext -k ngettext:1,2 -o $(CATALOGS)/messages.pot --no-location --sort-output .
+	$(BIN)/pybabel extract -F babel.cfg -k lazy -k _ -k gettext -k ngettext:1,2 -o $(CATALOGS)/messages.pot --no-location --sort-output --ignore-dirs ".* __pycache__ var node_modules" .
 	$(BIN)/pybabel update -i $(CATALOGS)/messages.pot -d $(CATALOGS) --no-fuzzy-matching --ignore-obsolete
 
 compile-messages: $(STAMP)

@@ -26,11 +26,16 @@ from app.db import import_models, sqlalchemy_config
 from app.geography.controllers import GeographyApi, OfficerGeographyController
 from app.home import HomeController, base_figures
 from app.settings import ROOT, Settings, get_settings
+from needs.controllers import LibrarianNeeds, NeedsApi, NeedsBoard, OfficerNeeds
+from needs.services import open_needs_count
 from app.web import EXCEPTION_HANDLERS, LocaleMiddleware, RequestLogMiddleware, pop_flashes
 
 # Links each domain adds to the site's navigation and to the officer's dashboard: (url, msgid).
-NAV_LINKS: list[dict[str, str]] = []
-OFFICER_LINKS: list[dict[str, str]] = []
+NAV_LINKS: list[dict[str, str]] = [{"url": "/needs", "label": "Needs"}]
+OFFICER_LINKS: list[dict[str, str]] = [
+    {"url": "/officer/needs", "label": "Needs awaiting review"},
+    {"url": "/officer/item-kinds", "label": "Item catalogue"},
+]
 
 TEMPLATES = ROOT / "templates"
 STATIC = ROOT / "static"
@@ -88,6 +93,10 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
             AuthController,
             OfficerGeographyController,
             GeographyApi,
+            NeedsBoard,
+            LibrarianNeeds,
+            OfficerNeeds,
+            NeedsApi,
             create_static_files_router(
                 path="/static",
                 directories=[STATIC],
@@ -125,7 +134,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
             {
                 "settings": settings,
                 "db_config": db_config,
-                "figure_providers": [base_figures],
+                "figure_providers": [base_figures, open_needs_count],
             }
         ),
         logging_config=logging_config,

@@ -22,7 +22,18 @@ DemoSeeder = Callable[[AsyncSession, demo.DemoContext], Awaitable[None]]
 
 
 def demo_seeders() -> list[DemoSeeder]:
-    return [demo.seed]
+    from needs.demo import seed as seed_needs
+
+    return [demo.seed, seed_needs]
+
+
+async def seed_reference(session: AsyncSession) -> None:
+    """Reference data every installation has: the geography and the item catalogue."""
+    from app.geography.services import seed_geography
+    from needs.catalog import seed_item_kinds
+
+    await seed_geography(session)
+    await seed_item_kinds(session)
 
 
 def alembic_config(database_url: str | None = None) -> Config:
@@ -52,10 +63,8 @@ async def _with_session(database_url: str, work: Callable[[AsyncSession], Awaita
 
 async def seed_all(settings: Settings, *, with_demo: bool) -> demo.DemoContext | None:
     """Geography always (if empty); demo data once, outside production. Returns what was made."""
-    from app.geography.services import seed_geography
-
     async def work(session: AsyncSession) -> demo.DemoContext | None:
-        await seed_geography(session)
+        await seed_reference(session)
         if not with_demo or settings.is_production or await demo.already_seeded(session):
             return None
         ctx = demo.DemoContext(rng=random.Random(2026))

@@ -11,7 +11,8 @@ from advanced_alchemy.extensions.litestar import (
     SQLAlchemyAsyncConfig,
 )
 from advanced_alchemy.types import DateTimeUTC
-from sqlalchemy import Enum, MetaData, event
+from sqlalchemy import Enum, Integer, MetaData, event
+from sqlalchemy.types import TypeDecorator
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -34,6 +35,23 @@ def enum_column(cls: type[enum.Enum], length: int = 32) -> Enum:
     return Enum(
         cls, native_enum=False, length=length, values_callable=lambda e: [m.value for m in e]
     )
+
+
+class IntEnumType(TypeDecorator[enum.IntEnum]):
+    """An IntEnum stored as its integer, so the database can sort and compare it."""
+
+    impl = Integer
+    cache_ok = True
+
+    def __init__(self, enum_class: type[enum.IntEnum]) -> None:
+        super().__init__()
+        self.enum_class = enum_class
+
+    def process_bind_param(self, value: object, dialect: object) -> int | None:
+        return None if value is None else int(value)  # type: ignore[call-overload]
+
+    def process_result_value(self, value: object, dialect: object) -> enum.IntEnum | None:
+        return None if value is None else self.enum_class(value)
 
 
 def utcnow() -> dt.datetime:
@@ -79,7 +97,9 @@ def _engine_config(database_url: str, echo: bool):  # type: ignore[no-untyped-de
 
 
 def import_models() -> None:
-    """Import every domain's models so Base.metadata is complete (Alembic, tests)."""
+    """Import every domain's models so Base.metadata is complete (Alembic, tests).
+    Like app/asgi.py and app/cli.py, this is composition: the one place app names the domains."""
     import app.audit  # noqa: F401
     import app.auth.models  # noqa: F401
     import app.geography.models  # noqa: F401
+    import needs.models  # noqa: F401

@@ -59,11 +59,11 @@ def _message(error: dict[str, Any]) -> str:
 def errors_of(exc: ValidationError) -> dict[str, str]:
     errors: dict[str, str] = {}
     for error in exc.errors():
+        loc = [str(p) for p in error["loc"]]
         cause = (error.get("ctx") or {}).get("error")
-        if isinstance(cause, FieldError):
-            field = cause.field
-        else:
-            field = ".".join(str(p) for p in error["loc"]) or "__all__"
+        if isinstance(cause, FieldError) and (not loc or loc[-1] != cause.field):
+            loc.append(cause.field)  # raised by a model validator: name the field it concerns
+        field = ".".join(loc) or "__all__"
         errors.setdefault(field, _message(error))  # type: ignore[arg-type]
     return errors
 

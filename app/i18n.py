@@ -53,12 +53,12 @@ def translations(locale: str) -> NullTranslations:
     return Translations(buffer)
 
 
-def gettext(message: str, **variables: Any) -> str:
-    text = translations(get_locale()).gettext(message)
+def gettext(msgid: str, /, **variables: Any) -> str:
+    text = translations(get_locale()).gettext(msgid)
     return text % variables if variables else text
 
 
-def ngettext(singular: str, plural: str, n: int, **variables: Any) -> str:
+def ngettext(singular: str, plural: str, n: int, /, **variables: Any) -> str:
     text = translations(get_locale()).ngettext(singular, plural, n)
     variables.setdefault("num", n)
     return text % variables

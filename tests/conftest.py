@@ -21,7 +21,7 @@ from sqlalchemy import delete, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from app.asgi import create_app
-from app.cli import migrate
+from app.cli import migrate, seed_reference
 from app.db import Base, import_models
 from app.geography.models import Commune, Province
 from app.settings import Settings
@@ -65,12 +65,10 @@ def drop_database(url: str) -> None:
         run_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-async def _seed_geography(url: str) -> None:
-    from app.geography.services import seed_geography
-
+async def _seed_reference(url: str) -> None:
     engine = create_async_engine(url)
     async with async_sessionmaker(engine)() as session:
-        await seed_geography(session)
+        await seed_reference(session)
         await session.commit()
     await engine.dispose()
 
@@ -84,7 +82,7 @@ def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     url = create_database(request.param, tmp_path_factory.mktemp("db"))
     try:
         migrate(url)
-        asyncio.run(_seed_geography(url))
+        asyncio.run(_seed_reference(url))
         yield Backend(request.param, url)
     finally:
         drop_database(url)
@@ -94,7 +92,8 @@ GEOGRAPHY = {Province.__tablename__, Commune.__tablename__}
 
 
 async def _reset(url: str) -> None:
-    """Empty every table but the geography, and put commune attributes back to their defaults."""
+    """Empty every table but the geography, put commune attributes back to their defaults, and
+    the item catalogue back to the default one."""
     engine = create_async_engine(url)
     async with engine.begin() as conn:
         for table in reversed(Base.metadata.sorted_tables):
@@ -105,6 +104,7 @@ async def _reset(url: str) -> None:
             .where(text("is_border OR is_remote OR population IS NOT NULL OR priority_weight <> 1.0"))
             .values(is_border=False, is_remote=False, population=None, priority_weight=1.0)
         )
+    await _seed_reference(url)
     await engine.dispose()
 
 
@@ -137,3 +137,9 @@ async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
     async with AsyncTestClient(app=app, base_url="http://testserver.local") as c:
         c.follow_redirects = False
         yield c
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser journeys run last: Playwright's sync API keeps an event loop running for the rest
+    of the session, which would stop the other tests from starting their own."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)

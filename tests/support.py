@@ -93,3 +93,20 @@ async def make_user(
     db.add(user)
     await db.flush()
     return user
+
+
+async def make_need(db: AsyncSession, library: Library, **fields: Any) -> Any:
+    """A need in any state, written directly (services are tested through HTTP)."""
+    from app.geography.models import Commune
+    from needs.models import Need, NeedStatus
+
+    commune = await db.get(Commune, library.commune_code)
+    fields.setdefault("item_kind_key", "book/children")
+    fields.setdefault("quantity", 100)
+    fields.setdefault("unit_value", 35_000)
+    fields.setdefault("status", NeedStatus.OPEN)
+    need = Need(library_id=library.id, commune_code=commune.code, province_code=commune.province_code,
+                titles=[], **fields)
+    db.add(need)
+    await db.flush()
+    return need

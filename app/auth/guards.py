@@ -43,6 +43,14 @@ def current_user(connection: ASGIConnection[Any, Any, Any, Any]) -> User | None:
     return connection.scope.get("user")  # type: ignore[return-value]
 
 
+def acting_user(connection: ASGIConnection[Any, Any, Any, Any]) -> User:
+    """The signed-in user of a guarded route (a route without a guard gets a 401 here)."""
+    user = current_user(connection)
+    if user is None:
+        raise NotAuthorizedException()
+    return user
+
+
 def requires(*roles: Role):  # type: ignore[no-untyped-def]
     """A guard: the request must come from a signed-in user with one of these roles."""
 

@@ -1,0 +1,394 @@
+"""Needs over HTTP: the public board and commune pages, the librarian's forms, the officer's
+moderation queue and catalogue, and the JSON API. Thin: parse, call a service, render."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post, put
+from litestar.params import FromPath, JSONBody
+from litestar.response import Template
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from app.auth.guards import acting_user, current_user, officer_only, requires
+from app.auth.models import Role, User
+from app.errors import NotFound, ValidationFailed
+from app.forms import form_data, validate
+from app.geography.models import LIBRARY_KIND_LABELS, Commune, Library, LibraryKind, Province
+from app.i18n import _
+from app.web import DbSession, flash, render, see_other
+from needs import forms, services
+from needs.models import (
+    LANGUAGE_LABELS,
+    PUBLIC_STATUSES,
+    STATUS_LABELS,
+    URGENCY_LABELS,
+    BookLanguage,
+    ItemCategory,
+    ItemKind,
+    Need,
+    NeedStatus,
+    Urgency,
+)
+from needs.schemas import (
+    BoardFilters,
+    BulkApproveIn,
+    ItemKindIn,
+    NeedIn,
+    NeedOut,
+    NeedPage,
+    NeedTitleOut,
+    RejectIn,
+    ReturnIn,
+)
+
+librarian_or_officer = requires(Role.LIBRARIAN, Role.OFFICER)
+
+
+async def item_kinds(session: AsyncSession) -> list[ItemKind]:
+    return list(await session.scalars(select(ItemKind).order_by(ItemKind.position, ItemKind.key)))
+
+
+def need_out(row: services.BoardRow, locale_vi: bool = True) -> NeedOut:
+    need = row.need
+    return NeedOut(
+        id=need.id, library_id=need.library_id, library_name=row.library_name,
+        commune_code=need.commune_code, commune_name=row.commune_name, province_code=need.province_code,
+        item_kind=need.item_kind_key, item_name=row.item_name_vi if locale_vi else row.item_name_en,
+        quantity=need.quantity, unit_value=need.unit_value, value=need.value,
+        urgency=need.urgency.name.lower(), language=need.language.value if need.language else None,
+        reason=need.reason, deadline=need.deadline, status=need.status,
+        moderation_note=need.moderation_note, pledged_quantity=need.pledged_quantity,
+        allocated_quantity=need.allocated_quantity, delivered_quantity=need.delivered_quantity,
+        created_at=need.created_at,
+        titles=[NeedTitleOut.model_validate(t) for t in need.titles] if "titles" in need.__dict__ else [],
+    )
+
+
+async def board_row(session: AsyncSession, need: Need) -> services.BoardRow:
+    library = await session.get(Library, need.library_id)
+    commune = await session.get(Commune, need.commune_code)
+    kind = await session.get(ItemKind, need.item_kind_key)
+    assert library and commune and kind
+    return services.BoardRow(need, library.name, commune.name, kind.name_vi, kind.name_en)
+
+
+def _choices(labels: dict[Any, str], keys: Any = None) -> list[tuple[str, str]]:
+    return [(str(getattr(k, "value", k)), _(labels[k])) for k in (keys or labels)]
+
+
+async def _board_context(
+    session: AsyncSession, filters: BoardFilters, viewer: User | None
+) -> dict[str, Any]:
+    rows, total = await services.board(session, filters, viewer)
+    province_code = filters.province_code
+    communes = (
+        list(await session.scalars(
+            select(Commune).where(Commune.province_code == province_code).order_by(Commune.name_folded)
+        ))
+        if province_code else []
+    )
+    statuses = PUBLIC_STATUSES if services.visible_statuses(viewer) else set(NeedStatus)
+    return {
+        "rows": rows, "total": total, "filters": filters,
+        "pages": max(1, -(-total // filters.per_page)),
+        "provinces": list(await session.scalars(select(Province).order_by(Province.name_folded))),
+        "communes": communes,
+        "kinds": await item_kinds(session),
+        "library_kinds": _choices(LIBRARY_KIND_LABELS),
+        "urgencies": [(str(int(u)), _(URGENCY_LABELS[u])) for u in reversed(Urgency)],
+        "statuses": _choices(STATUS_LABELS, [s for s in NeedStatus if s in statuses]),
+        "categories": _choices({c: c.label for c in ItemCategory}),
+        "query_string": _query_string(filters),
+    }
+
+
+def _query_string(filters: BoardFilters) -> str:
+    """The filters as a query string without the page, for the pager's links."""
+    from urllib.parse import urlencode
+
+    data = filters.model_dump(exclude={"page", "per_page"}, exclude_none=True, mode="json")
+    return urlencode({k: v for k, v in data.items() if v != ""})
+
+
+def _filters(request: Request[Any, Any, Any]) -> BoardFilters:
+    params = {k: v for k, v in request.query_params.items() if v != ""}
+    if "status" in request.query_params and request.query_params["status"] == "":
+        params["status"] = None  # "any status" chosen explicitly
+    return validate(BoardFilters, params)
+
+
+class NeedsBoard(Controller):
+    """Public pages."""
+
+    @get("/needs", name="needs_board")
+    async def board(self, request: Request[Any, Any, Any], db_session: DbSession) -> Template:
+        filters = _filters(request)
+        context = await _board_context(db_session, filters, current_user(request))
+        return render(request, "needs/board.html", fragment="needs/_results.html", **context)
+
+    @get("/needs/{need_id:int}", name="need_detail")
+    async def detail(self, request: Request[Any, Any, Any], db_session: DbSession, need_id: FromPath[int]) -> Template:
+        need = await services.get_need(db_session, need_id)
+        user = current_user(request)
+        if not services.can_view(user, need):
+            raise NotFound(_("No such need."))
+        row = await board_row(db_session, need)
+        return render(request, "needs/detail.html", row=row, need=need, can_edit=_can_edit(user, need),
+                      language_labels=LANGUAGE_LABELS)
+
+    @get("/communes/{code:int}", name="commune_page")
+    async def commune(self, request: Request[Any, Any, Any], db_session: DbSession, code: FromPath[int]) -> Template:
+        commune = await db_session.get(Commune, code)
+        if commune is None:
+            raise NotFound(_("No such commune."))
+        province = await db_session.get(Province, commune.province_code)
+        libraries = list(await db_session.scalars(
+            select(Library).where(Library.commune_code == code).order_by(Library.name_folded)
+        ))
+        filters = BoardFilters(commune_code=code, status=None, per_page=100, sort="urgency")
+        rows, total = await services.board(db_session, filters, None)
+        received = sum(r.need.delivered_quantity * r.need.unit_value for r in rows)
+        return render(request, "needs/commune.html", commune=commune, province=province,
+                      libraries=libraries, rows=rows, total=total, received_value=received)
+
+
+def _can_edit(user: User | None, need: Need) -> bool:
+    return (
+        user is not None and need.status in services.EDITABLE
+        and (user.role == Role.OFFICER or (user.role == Role.LIBRARIAN and user.library_id == need.library_id))
+    )
+
+
+def _form_context(kinds: list[ItemKind], values: dict[str, Any], errors: dict[str, str], **extra: Any) -> dict[str, Any]:
+    return {
+        "kinds": kinds, "values": values, "errors": errors,
+        "urgencies": [(str(int(u)), _(URGENCY_LABELS[u])) for u in Urgency],
+        "languages": _choices(LANGUAGE_LABELS, list(BookLanguage)),
+        **extra,
+    }
+
+
+class LibrarianNeeds(Controller):
+    """A librarian's own needs: list, post, edit, submit, close."""
+
+    path = "/library/needs"
+    guards = [librarian_or_officer]
+
+    @get("/", name="library_needs")
+    async def index(self, request: Request[Any, Any, Any], db_session: DbSession) -> Template:
+        user = acting_user(request)
+        library = await db_session.get(Library, user.library_id) if user.library_id else None
+        needs = list(await db_session.scalars(
+            select(Need).where(Need.library_id == (user.library_id or -1))
+            .options(selectinload(Need.item_kind)).order_by(Need.created_at.desc())
+        ))
+        return render(request, "needs/library_index.html", library=library, needs=needs)
+
+    @get("/new", name="need_new")
+    async def new(self, request: Request[Any, Any, Any], db_session: DbSession) -> Template:
+        kinds = await item_kinds(db_session)
+        return render(request, "needs/form.html", **_form_context(kinds, {"urgency": "2"}, {}, need=None))
+
+    @post("/validate", name="need_validate")
+    async def validate_form(self, request: Request[Any, Any, Any], db_session: DbSession) -> Template:
+        """Inline validation (htmx): the form again, with messages, nothing saved."""
+        values, _data, errors = forms.parse(await request.form())
+        kinds = await item_kinds(db_session)
+        need_id = values.get("need_id")
+        return render(request, "needs/_form.html", **_form_context(
+            kinds, values, errors, need=await services.get_need(db_session, int(need_id)) if need_id else None
+        ))
+
+    @post("/new", name="need_create")
+    async def create(self, request: Request[Any, Any, Any], db_session: DbSession) -> Response[Any]:
+        form = await request.form()
+        values, data, errors = forms.parse(form)
+        if data is not None:
+            try:
+                need = await services.create_need(
+                    db_session, acting_user(request), data, submit=form.get("action") == "submit"
+                )
+            except ValidationFailed as exc:
+                errors = forms.fold_errors(exc.errors)
+            else:
+                flash(request, _("Need saved."))
+                return see_other(request, f"/needs/{need.id}")
+        kinds = await item_kinds(db_session)
+        return render(request, "needs/form.html", fragment="needs/_form.html", status_code=422,
+                      **_form_context(kinds, values, errors, need=None))
+
+    @get("/{need_id:int}/edit", name="need_edit")
+    async def edit(self, request: Request[Any, Any, Any], db_session: DbSession, need_id: FromPath[int]) -> Template:
+        need = await services.get_need(db_session, need_id)
+        services.require_editable(acting_user(request), need)
+        kinds = await item_kinds(db_session)
+        return render(request, "needs/form.html", **_form_context(kinds, forms.values_of(need), {}, need=need))
+
+    @post("/{need_id:int}/edit", name="need_update")
+    async def update(self, request: Request[Any, Any, Any], db_session: DbSession, need_id: FromPath[int]) -> Response[Any]:
+        form = await request.form()
+        values, data, errors = forms.parse(form)
+        if data is not None:
+            try:
+                await services.update_need(
+                    db_session, acting_user(request), need_id, data, submit=form.get("action") == "submit"
+                )
+            except ValidationFailed as exc:
+                errors = forms.fold_errors(exc.errors)
+            else:
+                flash(request, _("Need saved."))
+                return see_other(request, f"/needs/{need_id}")
+        need = await services.get_need(db_session, need_id)
+        services.require_editable(acting_user(request), need)
+        kinds = await item_kinds(db_session)
+        return render(request, "needs/form.html", fragment="needs/_form.html", status_code=422,
+                      **_form_context(kinds, values, errors, need=need))
+
+    @post("/{need_id:int}/submit", name="need_submit")
+    async def submit(self, request: Request[Any, Any, Any], db_session: DbSession, need_id: FromPath[int]) -> Response[Any]:
+        need = await services.get_need(db_session, need_id, for_update=True)
+        await services.submit_need(db_session, acting_user(request), need)
+        flash(request, _("Sent to the province for review."))
+        return see_other(request, f"/needs/{need_id}")
+
+    @post("/{need_id:int}/close", name="need_close")
+    async def close(self, request: Request[Any, Any, Any], db_session: DbSession, need_id: FromPath[int]) -> Response[Any]:
+        need = await services.get_need(db_session, need_id, for_update=True)
+        await services.close(db_session, acting_user(request), need)
+        flash(request, _("Need closed."))
+        return see_other(request, f"/needs/{need_id}")
+
+
+class OfficerNeeds(Controller):
+    """The moderation queue and the item catalogue."""
+
+    path = "/officer"
+    guards = [officer_only]
+
+    @get("/needs", name="moderation_queue")
+    async def queue(self, request: Request[Any, Any, Any], db_session: DbSession) -> Template:
+        filters = BoardFilters(status=NeedStatus.SUBMITTED, sort="newest", per_page=100,
+                               page=int(request.query_params.get("page", 1) or 1))
+        rows, total = await services.board(db_session, filters, current_user(request), with_titles=True)
+        return render(request, "needs/queue.html", rows=rows, total=total)
+
+    @post("/needs/approve", name="moderation_bulk_approve")
+    async def bulk_approve(self, request: Request[Any, Any, Any], db_session: DbSession) -> Response[Any]:
+        form = await request.form()
+        data = validate(BulkApproveIn, {"ids": form.getall("ids") if hasattr(form, "getall") else form.get("ids")})
+        approved = await services.bulk_approve(db_session, acting_user(request), data.ids)
+        flash(request, _("%(n)s needs approved.", n=len(approved)))
+        return see_other(request, "/officer/needs")
+
+    @post("/needs/{need_id:int}/{action:str}", name="moderation_action")
+    async def moderate(
+        self, request: Request[Any, Any, Any], db_session: DbSession, need_id: FromPath[int], action: FromPath[str]
+    ) -> Response[Any]:
+        officer = acting_user(request)
+        values = form_data(await request.form())
+        need = await services.get_need(db_session, need_id, for_update=True)
+        if action == "approve":
+            await services.approve(db_session, officer, need)
+            flash(request, _("Need approved."))
+        elif action == "return":
+            note = validate(ReturnIn, {"note": values.get("note")}).note
+            await services.return_for_changes(db_session, officer, need, note)
+            flash(request, _("Need returned to the librarian."))
+        elif action == "reject":
+            reason = validate(RejectIn, {"reason": values.get("reason")}).reason
+            await services.reject(db_session, officer, need, reason)
+            flash(request, _("Need rejected."))
+        else:
+            raise NotFound(_("This page does not exist."))
+        return see_other(request, "/officer/needs")
+
+    @get("/item-kinds", name="item_kinds")
+    async def catalogue(self, request: Request[Any, Any, Any], db_session: DbSession) -> Template:
+        return render(request, "needs/item_kinds.html", kinds=await item_kinds(db_session), values={}, errors={})
+
+    @post("/item-kinds", name="item_kind_save")
+    async def save_kind(self, request: Request[Any, Any, Any], db_session: DbSession) -> Response[Any]:
+        values = form_data(await request.form())
+        try:
+            data = validate(ItemKindIn, values)
+            await services.save_item_kind(db_session, acting_user(request), data)
+        except ValidationFailed as exc:
+            return render(request, "needs/item_kinds.html", status_code=422,
+                          kinds=await item_kinds(db_session), values=values, errors=exc.errors)
+        flash(request, _("Catalogue saved."))
+        return see_other(request, "/officer/item-kinds")
+
+
+class NeedsApi(Controller):
+    path = "/api/v1"
+    tags = ["needs"]
+
+    @get("/item-kinds", name="api_item_kinds")
+    async def kinds(self, db_session: DbSession) -> list[dict[str, Any]]:
+        return [
+            {"key": k.key, "category": k.category.value, "name_vi": k.name_vi, "name_en": k.name_en,
+             "default_unit_value": k.default_unit_value}
+            for k in await item_kinds(db_session)
+        ]
+
+    @get("/needs", name="api_needs")
+    async def list_needs(self, request: Request[Any, Any, Any], db_session: DbSession) -> NeedPage:
+        filters = _filters(request)
+        rows, total = await services.board(db_session, filters, current_user(request), with_titles=True)
+        return NeedPage(items=[need_out(r) for r in rows], total=total)
+
+    @get("/needs/{need_id:int}", name="api_need")
+    async def one(self, request: Request[Any, Any, Any], db_session: DbSession, need_id: FromPath[int]) -> NeedOut:
+        need = await services.get_need(db_session, need_id)
+        if not services.can_view(current_user(request), need):
+            raise NotFound(_("No such need."))
+        return need_out(await board_row(db_session, need))
+
+    @post("/needs", name="api_need_create", guards=[librarian_or_officer], status_code=201)
+    async def create(self, request: Request[Any, Any, Any], db_session: DbSession, data: JSONBody[dict[str, Any]]) -> NeedOut:
+        submit = bool(data.pop("submit", False))
+        need = await services.create_need(db_session, acting_user(request), validate(NeedIn, data), submit=submit)
+        return need_out(await board_row(db_session, need))
+
+    @put("/needs/{need_id:int}", name="api_need_update", guards=[librarian_or_officer])
+    async def update(
+        self, request: Request[Any, Any, Any], db_session: DbSession, need_id: FromPath[int], data: JSONBody[dict[str, Any]]
+    ) -> NeedOut:
+        submit = bool(data.pop("submit", False))
+        need = await services.update_need(db_session, acting_user(request), need_id, validate(NeedIn, data), submit=submit)
+        return need_out(await board_row(db_session, need))
+
+    @post("/needs/{need_id:int}/submit", name="api_need_submit", guards=[librarian_or_officer], status_code=200)
+    async def submit(self, request: Request[Any, Any, Any], db_session: DbSession, need_id: FromPath[int]) -> NeedOut:
+        need = await services.get_need(db_session, need_id, for_update=True)
+        await services.submit_need(db_session, acting_user(request), need)
+        return need_out(await board_row(db_session, need))
+
+    @post("/needs/approve", name="api_needs_bulk_approve", guards=[officer_only], status_code=200)
+    async def bulk_approve(self, request: Request[Any, Any, Any], db_session: DbSession, data: JSONBody[dict[str, Any]]) -> dict[str, list[int]]:
+        approved = await services.bulk_approve(db_session, acting_user(request), validate(BulkApproveIn, data).ids)
+        return {"approved": [n.id for n in approved]}
+
+    @post("/needs/{need_id:int}/approve", name="api_need_approve", guards=[officer_only], status_code=200)
+    async def approve(self, request: Request[Any, Any, Any], db_session: DbSession, need_id: FromPath[int]) -> NeedOut:
+        need = await services.get_need(db_session, need_id, for_update=True)
+        await services.approve(db_session, acting_user(request), need)
+        return need_out(await board_row(db_session, need))
+
+    @post("/needs/{need_id:int}/return", name="api_need_return", guards=[officer_only], status_code=200)
+    async def return_(self, request: Request[Any, Any, Any], db_session: DbSession, need_id: FromPath[int], data: JSONBody[dict[str, Any]]) -> NeedOut:
+        note = validate(ReturnIn, data).note
+        need = await services.get_need(db_session, need_id, for_update=True)
+        await services.return_for_changes(db_session, acting_user(request), need, note)
+        return need_out(await board_row(db_session, need))
+
+    @post("/needs/{need_id:int}/reject", name="api_need_reject", guards=[officer_only], status_code=200)
+    async def reject(self, request: Request[Any, Any, Any], db_session: DbSession, need_id: FromPath[int], data: JSONBody[dict[str, Any]]) -> NeedOut:
+        reason = validate(RejectIn, data).reason
+        need = await services.get_need(db_session, need_id, for_update=True)
+        await services.reject(db_session, acting_user(request), need, reason)
+        return need_out(await board_row(db_session, need))
+

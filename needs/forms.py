@@ -1,0 +1,66 @@
+"""The need form as a librarian fills it on a phone: titles are typed one per line."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from app.errors import ValidationFailed
+from app.forms import form_data, validate
+from app.i18n import _
+from needs.models import Need
+from needs.schemas import NeedIn
+
+SEPARATOR = "|"
+_TITLE_ERROR = re.compile(r"^titles\.(\d+)\.")
+
+
+def parse(raw: Any) -> tuple[dict[str, Any], NeedIn | None, dict[str, str]]:
+    """Form fields → (values to show again, the validated need or None, errors by field)."""
+    values = form_data(raw)
+    data = {k: v for k, v in values.items() if k in NeedIn.model_fields and v is not None}
+    data.pop("titles", None)
+    titles_text = values.get("titles_text") or ""
+    titles = []
+    for line in titles_text.splitlines():
+        if not line.strip():
+            continue
+        parts = [p.strip() for p in line.split(SEPARATOR)]
+        titles.append({"title": parts[0], "author": parts[1] if len(parts) > 1 else "",
+                       "isbn": parts[2] if len(parts) > 2 and parts[2] else None})
+    data["titles"] = titles
+    try:
+        return values, validate(NeedIn, data), {}
+    except ValidationFailed as exc:
+        return values, None, fold_errors(exc.errors)
+
+
+def fold_errors(errors: dict[str, str]) -> dict[str, str]:
+    """'titles.1.isbn' → 'titles': 'Line 2: …' so the message stands beside the text area."""
+    folded: dict[str, str] = {}
+    for field, message in errors.items():
+        match = _TITLE_ERROR.match(field)
+        if match:
+            folded.setdefault("titles_text", _("Line %(n)s: %(message)s", n=int(match[1]) + 1, message=message))
+        elif field == "titles":
+            folded["titles_text"] = message
+        else:
+            folded[field] = message
+    return folded
+
+
+def values_of(need: Need) -> dict[str, Any]:
+    """A saved need as form values, for editing."""
+    return {
+        "item_kind": need.item_kind_key,
+        "quantity": need.quantity,
+        "unit_value": need.unit_value,
+        "urgency": str(int(need.urgency)),
+        "reason": need.reason,
+        "deadline": need.deadline.isoformat() if need.deadline else "",
+        "language": need.language.value if need.language else "",
+        "titles_text": "\n".join(
+            f" {SEPARATOR} ".join([t.title, t.author, t.isbn or ""]).rstrip(f" {SEPARATOR}")
+            for t in need.titles
+        ),
+    }

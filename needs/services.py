@@ -1,0 +1,375 @@
+"""Every change to a need: it checks who may do it and whether the transition is legal, then
+writes it with an audit row. Services never commit (the request's session does)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from app import audit
+from app.auth.models import Role, User
+from app.db import utcnow
+from app.errors import Forbidden, IllegalTransition, NotFound, ValidationFailed
+from app.geography.models import Commune, Library
+from app.i18n import _
+from app.text import like_pattern
+from needs.models import (
+    PUBLIC_STATUSES,
+    STATUS_LABELS,
+    ItemCategory,
+    ItemKind,
+    Need,
+    NeedStatus,
+    NeedTitle,
+)
+from needs.schemas import BoardFilters, ItemKindIn, NeedIn
+
+S = NeedStatus
+ALLOWED: dict[NeedStatus, frozenset[NeedStatus]] = {
+    S.DRAFT: frozenset({S.SUBMITTED, S.CLOSED}),
+    S.SUBMITTED: frozenset({S.APPROVED, S.RETURNED, S.REJECTED}),
+    S.RETURNED: frozenset({S.SUBMITTED, S.CLOSED}),
+    S.APPROVED: frozenset({S.OPEN, S.CLOSED}),
+    S.OPEN: frozenset({S.FULFILLED, S.CLOSED, S.EXPIRED}),
+    S.REJECTED: frozenset(),
+    S.FULFILLED: frozenset(),
+    S.CLOSED: frozenset(),
+    S.EXPIRED: frozenset(),
+}
+EDITABLE = frozenset({S.DRAFT, S.RETURNED})
+
+
+# --- who may see and touch a need ---------------------------------------------------------
+
+
+def can_view(user: User | None, need: Need) -> bool:
+    if need.status in PUBLIC_STATUSES:
+        return True
+    return user is not None and (
+        user.role == Role.OFFICER or (user.role == Role.LIBRARIAN and user.library_id == need.library_id)
+    )
+
+
+def _require_own_library(user: User, need: Need) -> None:
+    """Librarians act on their own library's needs only; officers on any."""
+    if user.role == Role.OFFICER:
+        return
+    if user.role != Role.LIBRARIAN or user.library_id != need.library_id:
+        raise Forbidden(_("You can only change the needs of your own library."))
+
+
+def require_editable(user: User, need: Need) -> None:
+    _require_own_library(user, need)
+    if need.status not in EDITABLE:
+        raise IllegalTransition(
+            _("A need can be changed only while it is a draft or returned for changes.")
+        )
+
+
+def _require_officer(user: User) -> None:
+    if user.role != Role.OFFICER:
+        raise Forbidden(_("Only province officers can moderate needs."))
+
+
+async def get_need(session: AsyncSession, need_id: int, *, for_update: bool = False) -> Need:
+    query = select(Need).where(Need.id == need_id).options(selectinload(Need.titles))
+    if for_update:
+        query = query.with_for_update()
+    need = await session.scalar(query)
+    if need is None:
+        raise NotFound(_("No such need."))
+    return need
+
+
+# --- writing needs --------------------------------------------------------------------------
+
+
+async def _resolve(session: AsyncSession, actor: User, data: NeedIn) -> tuple[Library, ItemKind]:
+    if actor.role == Role.LIBRARIAN:
+        if data.library_id not in (None, actor.library_id):
+            raise Forbidden(_("You can only change the needs of your own library."))
+        library_id = actor.library_id
+    elif actor.role == Role.OFFICER:
+        library_id = data.library_id
+    else:
+        raise Forbidden(_("Only librarians and province officers can post needs."))
+    library = await session.get(Library, library_id) if library_id else None
+    if library is None:
+        raise ValidationFailed({"library_id": _("Choose an existing library.")})
+    kind = await session.get(ItemKind, data.item_kind)
+    if kind is None:
+        raise ValidationFailed({"item_kind": _("Choose a kind of item from the catalogue.")})
+    if kind.category != ItemCategory.BOOK and (data.titles or data.language):
+        raise ValidationFailed({"titles": _("Titles and a language apply to books only.")})
+    return library, kind
+
+
+def _snapshot(need: Need) -> dict[str, object]:
+    return {
+        "status": need.status.value, "item_kind": need.item_kind_key, "quantity": need.quantity,
+        "unit_value": need.unit_value, "urgency": int(need.urgency),
+    }
+
+
+def _apply(need: Need, data: NeedIn, kind: ItemKind) -> None:
+    need.item_kind_key = kind.key
+    need.quantity = data.quantity
+    need.unit_value = data.unit_value or kind.default_unit_value
+    need.urgency = data.urgency
+    need.reason = data.reason
+    need.deadline = data.deadline
+    need.language = data.language
+    need.titles = [
+        NeedTitle(position=i, title=t.title, author=t.author, isbn=t.isbn) for i, t in enumerate(data.titles)
+    ]
+
+
+async def create_need(session: AsyncSession, actor: User, data: NeedIn, *, submit: bool = False) -> Need:
+    library, kind = await _resolve(session, actor, data)
+    commune = await session.get(Commune, library.commune_code)
+    assert commune is not None  # a library's commune always exists (foreign key)
+    need = Need(
+        library_id=library.id, commune_code=commune.code, province_code=commune.province_code,
+        status=S.DRAFT, created_by_id=actor.id, titles=[],
+    )
+    _apply(need, data, kind)
+    session.add(need)
+    await session.flush()
+    audit.record(
+        session, actor_id=actor.id, action="need.create", entity_type="need", entity_id=need.id,
+        after=_snapshot(need),
+    )
+    if submit:
+        await submit_need(session, actor, need)
+    return need
+
+
+async def update_need(
+    session: AsyncSession, actor: User, need_id: int, data: NeedIn, *, submit: bool = False
+) -> Need:
+    need = await get_need(session, need_id, for_update=True)
+    require_editable(actor, need)
+    data = data.model_copy(update={"library_id": need.library_id})
+    _library, kind = await _resolve(session, actor, data)
+    before = _snapshot(need)
+    _apply(need, data, kind)
+    audit.record(
+        session, actor_id=actor.id, action="need.update", entity_type="need", entity_id=need.id,
+        before=before, after=_snapshot(need),
+    )
+    if submit:
+        await submit_need(session, actor, need)
+    return need
+
+
+# --- the lifecycle ------------------------------------------------------------------------------
+
+
+def _move(
+    session: AsyncSession, actor: User | None, need: Need, to: NeedStatus, action: str, summary: str = ""
+) -> None:
+    if to not in ALLOWED[need.status]:
+        raise IllegalTransition(
+            _(
+                "This need is %(status)s: it cannot become %(target)s.",
+                status=_(STATUS_LABELS[need.status]).lower(),
+                target=_(STATUS_LABELS[to]).lower(),
+            )
+        )
+    before = need.status
+    need.status = to
+    audit.record(
+        session, actor_id=actor.id if actor else None, action=action, entity_type="need",
+        entity_id=need.id, summary=summary, before={"status": before.value}, after={"status": to.value},
+    )
+
+
+async def submit_need(session: AsyncSession, actor: User, need: Need) -> Need:
+    _require_own_library(actor, need)
+    _move(session, actor, need, S.SUBMITTED, "need.submit")
+    need.submitted_at = utcnow()
+    return need
+
+
+async def approve(session: AsyncSession, actor: User, need: Need) -> Need:
+    """Approve a submitted need. An approved need opens at once (the `approved` state is kept
+    distinct so a later policy can hold approved needs before they open)."""
+    _require_officer(actor)
+    _move(session, actor, need, S.APPROVED, "need.approve")
+    need.approved_at = utcnow()
+    need.moderation_note = ""
+    _move(session, actor, need, S.OPEN, "need.open")
+    return need
+
+
+async def bulk_approve(session: AsyncSession, actor: User, ids: Iterable[int]) -> list[Need]:
+    """Approve all of these, or none: one that cannot be approved stops the whole batch."""
+    _require_officer(actor)
+    wanted = sorted(set(ids))
+    needs = list(
+        await session.scalars(select(Need).where(Need.id.in_(wanted)).order_by(Need.id).with_for_update())
+    )
+    if len(needs) != len(wanted):
+        raise NotFound(_("No such need."))
+    for need in needs:
+        await approve(session, actor, need)
+    return needs
+
+
+async def return_for_changes(session: AsyncSession, actor: User, need: Need, note: str) -> Need:
+    _require_officer(actor)
+    _move(session, actor, need, S.RETURNED, "need.return", summary=note)
+    need.moderation_note = note
+    return need
+
+
+async def reject(session: AsyncSession, actor: User, need: Need, reason: str) -> Need:
+    _require_officer(actor)
+    _move(session, actor, need, S.REJECTED, "need.reject", summary=reason)
+    need.moderation_note = reason
+    return need
+
+
+async def close(session: AsyncSession, actor: User, need: Need) -> Need:
+    _require_own_library(actor, need)
+    _move(session, actor, need, S.CLOSED, "need.close")
+    return need
+
+
+async def mark_fulfilled(session: AsyncSession, actor: User | None, need: Need) -> Need:
+    _move(session, actor, need, S.FULFILLED, "need.fulfil")
+    return need
+
+
+async def expire_overdue(session: AsyncSession, today: date) -> int:
+    """Expire open needs whose deadline has passed (a daily job); returns how many."""
+    overdue = await session.scalars(
+        select(Need).where(Need.status == S.OPEN, Need.deadline < today).with_for_update()
+    )
+    count = 0
+    for need in overdue:
+        _move(session, None, need, S.EXPIRED, "need.expire", summary=f"deadline {need.deadline}")
+        count += 1
+    return count
+
+
+# --- the board ------------------------------------------------------------------------------------
+
+
+@dataclass
+class BoardRow:
+    need: Need
+    library_name: str
+    commune_name: str
+    item_name_vi: str
+    item_name_en: str
+
+
+def _filtered(
+    query: Select[tuple[Any, ...]], filters: BoardFilters, statuses: frozenset[NeedStatus] | None
+) -> Select[tuple[Any, ...]]:
+    """The query narrowed to the needs that pass the filters (libraries are searched apart)."""
+    if filters.status is not None:
+        query = query.where(Need.status == filters.status)
+    if statuses is not None:
+        query = query.where(Need.status.in_(statuses))
+    if filters.province_code is not None:
+        query = query.where(Need.province_code == filters.province_code)
+    if filters.commune_code is not None:
+        query = query.where(Need.commune_code == filters.commune_code)
+    if filters.urgency is not None:
+        query = query.where(Need.urgency == filters.urgency)
+    if filters.item:
+        query = query.where(Need.item_kind_key == filters.item)
+    elif filters.category is not None:
+        query = query.where(Need.item_kind_key.like(f"{filters.category.value}/%"))
+    if filters.library_kind is not None or (filters.q and filters.q.strip()):
+        libraries = select(Library.id)
+        if filters.library_kind is not None:
+            libraries = libraries.where(Library.kind == filters.library_kind)
+        if filters.q and filters.q.strip():
+            pattern = like_pattern(filters.q)
+            libraries = libraries.join(Commune, Library.commune_code == Commune.code).where(
+                or_(
+                    Library.name_folded.like(pattern, escape="\\"),
+                    Commune.name_folded.like(pattern, escape="\\"),
+                )
+            )
+        query = query.where(Need.library_id.in_(libraries.correlate(None)))
+    return query
+
+
+ORDER = {
+    "urgency": (Need.urgency.desc(), Need.created_at.desc(), Need.id.desc()),
+    "newest": (Need.created_at.desc(), Need.id.desc()),
+    "least_covered": (
+        (Need.pledged_quantity * 1.0 / Need.quantity).asc(), Need.urgency.desc(), Need.id.desc()
+    ),
+}
+
+
+def visible_statuses(viewer: User | None) -> frozenset[NeedStatus] | None:
+    """Officers see every status on the board; everyone else sees approved needs only."""
+    return None if viewer is not None and viewer.role == Role.OFFICER else PUBLIC_STATUSES
+
+
+async def board(
+    session: AsyncSession, filters: BoardFilters, viewer: User | None, *, with_titles: bool = False
+) -> tuple[list[BoardRow], int]:
+    statuses = visible_statuses(viewer)
+    count = _filtered(select(func.count()).select_from(Need), filters, statuses)
+    total = await session.scalar(count) or 0
+    query = (
+        _filtered(
+            select(Need, Library.name, Commune.name, ItemKind.name_vi, ItemKind.name_en), filters, statuses
+        )
+        .join(Library, Need.library_id == Library.id)
+        .join(Commune, Need.commune_code == Commune.code)
+        .join(ItemKind, Need.item_kind_key == ItemKind.key)
+        .order_by(*ORDER[filters.sort])
+        .limit(filters.per_page)
+        .offset((filters.page - 1) * filters.per_page)
+    )
+    if with_titles:
+        query = query.options(selectinload(Need.titles))
+    rows = (await session.execute(query)).all()
+    return [BoardRow(*row) for row in rows], total
+
+
+async def open_needs_count(session: AsyncSession, province_code: int) -> dict[str, int]:
+    """The home page's figure."""
+    count = await session.scalar(
+        select(func.count()).select_from(Need).where(Need.status == S.OPEN, Need.province_code == province_code)
+    )
+    return {"open_needs": count or 0}
+
+
+# --- the catalogue --------------------------------------------------------------------------------
+
+
+async def save_item_kind(session: AsyncSession, actor: User, data: ItemKindIn) -> ItemKind:
+    """Add a kind, or change an existing kind's names and default value."""
+    _require_officer(actor)
+    kind = await session.get(ItemKind, data.key)
+    before = None
+    if kind is None:
+        if not data.key.startswith(f"{data.category.value}/"):
+            raise ValidationFailed({"key": _("The key must start with %(prefix)s.", prefix=f"{data.category.value}/")})
+        position = await session.scalar(select(func.max(ItemKind.position))) or 0
+        kind = ItemKind(key=data.key, category=data.category, position=position + 1)
+        session.add(kind)
+    else:
+        before = {"name_vi": kind.name_vi, "name_en": kind.name_en, "default_unit_value": kind.default_unit_value}
+    kind.name_vi, kind.name_en, kind.default_unit_value = data.name_vi, data.name_en, data.default_unit_value
+    audit.record(
+        session, actor_id=actor.id, action="item_kind.save", entity_type="item_kind", entity_id=data.key,
+        before=before,
+        after={"name_vi": kind.name_vi, "name_en": kind.name_en, "default_unit_value": kind.default_unit_value},
+    )
+    return kind

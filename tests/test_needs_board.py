@@ -1,0 +1,143 @@
+"""The public needs board, the commune page and the JSON list: filters, search, sort, pages."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import re
+
+import pytest
+
+from app.auth.models import Role
+from app.geography.models import LibraryKind
+from needs.models import NeedStatus, Urgency
+from tests.support import make_library, make_need, make_user, sign_in
+
+S = NeedStatus
+CHIENG_COI = 3670  # Phường Chiềng Cơi, Sơn La
+HANOI_HOAN_KIEM = 4  # Phường Hoàn Kiếm, Hà Nội
+
+
+@pytest.fixture
+async def world(db):  # type: ignore[no-untyped-def]
+    """Needs in two Sơn La communes and Hà Nội, in several states."""
+    muong_la = await make_library(db)
+    chieng_coi = await make_library(db, name="Tủ sách pháp luật Chiềng Cơi", commune_code=CHIENG_COI)
+    chieng_coi.kind = LibraryKind.LAW_BOOKCASE
+    hanoi = await make_library(db, name="Thư viện Hoàn Kiếm", commune_code=HANOI_HOAN_KIEM)
+    t0 = dt.datetime(2026, 10, 1, tzinfo=dt.UTC)
+    needs = {
+        "children": await make_need(db, muong_la, urgency=Urgency.NORMAL, created_at=t0, pledged_quantity=50),
+        "computer": await make_need(db, muong_la, item_kind_key="equipment/computer", quantity=2,
+                                    unit_value=12_000_000, urgency=Urgency.CRITICAL,
+                                    created_at=t0 + dt.timedelta(days=1)),
+        "law": await make_need(db, chieng_coi, item_kind_key="book/law", urgency=Urgency.HIGH,
+                               created_at=t0 + dt.timedelta(days=2), pledged_quantity=90),
+        "hanoi": await make_need(db, hanoi, created_at=t0 + dt.timedelta(days=3)),
+        "fulfilled": await make_need(db, muong_la, status=S.FULFILLED, created_at=t0),
+        "draft": await make_need(db, muong_la, status=S.DRAFT, created_at=t0),
+        "submitted": await make_need(db, chieng_coi, status=S.SUBMITTED, created_at=t0),
+    }
+    await db.commit()
+    return {k: v.id for k, v in needs.items()}
+
+
+async def _ids(client, **params) -> list[int]:  # type: ignore[no-untyped-def]
+    response = await client.get("/api/v1/needs", params=params)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["total"] >= len(body["items"])
+    return [item["id"] for item in body["items"]]
+
+
+async def test_default_is_open_needs_most_urgent_first(client, world) -> None:
+    assert await _ids(client) == [world["computer"], world["law"], world["hanoi"], world["children"]]
+
+
+async def test_filters(client, world) -> None:
+    assert set(await _ids(client, province_code=14)) == {world["computer"], world["law"], world["children"]}
+    assert set(await _ids(client, commune_code=CHIENG_COI)) == {world["law"]}
+    assert set(await _ids(client, library_kind="law_bookcase")) == {world["law"]}
+    assert set(await _ids(client, category="equipment")) == {world["computer"]}
+    assert set(await _ids(client, item="book/law")) == {world["law"]}
+    assert set(await _ids(client, urgency=4)) == {world["computer"]}
+    assert set(await _ids(client, status="fulfilled")) == {world["fulfilled"]}
+
+
+async def test_search_without_diacritics_matches_commune_or_library(client, world) -> None:
+    assert set(await _ids(client, q="chieng coi")) == {world["law"]}
+    assert set(await _ids(client, q="MUONG LA")) == {world["computer"], world["children"]}
+    assert set(await _ids(client, q="tu sach phap luat")) == {world["law"]}
+    assert await _ids(client, q="không có") == []
+
+
+async def test_sorts(client, world) -> None:
+    assert await _ids(client, sort="newest") == [world["hanoi"], world["law"], world["computer"], world["children"]]
+    # Least covered: computer 0/2, hanoi 0/100, children 50/100, law 90/100
+    assert await _ids(client, sort="least_covered") == [world["computer"], world["hanoi"], world["children"], world["law"]]
+
+
+async def test_pages(client, world) -> None:
+    first = await client.get("/api/v1/needs", params={"per_page": 2, "page": 1})
+    second = await client.get("/api/v1/needs", params={"per_page": 2, "page": 2})
+    assert first.json()["total"] == 4
+    assert [i["id"] for i in first.json()["items"] + second.json()["items"]] == await _ids(client)
+
+
+async def test_anonymous_never_sees_unapproved_needs(client, world) -> None:
+    for status in ("draft", "submitted", "returned", "rejected"):
+        assert await _ids(client, status=status) == []
+    everything = await client.get("/api/v1/needs", params={"status": ""})
+    assert world["draft"] not in [i["id"] for i in everything.json()["items"]]
+    assert world["fulfilled"] in [i["id"] for i in everything.json()["items"]]
+    assert (await client.get(f"/needs/{world['submitted']}")).status_code == 404
+    assert (await client.get(f"/api/v1/needs/{world['draft']}")).status_code == 404
+    page = await client.get("/communes/14", params={})
+    assert page.status_code == 404  # 14 is a province, not a commune code
+
+
+async def test_officer_sees_every_status(client, db, world) -> None:
+    officer = await make_user(db, Role.OFFICER)
+    await db.commit()
+    await sign_in(client, officer.email)
+    assert await _ids(client, status="submitted") == [world["submitted"]]
+
+
+async def test_bad_filters_are_400_not_500(client, world) -> None:
+    for params in ({"urgency": "9"}, {"sort": "random"}, {"page": "0"}, {"per_page": "1000"},
+                   {"status": "lost"}, {"q": "x" * 101}, {"province_code": "Sơn La"}):
+        response = await client.get("/api/v1/needs", params=params)
+        assert response.status_code == 422, params
+        page = await client.get("/needs", params=params)
+        assert page.status_code == 422, params
+
+
+async def test_board_page_and_fragment(client, world) -> None:
+    page = await client.get("/needs", params={"q": "muong la", "province_code": 14})
+    assert page.status_code == 200 and "<html" in page.text
+    assert f"/needs/{world['computer']}" in page.text and f"/needs/{world['law']}" not in page.text
+    assert "Xã Mường La" in page.text  # the commune select for the chosen province
+    fragment = await client.get("/needs", params={"q": "muong la"}, headers={"HX-Request": "true"})
+    assert "<html" not in fragment.text and f"/needs/{world['computer']}" in fragment.text
+    assert "2 nhu cầu" in fragment.text
+
+
+async def test_board_page_is_light(client, world) -> None:
+    page = await client.get("/needs", params={"province_code": 14})
+    total = len(gzip.compress(page.content))
+    for asset in re.findall(r'(?:href|src)="(/static/[^"]+)"', page.text):
+        total += len(gzip.compress((await client.get(asset)).content))
+    assert total < 60 * 1024, total
+
+
+async def test_commune_page(client, world) -> None:
+    page = await client.get("/communes/3808")
+    assert page.status_code == 200
+    assert "Xã Mường La" in page.text and "Thư viện Mường La" in page.text
+    assert f"/needs/{world['children']}" in page.text and f"/needs/{world['draft']}" not in page.text
+
+
+async def test_home_counts_open_needs(client, world) -> None:
+    page = await client.get("/")
+    figure = re.search(r"Nhu cầu đang mở</dt><dd>(\d+)</dd>", page.text)
+    assert figure and figure.group(1) == "3"  # Sơn La's open needs

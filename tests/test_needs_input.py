@@ -1,0 +1,142 @@
+"""Bad input on needs: a message in the user's language, and nothing written."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import func, select
+
+from app.auth.models import Role
+from needs.models import ItemKind, Need
+from tests.support import make_library, make_need, make_user, post_form, send_json, sign_in
+
+GOOD = {"item_kind": "book/children", "quantity": "120", "urgency": "2"}
+TOMORROW = (dt.date.today() + dt.timedelta(days=1)).isoformat()
+
+
+@pytest.fixture
+async def librarian(client, db):  # type: ignore[no-untyped-def]
+    library = await make_library(db)
+    user = await make_user(db, Role.LIBRARIAN, email="thuthu@muongla.vn", library_id=library.id)
+    await db.commit()
+    await sign_in(client, user.email)
+    return user
+
+
+async def _count(db) -> int:  # type: ignore[no-untyped-def]
+    return await db.scalar(select(func.count()).select_from(Need))
+
+
+@pytest.mark.parametrize(("change", "field", "message"), [
+    ({"quantity": "0"}, "quantity", "Không được nhỏ hơn 0"),
+    ({"quantity": "-5"}, "quantity", "Không được nhỏ hơn 0"),
+    ({"quantity": "100001"}, "quantity", "Không được lớn hơn 100000"),
+    ({"quantity": "nhiều"}, "quantity", "Nhập một số nguyên."),
+    ({"quantity": ""}, "quantity", "Ô này là bắt buộc."),
+    ({"unit_value": "500"}, "unit_value", "Không được nhỏ hơn 1000"),
+    ({"unit_value": "300000000"}, "unit_value", "Không được lớn hơn 200000000"),
+    ({"reason": "x" * 2001}, "reason", "Không quá 2000 ký tự."),
+    ({"item_kind": "book/unicorns"}, "item_kind", "Hãy chọn một loại trong danh mục."),
+    ({"urgency": "9"}, "urgency", "Hãy chọn một trong các lựa chọn."),
+    ({"deadline": "2020-01-01"}, "deadline", "Hạn cần phải là một ngày trong tương lai."),
+    ({"deadline": "31/02/2027"}, "deadline", "Nhập một ngày hợp lệ."),
+    ({"titles_text": "Sách hay | Ai đó | 9786042084218"}, "titles_text",
+     "Dòng 1: Đây không phải ISBN-13 hợp lệ"),
+    ({"titles_text": "Tốt | | 9786042084215\n" + "T" * 301}, "titles_text", "Dòng 2: Không quá 300 ký tự."),
+    ({"item_kind": "equipment/computer", "quantity": "1", "titles_text": "Sách"}, "titles_text",
+     "Đầu sách và ngôn ngữ chỉ áp dụng cho sách."),
+])
+async def test_bad_need_form(client, db, librarian, change, field, message) -> None:
+    response = await post_form(client, "/library/needs/new", {**GOOD, **change})
+    assert response.status_code == 422
+    assert f'id="e-{field}"' in response.text
+    assert message in response.text
+    assert await _count(db) == 0
+
+
+async def test_bad_need_json_gets_422_with_messages(client, db, librarian) -> None:
+    response = await send_json(client, "POST", "/api/v1/needs", {
+        "item_kind": "book/children", "quantity": 0, "titles": [{"title": "A", "isbn": "123"}]})
+    assert response.status_code == 422
+    errors = response.json()["errors"]
+    assert errors["quantity"] == "Không được nhỏ hơn 0." or errors["quantity"].startswith("Không được nhỏ hơn")
+    assert errors["titles.0.isbn"].startswith("Đây không phải ISBN-13 hợp lệ")
+    unknown = await send_json(client, "POST", "/api/v1/needs", {"item_kind": "x/y", "quantity": 1, "colour": "red"})
+    assert unknown.status_code == 422 and "colour" in unknown.json()["errors"]
+    assert await _count(db) == 0
+
+
+async def test_inline_validation_saves_nothing(client, db, librarian) -> None:
+    response = await post_form(client, "/library/needs/validate", {**GOOD, "quantity": "0"},
+                               headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    assert response.text.lstrip().startswith("<form") and "Không được nhỏ hơn 0" in response.text
+    assert await _count(db) == 0
+
+
+async def test_officer_posting_for_unknown_library(client, db) -> None:
+    officer = await make_user(db, Role.OFFICER)
+    await db.commit()
+    await sign_in(client, officer.email)
+    response = await send_json(client, "POST", "/api/v1/needs", {**GOOD, "quantity": 3, "library_id": 999999})
+    assert response.status_code == 422
+    assert response.json()["errors"]["library_id"] == "Hãy chọn một thư viện có trong danh sách."
+    assert await _count(db) == 0
+
+
+async def test_catalogue_values_edited_by_officer(client, db) -> None:
+    officer = await make_user(db, Role.OFFICER)
+    await db.commit()
+    await sign_in(client, officer.email)
+    form = {"key": "book/children", "category": "book", "name_vi": "Sách thiếu nhi",
+            "name_en": "Children's books", "default_unit_value": "42000"}
+    assert (await post_form(client, "/officer/item-kinds", form)).status_code == 303
+    kind = await db.get(ItemKind, "book/children", populate_existing=True)
+    assert kind.default_unit_value == 42_000
+    for bad, message in [({"default_unit_value": "-1"}, "Không được nhỏ hơn 1000"),
+                         ({"key": "toys/lego"}, "Giá trị này không hợp lệ."),
+                         ({"key": "equipment/ebook-reader"}, "Mã phải bắt đầu bằng book/.")]:
+        response = await post_form(client, "/officer/item-kinds", {**form, **bad})
+        assert response.status_code == 422 and message in response.text
+    assert (await db.get(ItemKind, "book/children", populate_existing=True)).default_unit_value == 42_000
+    assert await db.get(ItemKind, "toys/lego") is None
+    new = {**form, "key": "book/comics", "name_vi": "Truyện tranh", "name_en": "Comics",
+           "default_unit_value": "25000"}
+    assert (await post_form(client, "/officer/item-kinds", new)).status_code == 303
+    assert (await db.get(ItemKind, "book/comics")).name_vi == "Truyện tranh"
+
+
+async def test_librarian_cannot_touch_another_librarys_need(client, db, librarian) -> None:
+    other = await make_library(db, name="Thư viện Chiềng Cơi", commune_code=3670)
+    need = await make_need(db, other, status="draft")
+    await db.commit()
+    assert (await client.get(f"/library/needs/{need.id}/edit")).status_code == 403
+    assert (await post_form(client, f"/library/needs/{need.id}/edit", GOOD)).status_code == 403
+    assert (await post_form(client, f"/library/needs/{need.id}/submit", {})).status_code == 403
+    assert (await post_form(client, f"/library/needs/{need.id}/close", {})).status_code == 403
+    api = await send_json(client, "PUT", f"/api/v1/needs/{need.id}", {"item_kind": "book/law", "quantity": 1})
+    assert api.status_code == 403
+    spoof = await send_json(client, "POST", "/api/v1/needs", {**GOOD, "quantity": 1, "library_id": other.id})
+    assert spoof.status_code == 403
+    assert (await db.get(Need, need.id, populate_existing=True)).quantity == 100
+    assert await _count(db) == 1
+
+
+async def test_sponsor_cannot_moderate_or_post(client, db) -> None:
+    library = await make_library(db)
+    need = await make_need(db, library, status="submitted")
+    sponsor = await make_user(db, Role.SPONSOR)
+    await db.commit()
+    await sign_in(client, sponsor.email)
+    for path in (f"/officer/needs/{need.id}/approve", "/officer/needs/approve", "/library/needs/new"):
+        assert (await post_form(client, path, {"ids": [str(need.id)], **GOOD})).status_code == 403, path
+    assert (await send_json(client, "POST", f"/api/v1/needs/{need.id}/approve", {})).status_code == 403
+    assert (await send_json(client, "POST", "/api/v1/needs", {**GOOD, "quantity": 1})).status_code == 403
+    assert (await db.get(Need, need.id, populate_existing=True)).status.value == "submitted"
+
+
+async def test_anonymous_api_writes_are_401(client, db) -> None:
+    response = await send_json(client, "POST", "/api/v1/needs", {**GOOD, "quantity": 1})
+    assert response.status_code == 401
+    assert response.json()["detail"] == "Vui lòng đăng nhập trước."
