@@ -193,14 +193,12 @@ class LibrarianNeeds(Controller):
         return render(request, "needs/form.html", **_form_context(kinds, {"urgency": "2"}, {}, need=None))
 
     @post("/validate", name="need_validate")
-    async def validate_form(self, request: Request[Any, Any, Any], db_session: DbSession) -> Template:
-        """Inline validation (htmx): the form again, with messages, nothing saved."""
-        values, _data, errors = forms.parse(await request.form())
-        kinds = await item_kinds(db_session)
-        need_id = values.get("need_id")
-        return render(request, "needs/_form.html", **_form_context(
-            kinds, values, errors, need=await services.get_need(db_session, int(need_id)) if need_id else None
-        ))
+    async def validate_form(self, request: Request[Any, Any, Any]) -> Template:
+        """Inline validation (htmx): every field's message, swapped in out of band; nothing saved
+        and nothing the librarian is typing is replaced."""
+        _values, _data, errors = forms.parse(await request.form())
+        return Template(template_name="needs/_field_errors.html",
+                        context={"errors": errors, "fields": forms.FIELDS})
 
     @post("/new", name="need_create")
     async def create(self, request: Request[Any, Any, Any], db_session: DbSession) -> Response[Any]:

@@ -12,6 +12,8 @@ from needs.models import Need
 from needs.schemas import NeedIn
 
 SEPARATOR = "|"
+# The form's fields, each with a message placeholder `e-<field>` in the page.
+FIELDS = ("item_kind", "quantity", "unit_value", "urgency", "deadline", "reason", "language", "titles_text")
 _TITLE_ERROR = re.compile(r"^titles\.(\d+)\.")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import pytest
@@ -47,3 +48,46 @@ def test_language_switch_is_remembered_in_the_browser(live_server: str, page: Pa
     expect(page.locator("h1")).to_have_text("Sign in")
     page.goto(f"{live_server}/")
     expect(page.locator("h1")).to_have_text("Books for every mountain commune")
+
+
+def _sign_in(page: Page, base: str, email: str, password: str = "thuvien-2026") -> None:
+    page.goto(f"{base}/login")
+    page.get_by_label("E-mail").fill(email)
+    page.get_by_label("Mật khẩu").fill(password)
+    page.get_by_role("button", name="Đăng nhập").click()
+
+
+def test_need_posted_approved_and_found_without_diacritics(live_server: str, page: Page) -> None:
+    from app.text import fold
+
+    reason = f"Lớp học buổi tối cần sách {uuid.uuid4().hex[:6]}"
+    _sign_in(page, live_server, "thuthu@demo.sonla.vn")
+    page.get_by_role("link", name="Nhu cầu của thư viện tôi").click()
+    page.get_by_role("link", name="Đăng nhu cầu").click()
+    page.get_by_label("Hạng mục").select_option("book/agriculture")
+    page.get_by_label("Số lượng").fill("0")
+    page.get_by_role("button", name="Gửi duyệt").click()
+    expect(page.locator("#e-quantity")).to_contain_text("Không được nhỏ hơn")  # inline, nothing saved
+    page.get_by_label("Số lượng").fill("75")
+    page.get_by_label("Vì sao thư viện cần").fill(reason)
+    page.get_by_role("button", name="Gửi duyệt").click()
+    expect(page.locator(".badge.status-submitted")).to_be_visible()
+    commune_name = page.locator(".where a").first.inner_text()
+    need_url = page.url
+    page.get_by_role("button", name="Đăng xuất").click()
+
+    _sign_in(page, live_server, "canbo@demo.sonla.vn")
+    page.goto(f"{live_server}/officer/needs")
+    item = page.locator("li.need", has_text=reason)
+    item.get_by_role("button", name="Duyệt").click()
+    expect(page.locator(".flash")).to_contain_text("Đã duyệt nhu cầu.")
+    page.get_by_role("button", name="Đăng xuất").click()
+
+    page.goto(f"{live_server}/needs")
+    query = fold(commune_name.removeprefix("Xã ").removeprefix("Phường "))
+    assert query.isascii()
+    page.get_by_label("Xã hoặc thư viện").fill(query)
+    page.get_by_role("button", name="Xem").click()
+    expect(page).to_have_url(re.compile(r"q="))
+    page.locator(f'#results a[href="{need_url.removeprefix(live_server)}"]').click()
+    expect(page.locator("main")).to_contain_text(reason)

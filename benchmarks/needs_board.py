@@ -1,0 +1,203 @@
+"""Benchmark: the needs board at national scale against the same server's trivial endpoint.
+
+Loads 3,321 communes, one library per commune and 50,000 needs into a fresh database (SQLite,
+PostgreSQL or both), serves the app with uvicorn (one process, as `make run` does), and drives it
+with 16 concurrent clients: first `/healthz` (the baseline: a database round trip and nothing
+else), then the board's page and JSON with filters. Prints requests per second and p50/p99
+latency for each, and the board's throughput as a share of the baseline's.
+
+    .venv/bin/python benchmarks/needs_board.py --db both --seconds 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import httpx
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from app.cli import migrate, seed_reference  # noqa: E402
+from app.geography.models import Commune, Library, LibraryKind  # noqa: E402
+from app.text import fold  # noqa: E402
+from needs.models import ItemKind, Need, NeedStatus, Urgency  # noqa: E402
+
+STATUSES = [NeedStatus.OPEN] * 70 + [NeedStatus.SUBMITTED] * 8 + [NeedStatus.FULFILLED] * 10 + [
+    NeedStatus.CLOSED] * 4 + [NeedStatus.EXPIRED] * 4 + [NeedStatus.DRAFT] * 4
+SCENARIOS = {
+    "/healthz (baseline)": ["/healthz"],
+    "/needs page": [
+        "/needs", "/needs?province_code=14", "/needs?q=muong+la", "/needs?category=book&urgency=3",
+        "/needs?province_code=1&sort=least_covered", "/needs?item=equipment/computer&sort=newest",
+        "/needs?library_kind=law_bookcase&page=3",
+    ],
+    "/api/v1/needs": [
+        "/api/v1/needs", "/api/v1/needs?province_code=14", "/api/v1/needs?q=chieng",
+        "/api/v1/needs?category=equipment&sort=least_covered", "/api/v1/needs?urgency=4&page=2",
+        "/api/v1/needs?province_code=1&item=book/children",
+    ],
+}
+
+
+async def load(url: str, n_needs: int, seed: int = 7) -> None:
+    rng = random.Random(seed)
+    engine = create_async_engine(url)
+    async with async_sessionmaker(engine)() as session:
+        await seed_reference(session)
+        communes = list(await session.scalars(select(Commune)))
+        kinds = list(await session.scalars(select(ItemKind)))
+        kinds_list = list(LibraryKind)
+        await session.execute(insert(Library), [
+            {"commune_code": c.code, "name": f"Thư viện {c.name}", "name_folded": fold(f"Thư viện {c.name}"),
+             "kind": rng.choice(kinds_list), "address": "", "created_at": dt.datetime.now(dt.UTC)}
+            for c in communes
+        ])
+        libraries = (await session.execute(select(Library.id, Library.commune_code))).all()
+        province = {c.code: c.province_code for c in communes}
+        now = dt.datetime.now(dt.UTC)
+        rows = []
+        for _ in range(n_needs):
+            library_id, commune_code = rng.choice(libraries)
+            kind = rng.choice(kinds)
+            quantity = rng.randint(1, 5) if kind.category.value == "equipment" else rng.randrange(20, 500, 10)
+            created = now - dt.timedelta(minutes=rng.randint(0, 400_000))
+            rows.append({
+                "library_id": library_id, "commune_code": commune_code, "province_code": province[commune_code],
+                "item_kind_key": kind.key, "quantity": quantity, "unit_value": kind.default_unit_value,
+                "urgency": rng.choice(list(Urgency)), "reason": "", "status": rng.choice(STATUSES),
+                "moderation_note": "", "pledged_quantity": rng.randint(0, quantity),
+                "allocated_quantity": 0, "delivered_quantity": 0, "created_at": created, "updated_at": created,
+            })
+        for start in range(0, len(rows), 5000):
+            await session.execute(insert(Need), rows[start:start + 5000])
+        await session.commit()
+    await engine.dispose()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve(url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "DATABASE_URL": url, "ENVIRONMENT": "production",
+           "SECRET_KEY": "benchmark-" + "x" * 40}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "app.asgi:create_app", "--factory", "--host", "127.0.0.1",
+         "--port", str(port), "--no-access-log", "--log-level", "warning"],
+        cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+    )
+    for _ in range(200):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
+            return process
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(log.read_text())
+
+
+async def drive(base: str, paths: list[str], seconds: float, concurrency: int) -> dict[str, float]:
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.perf_counter() + seconds
+
+    async def worker(i: int) -> None:
+        nonlocal errors
+        async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+            k = i
+            while time.perf_counter() < deadline:
+                path = paths[k % len(paths)]
+                k += 1
+                start = time.perf_counter()
+                response = await client.get(path)
+                latencies.append(time.perf_counter() - start)
+                errors += response.status_code != 200
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(i) for i in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    latencies.sort()
+    return {
+        "rps": len(latencies) / elapsed,
+        "p50": statistics.median(latencies) * 1000,
+        "p99": latencies[int(len(latencies) * 0.99) - 1] * 1000,
+        "requests": len(latencies),
+        "errors": errors,
+    }
+
+
+def database(kind: str, tmp: Path) -> tuple[str, str | None]:
+    if kind == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp / 'bench.db'}", None
+    name = f"glg_bench_{uuid.uuid4().hex[:8]}"
+    subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f'CREATE DATABASE "{name}"'], check=True)
+    return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}", name
+
+
+def run(kind: str, n_needs: int, seconds: float, concurrency: int) -> list[tuple[str, dict[str, float]]]:
+    with tempfile.TemporaryDirectory() as tmp:
+        url, pg_name = database(kind, Path(tmp))
+        try:
+            migrate(url)
+            started = time.perf_counter()
+            asyncio.run(load(url, n_needs))
+            print(f"[{kind}] loaded {n_needs:,} needs in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+            port = free_port()
+            server = serve(url, port, Path(tmp) / "server.log")
+            try:
+                base = f"http://127.0.0.1:{port}"
+                asyncio.run(drive(base, ["/healthz", "/needs", "/api/v1/needs"], 2, concurrency))  # warm up
+                return [(name, asyncio.run(drive(base, paths, seconds, concurrency)))
+                        for name, paths in SCENARIOS.items()]
+            finally:
+                server.terminate()
+                server.wait(timeout=20)
+        finally:
+            if pg_name:
+                subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc",
+                                f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)'], check=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--needs", type=int, default=50_000)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--concurrency", type=int, default=16)
+    args = parser.parse_args()
+    kinds = ["sqlite", "postgres"] if args.db == "both" else [args.db]
+    print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+          f"{args.needs:,} needs, 3,321 communes, {args.concurrency} concurrent clients, "
+          f"{args.seconds:g} s per scenario; load generator on the same machine.\n")
+    print("| database | endpoint | req/s | share of baseline | p50 ms | p99 ms | errors |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    for kind in kinds:
+        results = run(kind, args.needs, args.seconds, args.concurrency)
+        baseline = results[0][1]["rps"]
+        for name, r in results:
+            print(f"| {kind} | {name} | {r['rps']:.0f} | {r['rps'] / baseline:.0%} | "
+                  f"{r['p50']:.1f} | {r['p99']:.1f} | {r['errors']} |")
+
+
+if __name__ == "__main__":
+    main()
