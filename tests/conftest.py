@@ -137,3 +137,4 @@ async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
     async with AsyncTestClient(app=app, base_url="http://testserver.local") as c:
         c.follow_redirects = False
         yield c
+from tests.stripe_server import localstripe_server, localstripe_url  # noqa: E402,F401
