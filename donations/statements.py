@@ -25,8 +25,9 @@ The expected file (DESIGN convention 6):
 * `description`: the transfer's content as the bank shows it; the pledge's reference code is
   looked for in it (`REFERENCE_CODE_PATTERN`).
 * `reference`: the bank's own transaction reference; may be empty.
-* Blank lines are skipped. Any other line that cannot be read stops the import with an error
-  naming its line (the header is line 1): an import is all or nothing.
+* Blank lines are skipped. Any other line that cannot be read (including one with control
+  characters such as NUL) stops the import with an error naming its line (the header is line 1):
+  an import is all or nothing.
 
 Deduplication: every line gets a `checksum`, the SHA-256 of its normalised content (date, amount,
 description with whitespace collapsed, bank reference) and of its *occurrence index*, the count
@@ -48,7 +49,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 from app.errors import DomainError
 from app.i18n import _, format_number
@@ -64,7 +65,7 @@ REFERENCE_CODE_RE = re.compile(REFERENCE_CODE_PATTERN)
 _CODE_IN_TEXT = re.compile(rf"(?<![A-Z0-9])({REFERENCE_CODE_PATTERN})")
 
 MAX_STATEMENT_BYTES = 5 * 1024 * 1024
-HEADERS = {
+HEADERS: dict[Literal["en", "vi"], tuple[str, ...]] = {
     "en": ("date", "amount", "description", "reference"),
     "vi": ("Ngày", "Số tiền", "Nội dung", "Mã tham chiếu"),
 }
@@ -74,6 +75,8 @@ _DEBIT = re.compile(r"-(\d{1,3}(?:\.\d{3})+|\d+)")
 _ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 _VN_DATE = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})")
 _CHECKSUM_VERSION = "glg-statement-line-v1"
+# Control characters but tab and line breaks (NUL would also be refused by PostgreSQL text).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 class StatementError(DomainError):
@@ -105,7 +108,7 @@ class StatementLine:
 
 @dataclass(frozen=True)
 class Statement:
-    layout: str  # "en" or "vi": which header the file used
+    layout: Literal["en", "vi"]  # which header the file used
     lines: list[StatementLine]
     ignored_debits: int
 
@@ -161,6 +164,12 @@ def parse_statement(data: bytes, *, max_bytes: int = MAX_STATEMENT_BYTES) -> Sta
             raise StatementError(
                 _("Line %(line)s: expected %(expected)s columns, found %(found)s.",
                   line=line_number, expected=4, found=len(row)),
+                line_number,
+            )
+        if any(_CONTROL.search(cell) for cell in row):
+            raise StatementError(
+                _("Line %(line)s contains control characters: is this a text CSV file?",
+                  line=line_number),
                 line_number,
             )
         raw_date, raw_amount, raw_description, raw_reference = (cell.strip() for cell in row)

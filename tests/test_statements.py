@@ -157,6 +157,15 @@ def test_wrong_column_count_and_broken_quotes_name_the_line() -> None:
     assert caught.value.line == 3 and "cannot be read as CSV" in caught.value.message
 
 
+@pytest.mark.parametrize("cell", ["a\x00b", "\x1b[31m", "x\x7f"])
+def test_control_characters_are_refused_with_the_line(cell: str) -> None:
+    with pytest.raises(StatementError) as caught:
+        parse_statement(csv_bytes("2026-03-08,1000,ok,", f"2026-03-08,1000,{cell},"))
+    assert caught.value.line == 3 and "control characters" in caught.value.message
+    tab = parse_statement(csv_bytes("2026-03-08,1000,a\tb,")).lines[0]
+    assert tab.description == "a b"
+
+
 def test_a_quoted_line_break_keeps_line_numbers_right() -> None:
     statement = parse_statement(csv_bytes('2026-03-08,1000,"two\nlines",', "2026-03-08,1,x,"))
     assert [line.line_number for line in statement.lines] == [2, 4]
