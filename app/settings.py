@@ -29,6 +29,12 @@ class Settings(BaseSettings):
     login_max_failures: int = 5
     login_lockout_seconds: int = 15 * 60
     log_sql: bool = False
+    # Stripe (card payments). No defaults for secrets: unset means card payments are off.
+    stripe_secret_key: str | None = None
+    stripe_publishable_key: str | None = None
+    stripe_webhook_secret: str | None = None
+    stripe_api_base: str | None = None  # None: Stripe's real API; tests point it at localstripe
+    stripe_max_network_retries: int = Field(default=2, ge=0)
 
     @model_validator(mode="after")
     def _secret_required_in_production(self) -> Settings:

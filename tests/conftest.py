@@ -143,3 +143,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Browser journeys run last: Playwright's sync API keeps an event loop running for the rest
     of the session, which would stop the other tests from starting their own."""
     items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
+from tests.stripe_server import localstripe_server, localstripe_url  # noqa: E402,F401

@@ -1,0 +1,1 @@
+"""Payments: the provider registry, VietQR payloads, the Stripe client."""
