@@ -8,6 +8,7 @@ from typing import Any
 from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
 from litestar import Litestar
 from litestar.config.csrf import CSRFConfig
+from litestar.config.response_cache import ResponseCacheConfig
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.datastructures import State
 from litestar.logging import LoggingConfig
@@ -28,7 +29,14 @@ from app.home import HomeController, base_figures
 from app.settings import ROOT, Settings, get_settings
 from needs.controllers import LibrarianNeeds, NeedsApi, NeedsBoard, OfficerNeeds
 from needs.services import open_needs_count
-from app.web import EXCEPTION_HANDLERS, LocaleMiddleware, RequestLogMiddleware, pop_flashes
+from app.web import (
+    EXCEPTION_HANDLERS,
+    LocaleMiddleware,
+    RequestLogMiddleware,
+    cache_anonymous_only,
+    pop_flashes,
+    public_cache_key,
+)
 
 # Links each domain adds to the site's navigation and to the officer's dashboard: (url, msgid).
 NAV_LINKS: list[dict[str, str]] = [{"url": "/needs", "label": "Needs"}]
@@ -129,7 +137,12 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
             render_plugins=[JsonRenderPlugin()],
         ),
         exception_handlers=EXCEPTION_HANDLERS,
-        stores={"login_throttle": MemoryStore()},
+        stores={"login_throttle": MemoryStore(), "response_cache": MemoryStore()},
+        response_cache_config=ResponseCacheConfig(
+            default_expiration=settings.public_cache_seconds or 1,
+            key_builder=public_cache_key,
+            cache_response_filter=cache_anonymous_only,
+        ),
         state=State(
             {
                 "settings": settings,

@@ -72,15 +72,33 @@ def lazy(message: str) -> str:
     return message
 
 
+@lru_cache(maxsize=len(LOCALES))
+def _integer_formats(locale: str) -> tuple[str, str]:
+    """The locale's digit-group symbol and its VND pattern with `{}` for the digits, from Babel,
+    so formatting whole numbers (the hot path of every list) needs no Babel call."""
+    group = numbers.get_group_symbol(locale)
+    sample = numbers.format_currency(1234567, "VND", locale=locale)
+    digits = f"{1234567:,}".replace(",", group)
+    return group, sample.replace(digits, "{}")
+
+
+def _group(value: int, group: str) -> str:
+    return f"{value:,}".replace(",", group)
+
+
 def format_vnd(amount: int | None) -> str:
     if amount is None:
         return ""
-    return numbers.format_currency(amount, "VND", locale=get_locale())
+    group, pattern = _integer_formats(get_locale())
+    sign = "-" if amount < 0 else ""
+    return sign + pattern.format(_group(abs(amount), group))
 
 
 def format_number(value: int | float | None) -> str:
     if value is None:
         return ""
+    if isinstance(value, int):
+        return _group(value, _integer_formats(get_locale())[0])
     return numbers.format_decimal(value, locale=get_locale())
 
 

@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     login_max_failures: int = 5
     login_lockout_seconds: int = 15 * 60
     log_sql: bool = False
+    # Public pages (the needs board) are cached this long for anonymous visitors; 0 turns it off.
+    public_cache_seconds: int = Field(default=15, ge=0, le=3600)
     # Stripe (card payments). No defaults for secrets: unset means card payments are off.
     stripe_secret_key: str | None = None
     stripe_publishable_key: str | None = None

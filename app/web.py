@@ -23,7 +23,7 @@ from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import DomainError, ValidationFailed
-from app.i18n import LOCALE_COOKIE, _, pick_locale, set_locale
+from app.i18n import LOCALE_COOKIE, _, get_locale, pick_locale, set_locale
 
 log = logging.getLogger("app.request")
 
@@ -175,3 +175,17 @@ class RequestLogMiddleware(ASGIMiddleware):
                 )
             )
 
+
+
+def public_cache_key(request: Request[Any, Any, Any]) -> str:
+    """Anonymous pages are shared per URL, language and htmx-ness; signed-in users never share."""
+    user = request.scope.get("user")
+    who = f"u{user.id}" if user is not None else "anon"
+    query = sorted(request.query_params.multi_items())
+    return f"{request.url.path}?{query}|{get_locale()}|{is_htmx(request)}|{who}"
+
+
+def cache_anonymous_only(scope: Scope, status_code: int) -> bool:
+    """Store a response only when it is a success for an anonymous visitor."""
+    settings = scope["litestar_app"].state.settings
+    return settings.public_cache_seconds > 0 and scope.get("user") is None and status_code == 200

@@ -2,7 +2,7 @@
 
 Loads 3,321 communes, one library per commune and 50,000 needs into a fresh database (SQLite,
 PostgreSQL or both), serves the app with uvicorn (one process, as `make run` does), and drives it
-with 16 concurrent clients: first `/healthz` (the baseline: a database round trip and nothing
+with 16 concurrent clients (wrk when installed: `apt-get install wrk`): first `/healthz` (the baseline: a database round trip and nothing
 else), then the board's page and JSON with filters. Prints requests per second and p50/p99
 latency for each, and the board's throughput as a share of the baseline's.
 
@@ -17,6 +17,8 @@ import datetime as dt
 import os
 import platform
 import random
+import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -98,9 +100,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def serve(url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
+def serve(url: str, port: int, log: Path, cache_seconds: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "DATABASE_URL": url, "ENVIRONMENT": "production",
-           "SECRET_KEY": "benchmark-" + "x" * 40}
+           "SECRET_KEY": "benchmark-" + "x" * 40, "PUBLIC_CACHE_SECONDS": str(cache_seconds)}
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "app.asgi:create_app", "--factory", "--host", "127.0.0.1",
          "--port", str(port), "--no-access-log", "--log-level", "warning"],
@@ -116,7 +118,46 @@ def serve(url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
     raise RuntimeError(log.read_text())
 
 
+WRK_SCRIPT = """
+paths = {%s}
+counter = 0
+request = function()
+  counter = counter + 1
+  return wrk.format("GET", paths[(counter %% #paths) + 1])
+end
+"""
+
+
+def _ms(text: str) -> float:
+    value = float(re.sub(r"[a-z]+$", "", text))
+    unit = re.sub(r"^[0-9.]+", "", text)
+    return value * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def drive_wrk(base: str, paths: list[str], seconds: float, concurrency: int) -> dict[str, float]:
+    """wrk (C, one thread per core) leaves the server most of the machine."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(WRK_SCRIPT % ", ".join(f'"{p}"' for p in paths))
+    out = subprocess.run(
+        ["wrk", "-t", "2", "-c", str(concurrency), "-d", f"{seconds:g}s", "--latency", "-s", script.name, base],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    os.unlink(script.name)
+    latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", out, re.M))
+    if "99" not in latency:
+        raise RuntimeError(f"wrk said:\n{out}")
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([0-9.]+)", out).group(1)),  # type: ignore[union-attr]
+        "p50": _ms(latency["50"]),
+        "p99": _ms(latency["99"]),
+        "requests": int(re.search(r"(\d+) requests in", out).group(1)),  # type: ignore[union-attr]
+        "errors": int(non_2xx.group(1)) if non_2xx else 0,
+    }
+
+
 async def drive(base: str, paths: list[str], seconds: float, concurrency: int) -> dict[str, float]:
+    """The fallback load generator (Python, shares the machine's cores with the server)."""
     latencies: list[float] = []
     errors = 0
     deadline = time.perf_counter() + seconds
@@ -154,7 +195,7 @@ def database(kind: str, tmp: Path) -> tuple[str, str | None]:
     return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}", name
 
 
-def run(kind: str, n_needs: int, seconds: float, concurrency: int) -> list[tuple[str, dict[str, float]]]:
+def run(kind: str, n_needs: int, seconds: float, concurrency: int, cache_seconds: int) -> list[tuple[str, dict[str, float]]]:
     with tempfile.TemporaryDirectory() as tmp:
         url, pg_name = database(kind, Path(tmp))
         try:
@@ -163,10 +204,12 @@ def run(kind: str, n_needs: int, seconds: float, concurrency: int) -> list[tuple
             asyncio.run(load(url, n_needs))
             print(f"[{kind}] loaded {n_needs:,} needs in {time.perf_counter() - started:.1f} s", file=sys.stderr)
             port = free_port()
-            server = serve(url, port, Path(tmp) / "server.log")
+            server = serve(url, port, Path(tmp) / "server.log", cache_seconds)
             try:
                 base = f"http://127.0.0.1:{port}"
                 asyncio.run(drive(base, ["/healthz", "/needs", "/api/v1/needs"], 2, concurrency))  # warm up
+                if shutil.which("wrk"):
+                    return [(name, drive_wrk(base, paths, seconds, concurrency)) for name, paths in SCENARIOS.items()]
                 return [(name, asyncio.run(drive(base, paths, seconds, concurrency)))
                         for name, paths in SCENARIOS.items()]
             finally:
@@ -184,15 +227,19 @@ def main() -> None:
     parser.add_argument("--needs", type=int, default=50_000)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--cache-seconds", type=int, default=0,
+                        help="the public page cache (PUBLIC_CACHE_SECONDS); 0, the default, measures every "
+                             "request computed afresh")
     args = parser.parse_args()
     kinds = ["sqlite", "postgres"] if args.db == "both" else [args.db]
     print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
           f"{args.needs:,} needs, 3,321 communes, {args.concurrency} concurrent clients, "
-          f"{args.seconds:g} s per scenario; load generator on the same machine.\n")
+          f"{args.seconds:g} s per scenario; public cache {args.cache_seconds} s; load from "
+          f"{'wrk' if shutil.which('wrk') else 'Python httpx'} on the same machine.\n")
     print("| database | endpoint | req/s | share of baseline | p50 ms | p99 ms | errors |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
     for kind in kinds:
-        results = run(kind, args.needs, args.seconds, args.concurrency)
+        results = run(kind, args.needs, args.seconds, args.concurrency, args.cache_seconds)
         baseline = results[0][1]["rps"]
         for name, r in results:
             print(f"| {kind} | {name} | {r['rps']:.0f} | {r['rps'] / baseline:.0%} | "

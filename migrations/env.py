@@ -10,7 +10,7 @@ from sqlalchemy import pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import async_engine_from_config
 
-from app.db import Base, import_models
+from app.db import Base, IntEnumType, import_models
 from app.settings import get_settings
 
 config = context.config
@@ -25,12 +25,20 @@ def database_url() -> str:
     return config.attributes.get("database_url") or get_settings().database_url
 
 
+def _render_item(type_: str, obj: object, autogen_context: object) -> str | bool:
+    """Our IntEnumType is an Integer in the database: render it so in revisions."""
+    if type_ == "type" and isinstance(obj, IntEnumType):
+        return "sa.Integer()"
+    return False
+
+
 def _configure(connection: Connection | None = None) -> None:
     context.configure(
         connection=connection,
         url=None if connection is not None else database_url(),
         target_metadata=target_metadata,
         compare_type=True,
+        render_item=_render_item,
         render_as_batch=True,  # SQLite alters tables by copying them
         literal_binds=connection is None,
     )

@@ -123,7 +123,7 @@ def _filters(request: Request[Any, Any, Any]) -> BoardFilters:
 class NeedsBoard(Controller):
     """Public pages."""
 
-    @get("/needs", name="needs_board")
+    @get("/needs", name="needs_board", cache=True)
     async def board(self, request: Request[Any, Any, Any], db_session: DbSession) -> Template:
         filters = _filters(request)
         context = await _board_context(db_session, filters, current_user(request))
@@ -139,7 +139,7 @@ class NeedsBoard(Controller):
         return render(request, "needs/detail.html", row=row, need=need, can_edit=_can_edit(user, need),
                       language_labels=LANGUAGE_LABELS)
 
-    @get("/communes/{code:int}", name="commune_page")
+    @get("/communes/{code:int}", name="commune_page", cache=True)
     async def commune(self, request: Request[Any, Any, Any], db_session: DbSession, code: FromPath[int]) -> Template:
         commune = await db_session.get(Commune, code)
         if commune is None:
@@ -332,7 +332,7 @@ class NeedsApi(Controller):
             for k in await item_kinds(db_session)
         ]
 
-    @get("/needs", name="api_needs")
+    @get("/needs", name="api_needs", cache=True)
     async def list_needs(self, request: Request[Any, Any, Any], db_session: DbSession) -> NeedPage:
         filters = _filters(request)
         rows, total = await services.board(db_session, filters, current_user(request), with_titles=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import CheckConstraint, Computed, Date, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base, IntEnumType, enum_column, utcnow
@@ -129,17 +129,21 @@ class Need(Base):
             "pledged_quantity >= 0 AND allocated_quantity >= 0 AND delivered_quantity >= 0",
             name="progress_not_negative",
         ),
-        # The board's common paths: by status within a province, newest or most urgent first.
+        # The board's paths: each filter with the status, and each sort after the status.
         Index("ix_needs_status_province_created", "status", "province_code", "created_at"),
         Index("ix_needs_status_urgency_created", "status", "urgency", "created_at"),
+        Index("ix_needs_status_coverage", "status", "coverage_permille"),
+        Index("ix_needs_library_status", "library_id", "status"),
+        Index("ix_needs_commune_status", "commune_code", "status"),
+        Index("ix_needs_item_status", "item_kind_key", "status"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    library_id: Mapped[int] = mapped_column(ForeignKey("libraries.id"), index=True)
+    library_id: Mapped[int] = mapped_column(ForeignKey("libraries.id"))
     # Copied from the library (which never moves), so the board filters without joins.
-    commune_code: Mapped[int] = mapped_column(ForeignKey("communes.code"), index=True)
+    commune_code: Mapped[int] = mapped_column(ForeignKey("communes.code"))
     province_code: Mapped[int] = mapped_column(ForeignKey("provinces.code"))
-    item_kind_key: Mapped[str] = mapped_column(ForeignKey("item_kinds.key"), index=True)
+    item_kind_key: Mapped[str] = mapped_column(ForeignKey("item_kinds.key"))
     quantity: Mapped[int] = mapped_column(Integer)
     unit_value: Mapped[int] = mapped_column(Integer)
     urgency: Mapped[Urgency] = mapped_column(IntEnumType(Urgency), default=Urgency.NORMAL)
@@ -151,6 +155,10 @@ class Need(Base):
     pledged_quantity: Mapped[int] = mapped_column(Integer, default=0)
     allocated_quantity: Mapped[int] = mapped_column(Integer, default=0)
     delivered_quantity: Mapped[int] = mapped_column(Integer, default=0)
+    # Pledged share in thousandths, kept by the database, so "least covered" sorts on an index.
+    coverage_permille: Mapped[int] = mapped_column(
+        Integer, Computed("pledged_quantity * 1000 / quantity", persisted=True)
+    )
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)

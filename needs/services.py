@@ -272,9 +272,14 @@ class BoardRow:
 
 
 def _filtered(
-    query: Select[tuple[Any, ...]], filters: BoardFilters, statuses: frozenset[NeedStatus] | None
+    query: Select[tuple[Any, ...]],
+    filters: BoardFilters,
+    statuses: frozenset[NeedStatus] | None,
+    library_ids: list[int] | None,
+    category_keys: list[str] | None,
 ) -> Select[tuple[Any, ...]]:
-    """The query narrowed to the needs that pass the filters (libraries are searched apart)."""
+    """The query narrowed to the needs that pass the filters. Libraries and categories are
+    resolved to ids first, so each filter meets an index on needs."""
     if filters.status is not None:
         query = query.where(Need.status == filters.status)
     if statuses is not None:
@@ -287,30 +292,36 @@ def _filtered(
         query = query.where(Need.urgency == filters.urgency)
     if filters.item:
         query = query.where(Need.item_kind_key == filters.item)
-    elif filters.category is not None:
-        query = query.where(Need.item_kind_key.like(f"{filters.category.value}/%"))
-    if filters.library_kind is not None or (filters.q and filters.q.strip()):
-        libraries = select(Library.id)
-        if filters.library_kind is not None:
-            libraries = libraries.where(Library.kind == filters.library_kind)
-        if filters.q and filters.q.strip():
-            pattern = like_pattern(filters.q)
-            libraries = libraries.join(Commune, Library.commune_code == Commune.code).where(
-                or_(
-                    Library.name_folded.like(pattern, escape="\\"),
-                    Commune.name_folded.like(pattern, escape="\\"),
-                )
-            )
-        query = query.where(Need.library_id.in_(libraries.correlate(None)))
+    elif category_keys is not None:
+        query = query.where(Need.item_kind_key.in_(category_keys))
+    if library_ids is not None:
+        query = query.where(Need.library_id.in_(library_ids))
     return query
+
+
+async def _matching_libraries(session: AsyncSession, filters: BoardFilters) -> list[int] | None:
+    """The libraries a search or a library kind allows (None: no such filter)."""
+    searching = bool(filters.q and filters.q.strip())
+    if filters.library_kind is None and not searching:
+        return None
+    libraries = select(Library.id)
+    if filters.library_kind is not None:
+        libraries = libraries.where(Library.kind == filters.library_kind)
+    if searching:
+        pattern = like_pattern(filters.q or "")
+        libraries = libraries.join(Commune, Library.commune_code == Commune.code).where(
+            or_(
+                Library.name_folded.like(pattern, escape="\\"),
+                Commune.name_folded.like(pattern, escape="\\"),
+            )
+        )
+    return list(await session.scalars(libraries))
 
 
 ORDER = {
     "urgency": (Need.urgency.desc(), Need.created_at.desc(), Need.id.desc()),
     "newest": (Need.created_at.desc(), Need.id.desc()),
-    "least_covered": (
-        (Need.pledged_quantity * 1.0 / Need.quantity).asc(), Need.urgency.desc(), Need.id.desc()
-    ),
+    "least_covered": (Need.coverage_permille.asc(), Need.urgency.desc(), Need.id.desc()),
 }
 
 
@@ -323,12 +334,15 @@ async def board(
     session: AsyncSession, filters: BoardFilters, viewer: User | None, *, with_titles: bool = False
 ) -> tuple[list[BoardRow], int]:
     statuses = visible_statuses(viewer)
-    count = _filtered(select(func.count()).select_from(Need), filters, statuses)
-    total = await session.scalar(count) or 0
+    library_ids = await _matching_libraries(session, filters)
+    category_keys = (
+        list(await session.scalars(select(ItemKind.key).where(ItemKind.category == filters.category)))
+        if filters.category is not None and not filters.item else None
+    )
+    narrow = (filters, statuses, library_ids, category_keys)
+    total = await session.scalar(_filtered(select(func.count()).select_from(Need), *narrow)) or 0
     query = (
-        _filtered(
-            select(Need, Library.name, Commune.name, ItemKind.name_vi, ItemKind.name_en), filters, statuses
-        )
+        _filtered(select(Need, Library.name, Commune.name, ItemKind.name_vi, ItemKind.name_en), *narrow)
         .join(Library, Need.library_id == Library.id)
         .join(Commune, Need.commune_code == Commune.code)
         .join(ItemKind, Need.item_kind_key == ItemKind.key)

@@ -124,6 +124,7 @@ async def db(clean_backend: Backend) -> AsyncIterator[AsyncSession]:
 
 
 def settings_for(url: str, **overrides: object) -> Settings:
+    overrides.setdefault("public_cache_seconds", 0)  # tests that want the cache say so
     return Settings(database_url=url, environment="test", secret_key=TEST_SECRET, **overrides)
 
 

@@ -141,3 +141,34 @@ async def test_home_counts_open_needs(client, world) -> None:
     page = await client.get("/")
     figure = re.search(r"Nhu cầu đang mở</dt><dd>(\d+)</dd>", page.text)
     assert figure and figure.group(1) == "3"  # Sơn La's open needs
+
+
+async def test_public_board_cache_is_shared_by_anonymous_visitors_only(clean_backend, db) -> None:
+    from litestar.testing import AsyncTestClient
+
+    from app.asgi import create_app
+    from tests.conftest import settings_for
+
+    library = await make_library(db)
+    first = await make_need(db, library)
+    officer = await make_user(db, Role.OFFICER)
+    await db.commit()
+    app = create_app(settings_for(clean_backend.url, public_cache_seconds=60))
+    async with AsyncTestClient(app=app) as client:
+        client.follow_redirects = False
+        page = await client.get("/needs")
+        assert f"/needs/{first.id}" in page.text
+        assert "x-csrftoken" not in page.text and "_csrf_token" not in page.text  # nothing secret inside
+        first_token = client.cookies.get("csrftoken")
+        second = await make_need(db, library)
+        await db.commit()
+        client.cookies.clear()  # another visitor
+        cached = await client.get("/needs")
+        assert f"/needs/{second.id}" not in cached.text  # served from the cache
+        assert client.cookies.get("csrftoken") not in (None, first_token)  # each visitor their own
+        client.cookies.set("lang", "en")
+        english = await client.get("/needs")
+        assert f"/needs/{second.id}" in english.text  # another language is another entry
+        await sign_in(client, officer.email)
+        fresh = await client.get("/needs")
+        assert f"/needs/{second.id}" in fresh.text  # signed-in users are never served the cache

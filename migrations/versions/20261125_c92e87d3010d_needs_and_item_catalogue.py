@@ -1,8 +1,8 @@
 """needs and item catalogue
 
-Revision ID: d5de61f29685
+Revision ID: c92e87d3010d
 Revises: c523c8b65d76
-Create Date: 2026-11-25 22:59:31.766782
+Create Date: 2026-11-25 23:24:05.486271
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from alembic import op
 import advanced_alchemy.types
 
 
-revision: str = 'd5de61f29685'
+revision: str = 'c92e87d3010d'
 down_revision: str | None = 'c523c8b65d76'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -48,6 +48,7 @@ def upgrade() -> None:
     sa.Column('pledged_quantity', sa.Integer(), nullable=False),
     sa.Column('allocated_quantity', sa.Integer(), nullable=False),
     sa.Column('delivered_quantity', sa.Integer(), nullable=False),
+    sa.Column('coverage_permille', sa.Integer(), sa.Computed('pledged_quantity * 1000 / quantity', persisted=True), nullable=False),
     sa.Column('created_by_id', sa.Integer(), nullable=True),
     sa.Column('created_at', advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=False),
     sa.Column('updated_at', advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=False),
@@ -64,9 +65,10 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_needs'))
     )
     with op.batch_alter_table('needs', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_needs_commune_code'), ['commune_code'], unique=False)
-        batch_op.create_index(batch_op.f('ix_needs_item_kind_key'), ['item_kind_key'], unique=False)
-        batch_op.create_index(batch_op.f('ix_needs_library_id'), ['library_id'], unique=False)
+        batch_op.create_index('ix_needs_commune_status', ['commune_code', 'status'], unique=False)
+        batch_op.create_index('ix_needs_item_status', ['item_kind_key', 'status'], unique=False)
+        batch_op.create_index('ix_needs_library_status', ['library_id', 'status'], unique=False)
+        batch_op.create_index('ix_needs_status_coverage', ['status', 'coverage_permille'], unique=False)
         batch_op.create_index('ix_needs_status_province_created', ['status', 'province_code', 'created_at'], unique=False)
         batch_op.create_index('ix_needs_status_urgency_created', ['status', 'urgency', 'created_at'], unique=False)
 
@@ -95,9 +97,10 @@ def downgrade() -> None:
     with op.batch_alter_table('needs', schema=None) as batch_op:
         batch_op.drop_index('ix_needs_status_urgency_created')
         batch_op.drop_index('ix_needs_status_province_created')
-        batch_op.drop_index(batch_op.f('ix_needs_library_id'))
-        batch_op.drop_index(batch_op.f('ix_needs_item_kind_key'))
-        batch_op.drop_index(batch_op.f('ix_needs_commune_code'))
+        batch_op.drop_index('ix_needs_status_coverage')
+        batch_op.drop_index('ix_needs_library_status')
+        batch_op.drop_index('ix_needs_item_status')
+        batch_op.drop_index('ix_needs_commune_status')
 
     op.drop_table('needs')
     op.drop_table('item_kinds')
