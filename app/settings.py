@@ -29,6 +29,13 @@ class Settings(BaseSettings):
     login_max_failures: int = 5
     login_lockout_seconds: int = 15 * 60
     log_sql: bool = False
+    # Donations
+    pledge_expiry_days: int = Field(default=7, ge=1, le=90)
+    max_money_pledge: int = Field(default=2_000_000_000, ge=1)  # VND, one pledge
+    bank_bin: str = "970436"  # the receiving bank's NAPAS BIN (Vietcombank)
+    bank_account: str = "0011004455667"
+    bank_account_name: str = "SO VAN HOA THE THAO VA DU LICH TINH SON LA"
+    stripe_js_url: str = "https://js.stripe.com/v3/"
     # Public pages (the needs board) are cached this long for anonymous visitors; 0 turns it off.
     public_cache_seconds: int = Field(default=15, ge=0, le=3600)
     # Stripe (card payments). No defaults for secrets: unset means card payments are off.

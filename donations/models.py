@@ -1,0 +1,229 @@
+"""Pledges, payments, the public ledger, bank statement lines, webhook events, the outbox."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.auth.models import User
+from app.db import Base, enum_column, utcnow
+from app.i18n import lazy
+from app.payments.registry import PaymentState
+from needs.models import Need
+
+
+class PledgeKind(enum.StrEnum):
+    MONEY = "money"
+    BOOKS = "books"
+    EQUIPMENT = "equipment"
+
+    @property
+    def label(self) -> str:
+        return KIND_LABELS[self]
+
+
+KIND_LABELS = {PledgeKind.MONEY: lazy("Money"), PledgeKind.BOOKS: lazy("Books"),
+               PledgeKind.EQUIPMENT: lazy("Equipment")}
+
+
+class Target(enum.StrEnum):
+    NEED = "need"
+    COMMUNE = "commune"
+    POOL = "pool"
+
+
+class Delivery(enum.StrEnum):
+    TO_COMMUNE = "to_commune"
+    TO_HUB = "to_hub"
+
+
+class Condition(enum.StrEnum):
+    NEW = "new"
+    USED_GOOD = "used_good"
+
+
+class PledgeStatus(enum.StrEnum):
+    PLEDGED = "pledged"
+    AWAITING_PAYMENT = "awaiting_payment"
+    AWAITING_DELIVERY = "awaiting_delivery"
+    PAID = "paid"
+    RECEIVED = "received"
+    ALLOCATED = "allocated"
+    DELIVERED = "delivered"
+    ACKNOWLEDGED = "acknowledged"
+    CANCELED = "canceled"
+    EXPIRED = "expired"
+    REFUNDED = "refunded"
+
+    @property
+    def label(self) -> str:
+        return PLEDGE_STATUS_LABELS[self]
+
+
+PLEDGE_STATUS_LABELS = {
+    PledgeStatus.PLEDGED: lazy("Pledged"),
+    PledgeStatus.AWAITING_PAYMENT: lazy("Awaiting payment"),
+    PledgeStatus.AWAITING_DELIVERY: lazy("Awaiting delivery"),
+    PledgeStatus.PAID: lazy("Paid"),
+    PledgeStatus.RECEIVED: lazy("Received"),
+    PledgeStatus.ALLOCATED: lazy("Allocated"),
+    PledgeStatus.DELIVERED: lazy("Delivered"),
+    PledgeStatus.ACKNOWLEDGED: lazy("Acknowledged by the library"),
+    PledgeStatus.CANCELED: lazy("Canceled"),
+    PledgeStatus.EXPIRED: lazy("Expired"),
+    PledgeStatus.REFUNDED: lazy("Refunded"),
+}
+
+
+class Pledge(Base):
+    __tablename__ = "pledges"
+    __table_args__ = (
+        CheckConstraint("amount >= 0 AND quantity >= 0 AND unit_value >= 0", name="not_negative"),
+        Index("ix_pledges_status_created", "status", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(String(16), unique=True)
+    sponsor_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    kind: Mapped[PledgeKind] = mapped_column(enum_column(PledgeKind, 16))
+    target: Mapped[Target] = mapped_column(enum_column(Target, 16))
+    need_id: Mapped[int | None] = mapped_column(ForeignKey("needs.id"), index=True)
+    commune_code: Mapped[int | None] = mapped_column(ForeignKey("communes.code"), index=True)
+    # Pool restrictions: None = anywhere / any item kind.
+    allowed_communes: Mapped[list[int] | None] = mapped_column(JSON)
+    allowed_items: Mapped[list[str] | None] = mapped_column(JSON)
+    # Money: amount in VND. In kind: item kind, quantity, unit value (declared or catalogue).
+    amount: Mapped[int] = mapped_column(Integer, default=0)
+    item_kind_key: Mapped[str | None] = mapped_column(ForeignKey("item_kinds.key"))
+    quantity: Mapped[int] = mapped_column(Integer, default=0)
+    unit_value: Mapped[int] = mapped_column(Integer, default=0)
+    condition: Mapped[Condition | None] = mapped_column(enum_column(Condition, 16))
+    titles: Mapped[str] = mapped_column(Text, default="")
+    delivery: Mapped[Delivery | None] = mapped_column(enum_column(Delivery, 16))
+    anonymous: Mapped[bool] = mapped_column(default=False)
+    status: Mapped[PledgeStatus] = mapped_column(enum_column(PledgeStatus, 24), default=PledgeStatus.PLEDGED)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime | None]
+    confirmed_at: Mapped[dt.datetime | None]  # paid (money) or received (in kind)
+
+    sponsor: Mapped[User] = relationship(lazy="raise")
+    need: Mapped[Need | None] = relationship(lazy="raise")
+    payments: Mapped[list[Payment]] = relationship(lazy="raise", back_populates="pledge", order_by="Payment.id")
+
+    @property
+    def value(self) -> int:
+        """The pledge's worth in VND: the amount, or items × unit value."""
+        return self.amount if self.kind == PledgeKind.MONEY else self.quantity * self.unit_value
+
+    def public_name(self, sponsor: User) -> str | None:
+        return None if self.anonymous else sponsor.display_name
+
+
+class Payment(Base):
+    """One attempt to pay a money pledge, through one provider (DESIGN convention 4)."""
+
+    __tablename__ = "payments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pledge_id: Mapped[int] = mapped_column(ForeignKey("pledges.id"), index=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    amount: Mapped[int] = mapped_column(Integer)
+    state: Mapped[PaymentState] = mapped_column(enum_column(PaymentState, 16), default=PaymentState.CREATED)
+    external_id: Mapped[str | None] = mapped_column(String(120), unique=True)
+    receipt_number: Mapped[str | None] = mapped_column(String(32), unique=True)
+    refunded_amount: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    confirmed_at: Mapped[dt.datetime | None]
+
+    pledge: Mapped[Pledge] = relationship(lazy="raise", back_populates="payments")
+
+    @property
+    def reference(self) -> str:
+        return self.pledge.reference
+
+
+class LedgerKind(enum.StrEnum):
+    PAYMENT = "payment"  # money confirmed
+    IN_KIND = "in_kind"  # items received
+    ALLOCATION = "allocation"  # value assigned to a need
+    REFUND = "refund"  # money given back
+
+
+class LedgerEntry(Base):
+    """Every movement of money or goods, in VND. Payments and receipts in kind add to what the
+    province holds; allocations move it to needs; refunds take it away."""
+
+    __tablename__ = "ledger_entries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    kind: Mapped[LedgerKind] = mapped_column(enum_column(LedgerKind, 16))
+    pledge_id: Mapped[int] = mapped_column(ForeignKey("pledges.id"), index=True)
+    payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"))
+    amount: Mapped[int] = mapped_column(Integer)  # VND, negative for refunds
+    quantity: Mapped[int] = mapped_column(Integer, default=0)
+    need_id: Mapped[int | None] = mapped_column(ForeignKey("needs.id"), index=True)
+    commune_code: Mapped[int | None] = mapped_column(ForeignKey("communes.code"), index=True)
+
+
+class PaymentEvent(Base):
+    """A provider's webhook event, stored once by its id: a repeat is a no-op."""
+
+    __tablename__ = "payment_events"
+    __table_args__ = (UniqueConstraint("provider", "event_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    event_id: Mapped[str] = mapped_column(String(120))
+    type: Mapped[str] = mapped_column(String(80))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class StatementLineStatus(enum.StrEnum):
+    MATCHED = "matched"
+    REVIEW = "review"  # short or over payment, or no pledge found: waits for an officer
+    DISMISSED = "dismissed"
+
+
+class StatementLine(Base):
+    __tablename__ = "statement_lines"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    checksum: Mapped[str] = mapped_column(String(64), unique=True)
+    booked_on: Mapped[dt.date]
+    amount: Mapped[int] = mapped_column(Integer)
+    description: Mapped[str] = mapped_column(Text)
+    reference: Mapped[str | None] = mapped_column(String(16), index=True)
+    status: Mapped[StatementLineStatus] = mapped_column(enum_column(StatementLineStatus, 16))
+    note: Mapped[str] = mapped_column(Text, default="")
+    payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"))
+    imported_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    imported_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class OutboxMessage(Base):
+    """A notification waiting to be sent by the configured sender (the default writes to the log)."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    recipient_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    topic: Mapped[str] = mapped_column(String(40))
+    subject: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(index=True)
+
+
+class ReceiptCounter(Base):
+    """Gap-free receipt numbers per year (locked row per year)."""
+
+    __tablename__ = "receipt_counters"
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last: Mapped[int] = mapped_column(Integer, default=0)

@@ -1,0 +1,335 @@
+"""Every change to a pledge or a payment: checked, written, audited, entered in the ledger.
+Services never commit; the request (or the job, or the webhook) owns the transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import string
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from app import audit
+from app.auth.models import Role, User
+from app.db import utcnow
+from app.errors import Forbidden, IllegalTransition, NotFound, ValidationFailed
+from app.geography.models import Commune
+from app.i18n import _, format_vnd
+from app.payments.registry import PaymentState, check_transition
+from app.settings import Settings
+from donations.models import (
+    PLEDGE_STATUS_LABELS,
+    LedgerEntry,
+    LedgerKind,
+    OutboxMessage,
+    Payment,
+    Pledge,
+    PledgeKind,
+    PledgeStatus,
+    ReceiptCounter,
+    Target,
+)
+from donations.schemas import PledgeIn
+from donations.statements import REFERENCE_CODE_PREFIX
+from needs.models import ItemCategory, ItemKind, Need, NeedStatus
+
+P = PledgeStatus
+ALLOWED: dict[PledgeStatus, frozenset[PledgeStatus]] = {
+    P.PLEDGED: frozenset({P.AWAITING_PAYMENT, P.AWAITING_DELIVERY}),
+    P.AWAITING_PAYMENT: frozenset({P.PAID, P.CANCELED, P.EXPIRED}),
+    P.AWAITING_DELIVERY: frozenset({P.RECEIVED, P.CANCELED, P.EXPIRED}),
+    P.PAID: frozenset({P.ALLOCATED, P.REFUNDED}),
+    P.RECEIVED: frozenset({P.ALLOCATED}),
+    P.ALLOCATED: frozenset({P.DELIVERED, P.REFUNDED}),
+    P.DELIVERED: frozenset({P.ACKNOWLEDGED}),
+    P.ACKNOWLEDGED: frozenset(),
+    P.CANCELED: frozenset(),
+    P.EXPIRED: frozenset(),
+    P.REFUNDED: frozenset(),
+}
+# Pledges whose items still count against their need.
+HOLDING = frozenset({P.AWAITING_PAYMENT, P.AWAITING_DELIVERY, P.PAID, P.RECEIVED, P.ALLOCATED,
+                     P.DELIVERED, P.ACKNOWLEDGED})
+CODE_ALPHABET = string.ascii_uppercase + string.digits
+
+
+def new_reference() -> str:
+    return REFERENCE_CODE_PREFIX + "".join(secrets.choice(CODE_ALPHABET) for _ in range(8))
+
+
+def _move(session: AsyncSession, actor_id: int | None, pledge: Pledge, to: PledgeStatus, action: str,
+          summary: str = "") -> None:
+    if to not in ALLOWED[pledge.status]:
+        raise IllegalTransition(_(
+            "This pledge is %(status)s: it cannot become %(target)s.",
+            status=_(PLEDGE_STATUS_LABELS[pledge.status]).lower(),
+            target=_(PLEDGE_STATUS_LABELS[to]).lower(),
+        ))
+    before = pledge.status
+    pledge.status = to
+    audit.record(session, actor_id=actor_id, action=action, entity_type="pledge", entity_id=pledge.id,
+                 summary=summary, before={"status": before.value}, after={"status": to.value})
+
+
+def notify(session: AsyncSession, user_id: int | None, topic: str, subject: str, body: str) -> None:
+    session.add(OutboxMessage(recipient_id=user_id, topic=topic, subject=subject, body=body))
+
+
+async def get_pledge(session: AsyncSession, reference: str, *, for_update: bool = False) -> Pledge:
+    query = select(Pledge).where(Pledge.reference == reference).options(selectinload(Pledge.payments))
+    if for_update:
+        query = query.with_for_update()
+    pledge = await session.scalar(query)
+    if pledge is None:
+        raise NotFound(_("No such pledge."))
+    return pledge
+
+
+# --- the need's remaining items: taken and given back atomically ---------------------------------
+
+
+async def _take_from_need(session: AsyncSession, need_id: int, quantity: int) -> None:
+    """Count `quantity` items as pledged, only if the need is open and lacks that many. One
+    conditional UPDATE: concurrent pledges can never take more than what remains."""
+    result = await session.execute(
+        update(Need)
+        .where(Need.id == need_id, Need.status == NeedStatus.OPEN,
+               Need.pledged_quantity + quantity <= Need.quantity)
+        .values(pledged_quantity=Need.pledged_quantity + quantity)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount == 1:
+        return
+    need = await session.get(Need, need_id, populate_existing=True)
+    if need is None:
+        raise ValidationFailed({"need_id": _("No such need.")})
+    if need.status != NeedStatus.OPEN:
+        raise ValidationFailed({"need_id": _("This need is not open for pledges.")})
+    raise ValidationFailed({"quantity": _(
+        "This need lacks only %(n)s items.", n=max(0, need.quantity - need.pledged_quantity))})
+
+
+async def _give_back_to_need(session: AsyncSession, pledge: Pledge, *, allocated: bool) -> None:
+    if pledge.need_id is None or not pledge.quantity:
+        return
+    values = {"pledged_quantity": Need.pledged_quantity - pledge.quantity}
+    if allocated:
+        values["allocated_quantity"] = Need.allocated_quantity - pledge.quantity
+    await session.execute(update(Need).where(Need.id == pledge.need_id).values(**values)
+                          .execution_options(synchronize_session=False))
+
+
+# --- pledging -------------------------------------------------------------------------------------
+
+
+async def create_pledge(session: AsyncSession, sponsor: User, data: PledgeIn, settings: Settings) -> Pledge:
+    if sponsor.role != Role.SPONSOR:
+        raise Forbidden(_("Only sponsors can pledge."))
+    pledge = Pledge(
+        reference=new_reference(), sponsor_id=sponsor.id, kind=data.kind, target=data.target,
+        anonymous=data.anonymous, status=P.PLEDGED, condition=data.condition, titles=data.titles,
+        delivery=data.delivery if data.kind != PledgeKind.MONEY else None,
+    )
+    if data.target == Target.NEED:
+        need = await session.get(Need, data.need_id)
+        if need is None:
+            raise ValidationFailed({"need_id": _("No such need.")})
+        kind = await session.get(ItemKind, need.item_kind_key)
+        assert kind is not None
+        if data.kind != PledgeKind.MONEY and data.kind.value != _kind_of(kind):
+            raise ValidationFailed({"kind": _("This need asks for %(item)s.", item=kind.name)})
+        pledge.need_id, pledge.commune_code = need.id, need.commune_code
+        pledge.item_kind_key, pledge.quantity = need.item_kind_key, data.quantity or 0
+        pledge.unit_value = need.unit_value
+        if data.kind == PledgeKind.MONEY:
+            pledge.amount = pledge.quantity * need.unit_value
+    else:
+        if data.target == Target.COMMUNE:
+            if await session.get(Commune, data.commune_code) is None:
+                raise ValidationFailed({"commune_code": _("Choose an existing commune.")})
+            pledge.commune_code = data.commune_code
+        else:
+            pledge.allowed_communes = sorted(set(data.allowed_communes)) if data.allowed_communes else None
+            pledge.allowed_items = sorted(set(data.allowed_items)) if data.allowed_items else None
+            if pledge.allowed_communes and await session.scalar(
+                select(func.count()).select_from(Commune).where(Commune.code.in_(pledge.allowed_communes))
+            ) != len(pledge.allowed_communes):
+                raise ValidationFailed({"allowed_communes": _("Choose existing communes.")})
+        if data.kind == PledgeKind.MONEY:
+            pledge.amount = data.amount or 0
+        else:
+            kind = await session.get(ItemKind, data.item_kind or "")
+            if kind is None or _kind_of(kind) != data.kind.value:
+                raise ValidationFailed({"item_kind": _("Choose a kind of item from the catalogue.")})
+            pledge.item_kind_key, pledge.quantity = kind.key, data.quantity or 0
+            pledge.unit_value = data.unit_value or kind.default_unit_value
+    if data.kind == PledgeKind.MONEY and pledge.amount > settings.max_money_pledge:
+        raise ValidationFailed({"amount": _(
+            "A single pledge can be at most %(max)s.", max=format_vnd(settings.max_money_pledge))})
+    if pledge.need_id is not None:
+        await _take_from_need(session, pledge.need_id, pledge.quantity)
+    pledge.expires_at = utcnow() + dt.timedelta(days=settings.pledge_expiry_days)
+    session.add(pledge)
+    await session.flush()
+    audit.record(session, actor_id=sponsor.id, action="pledge.create", entity_type="pledge",
+                 entity_id=pledge.id, after={"kind": pledge.kind.value, "target": pledge.target.value,
+                                             "value": pledge.value, "need_id": pledge.need_id})
+    waiting = P.AWAITING_PAYMENT if pledge.kind == PledgeKind.MONEY else P.AWAITING_DELIVERY
+    _move(session, sponsor.id, pledge, waiting, "pledge.await")
+    notify(session, sponsor.id, "pledge.received", _("We received your pledge %(ref)s", ref=pledge.reference),
+           _("Thank you. Your pledge of %(value)s is recorded.", value=format_vnd(pledge.value)))
+    return pledge
+
+
+def _kind_of(kind: ItemKind) -> str:
+    return PledgeKind.BOOKS.value if kind.category == ItemCategory.BOOK else PledgeKind.EQUIPMENT.value
+
+
+async def cancel(session: AsyncSession, actor: User, pledge: Pledge) -> Pledge:
+    if actor.id != pledge.sponsor_id:
+        raise Forbidden(_("You can only cancel your own pledges."))
+    _move(session, actor.id, pledge, P.CANCELED, "pledge.cancel")
+    await _give_back_to_need(session, pledge, allocated=False)
+    for payment in pledge.payments:
+        if payment.state in (PaymentState.CREATED, PaymentState.PENDING):
+            set_payment_state(session, actor.id, payment, PaymentState.CANCELED)
+    return pledge
+
+
+async def expire_unpaid(session: AsyncSession, now: dt.datetime) -> int:
+    """Expire pledges still waiting for payment or delivery after their time (a daily job)."""
+    stale = await session.scalars(
+        select(Pledge).where(Pledge.status.in_([P.AWAITING_PAYMENT, P.AWAITING_DELIVERY]),
+                             Pledge.expires_at < now)
+        .options(selectinload(Pledge.payments)).with_for_update()
+    )
+    count = 0
+    for pledge in stale:
+        _move(session, None, pledge, P.EXPIRED, "pledge.expire")
+        await _give_back_to_need(session, pledge, allocated=False)
+        for payment in pledge.payments:
+            if payment.state in (PaymentState.CREATED, PaymentState.PENDING):
+                set_payment_state(session, None, payment, PaymentState.CANCELED)
+        count += 1
+    return count
+
+
+# --- payments -------------------------------------------------------------------------------------
+
+
+def set_payment_state(session: AsyncSession, actor_id: int | None, payment: Payment, to: PaymentState,
+                      summary: str = "") -> None:
+    check_transition(payment.state, to)
+    before = payment.state
+    payment.state = to
+    audit.record(session, actor_id=actor_id, action=f"payment.{to.value}", entity_type="payment",
+                 entity_id=payment.id, summary=summary, before={"state": before.value},
+                 after={"state": to.value})
+
+
+async def new_payment(session: AsyncSession, pledge: Pledge, provider: str) -> Payment:
+    if pledge.kind != PledgeKind.MONEY or pledge.status != P.AWAITING_PAYMENT:
+        raise IllegalTransition(_("This pledge is not waiting for a payment."))
+    payment = Payment(pledge_id=pledge.id, provider=provider, amount=pledge.amount, state=PaymentState.CREATED)
+    session.add(payment)
+    await session.flush()
+    payment.pledge = pledge
+    audit.record(session, actor_id=pledge.sponsor_id, action="payment.create", entity_type="payment",
+                 entity_id=payment.id, after={"provider": provider, "amount": payment.amount})
+    return payment
+
+
+async def next_receipt_number(session: AsyncSession, year: int) -> str:
+    counter = await session.get(ReceiptCounter, year, with_for_update=True)
+    if counter is None:
+        counter = ReceiptCounter(year=year, last=0)
+        session.add(counter)
+    counter.last += 1
+    await session.flush()
+    return f"GLG-{year}-{counter.last:06d}"
+
+
+async def confirm_payment(session: AsyncSession, payment: Payment, *, actor_id: int | None = None,
+                          receipt_number: str | None = None) -> Payment:
+    """Money arrived: the payment is confirmed, the pledge paid (and, given to a need, allocated
+    to it), the ledger written, the sponsor told. Callers lock the payment row first."""
+    pledge = await session.get(Pledge, payment.pledge_id, with_for_update=True)
+    assert pledge is not None
+    set_payment_state(session, actor_id, payment, PaymentState.CONFIRMED)
+    now = utcnow()
+    payment.confirmed_at = now
+    payment.receipt_number = receipt_number or await next_receipt_number(session, now.year)
+    _move(session, actor_id, pledge, P.PAID, "pledge.paid", summary=payment.receipt_number)
+    pledge.confirmed_at = now
+    session.add(LedgerEntry(kind=LedgerKind.PAYMENT, pledge_id=pledge.id, payment_id=payment.id,
+                            amount=payment.amount, commune_code=pledge.commune_code, need_id=pledge.need_id))
+    await _allocate_direct(session, actor_id, pledge)
+    notify(session, pledge.sponsor_id, "payment.confirmed",
+           _("Payment received for pledge %(ref)s", ref=pledge.reference),
+           _("We received %(value)s. Receipt %(number)s.", value=format_vnd(payment.amount),
+             number=payment.receipt_number))
+    return payment
+
+
+async def receive_in_kind(session: AsyncSession, actor: User, pledge: Pledge) -> Pledge:
+    """Items arrived at the hub (an officer) or at the commune (its librarian)."""
+    if actor.role != Role.OFFICER and not (
+        actor.role == Role.LIBRARIAN and pledge.need_id is not None
+        and (await session.get(Need, pledge.need_id)).library_id == actor.library_id  # type: ignore[union-attr]
+    ):
+        raise Forbidden(_("Only the province or the receiving library can confirm receipt."))
+    _move(session, actor.id, pledge, P.RECEIVED, "pledge.receive")
+    pledge.confirmed_at = utcnow()
+    session.add(LedgerEntry(kind=LedgerKind.IN_KIND, pledge_id=pledge.id, amount=pledge.value,
+                            quantity=pledge.quantity, commune_code=pledge.commune_code, need_id=pledge.need_id))
+    await _allocate_direct(session, actor.id, pledge)
+    notify(session, pledge.sponsor_id, "pledge.received_goods",
+           _("Your gift %(ref)s has arrived", ref=pledge.reference),
+           _("The items you pledged were received. Thank you."))
+    return pledge
+
+
+async def _allocate_direct(session: AsyncSession, actor_id: int | None, pledge: Pledge) -> None:
+    """A gift to one need is allocated to it as soon as it is paid or received."""
+    if pledge.need_id is None:
+        return
+    await session.execute(update(Need).where(Need.id == pledge.need_id)
+                          .values(allocated_quantity=Need.allocated_quantity + pledge.quantity)
+                          .execution_options(synchronize_session=False))
+    session.add(LedgerEntry(kind=LedgerKind.ALLOCATION, pledge_id=pledge.id, amount=pledge.value,
+                            quantity=pledge.quantity, need_id=pledge.need_id, commune_code=pledge.commune_code))
+    _move(session, actor_id, pledge, P.ALLOCATED, "pledge.allocate", summary=f"need {pledge.need_id}")
+
+
+async def fail_payment(session: AsyncSession, payment: Payment, summary: str = "") -> None:
+    set_payment_state(session, None, payment, PaymentState.FAILED, summary)
+
+
+async def record_refund(session: AsyncSession, actor_id: int | None, payment: Payment, reason: str) -> None:
+    """The money went back to the sponsor (the provider has done it): ledger, pledge, need."""
+    pledge = await session.get(Pledge, payment.pledge_id, with_for_update=True)
+    assert pledge is not None
+    set_payment_state(session, actor_id, payment, PaymentState.REFUNDED, reason)
+    payment.refunded_amount = payment.amount
+    allocated = pledge.status == P.ALLOCATED
+    _move(session, actor_id, pledge, P.REFUNDED, "pledge.refund", summary=reason)
+    if allocated and pledge.need_id is not None:
+        session.add(LedgerEntry(kind=LedgerKind.ALLOCATION, pledge_id=pledge.id, amount=-pledge.value,
+                                quantity=-pledge.quantity, need_id=pledge.need_id,
+                                commune_code=pledge.commune_code))
+    session.add(LedgerEntry(kind=LedgerKind.REFUND, pledge_id=pledge.id, payment_id=payment.id,
+                            amount=-payment.amount, commune_code=pledge.commune_code, need_id=pledge.need_id))
+    await _give_back_to_need(session, pledge, allocated=allocated)
+    notify(session, pledge.sponsor_id, "payment.refunded", _("Refund for pledge %(ref)s", ref=pledge.reference),
+           _("%(value)s was refunded.", value=format_vnd(payment.amount)))
+
+
+def confirmed_payment(pledge: Pledge) -> Payment | None:
+    return next((p for p in pledge.payments if p.state == PaymentState.CONFIRMED), None)
+
+
+def require_officer(user: User) -> None:
+    if user.role != Role.OFFICER:
+        raise Forbidden(_("Only province officers can do this."))
