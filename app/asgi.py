@@ -27,6 +27,8 @@ from app.db import import_models, sqlalchemy_config
 from app.geography.controllers import GeographyApi, OfficerGeographyController
 from app.home import HomeController, base_figures
 from app.settings import ROOT, Settings, get_settings
+from donations.controllers import PledgeController, StripeWebhook
+from donations.providers import build_registry
 from needs.controllers import LibrarianNeeds, NeedsApi, NeedsBoard, OfficerNeeds
 from needs.services import open_needs_count
 from app.web import (
@@ -39,7 +41,10 @@ from app.web import (
 )
 
 # Links each domain adds to the site's navigation and to the officer's dashboard: (url, msgid).
-NAV_LINKS: list[dict[str, str]] = [{"url": "/needs", "label": "Needs"}]
+NAV_LINKS: list[dict[str, str]] = [
+    {"url": "/needs", "label": "Needs"},
+    {"url": "/give", "label": "Give"},
+]
 OFFICER_LINKS: list[dict[str, str]] = [
     {"url": "/officer/needs", "label": "Needs awaiting review"},
     {"url": "/officer/item-kinds", "label": "Item catalogue"},
@@ -105,6 +110,8 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
             LibrarianNeeds,
             OfficerNeeds,
             NeedsApi,
+            PledgeController,
+            StripeWebhook,
             create_static_files_router(
                 path="/static",
                 directories=[STATIC],
@@ -148,6 +155,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
                 "settings": settings,
                 "db_config": db_config,
                 "figure_providers": [base_figures, open_needs_count],
+                "payment_providers": build_registry(settings),
             }
         ),
         logging_config=logging_config,

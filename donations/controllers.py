@@ -1,0 +1,190 @@
+"""Pledging and paying over HTTP: the sponsor's forms and pledge page, card payment, the
+officer's refund, and Stripe's webhook endpoint."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import stripe
+from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import State
+from litestar.params import FromPath, FromQuery
+from litestar.response import Template
+from sqlalchemy import select
+
+from app.auth.guards import acting_user, officer_only, signed_in, sponsor_only
+from app.auth.models import Role, User
+from app.errors import DomainError, IllegalTransition, NotFound, ValidationFailed
+from app.forms import form_data, validate
+from app.geography.models import Commune, Library
+from app.i18n import _
+from app.payments.registry import PaymentState, ProviderRegistry
+from app.payments.stripe_client import verify_webhook
+from app.web import DbSession, flash, render, see_other
+from donations import services
+from donations.models import Condition, Delivery, Payment, Pledge, PledgeStatus
+from donations.schemas import PledgeIn, RefundIn
+from donations.webhooks import handle_stripe_event
+from needs.controllers import item_kinds
+from needs.models import Need, NeedStatus
+
+
+def _providers(state: State) -> ProviderRegistry:
+    return state.payment_providers  # type: ignore[no-any-return]
+
+
+def _pledge_data(values: dict[str, Any]) -> dict[str, Any]:
+    """Form fields → PledgeIn input (multi-selects and the anonymous box)."""
+    data = {k: v for k, v in values.items() if k in PledgeIn.model_fields and v not in (None, "")}
+    data["anonymous"] = values.get("anonymous") == "on"
+    for many in ("allowed_communes", "allowed_items"):
+        if many in data and not isinstance(data[many], list):
+            data[many] = [data[many]]
+    return data
+
+
+async def _form_context(db: DbSession, request: Request[Any, Any, Any], values: dict[str, Any],
+                        errors: dict[str, str], need: Need | None) -> dict[str, Any]:
+    settings = request.app.state.settings
+    communes = list(await db.scalars(
+        select(Commune).where(Commune.province_code == settings.province_code).order_by(Commune.name_folded)))
+    context: dict[str, Any] = {
+        "values": values, "errors": errors, "need": need, "communes": communes,
+        "kinds": await item_kinds(db), "deliveries": list(Delivery), "conditions": list(Condition),
+    }
+    if need is not None:
+        context["library"] = await db.get(Library, need.library_id)
+        context["commune"] = await db.get(Commune, need.commune_code)
+        context["item_kind"] = next(k for k in context["kinds"] if k.key == need.item_kind_key)
+    return context
+
+
+def _can_see(user: User, pledge: Pledge) -> bool:
+    return user.role == Role.OFFICER or user.id == pledge.sponsor_id
+
+
+class PledgeController(Controller):
+    guards = [signed_in]
+
+    @get("/give", name="pledge_new", guards=[sponsor_only])
+    async def new(self, request: Request[Any, Any, Any], db_session: DbSession,
+                  need: FromQuery[int | None] = None) -> Template:
+        target = await db_session.get(Need, need) if need else None
+        if need and (target is None or target.status != NeedStatus.OPEN):
+            raise NotFound(_("This need is not open for pledges."))
+        values = {"kind": "money", "target": "need" if target else "pool", "need_id": need, "quantity": 1}
+        return render(request, "donations/pledge_form.html",
+                      **await _form_context(db_session, request, values, {}, target))
+
+    @post("/give", name="pledge_create", guards=[sponsor_only])
+    async def create(self, request: Request[Any, Any, Any], db_session: DbSession) -> Response[Any]:
+        form = await request.form()
+        values = form_data(form)
+        for many in ("allowed_communes", "allowed_items"):
+            values[many] = form.getall(many) if many in form else None
+        need = await db_session.get(Need, int(values["need_id"])) if (values.get("need_id") or "").isdigit() else None
+        try:
+            data = validate(PledgeIn, _pledge_data(values))
+            pledge = await services.create_pledge(db_session, acting_user(request), data, request.app.state.settings)
+        except ValidationFailed as exc:
+            return render(request, "donations/pledge_form.html", status_code=422,
+                          **await _form_context(db_session, request, values, exc.errors, need))
+        flash(request, _("Thank you! Your pledge %(ref)s is recorded.", ref=pledge.reference))
+        return see_other(request, f"/pledges/{pledge.reference}")
+
+    @get("/pledges/{reference:str}", name="pledge_page")
+    async def page(self, request: Request[Any, Any, Any], db_session: DbSession, reference: FromPath[str]) -> Template:
+        pledge = await services.get_pledge(db_session, reference)
+        user = acting_user(request)
+        if not _can_see(user, pledge):
+            raise NotFound(_("No such pledge."))
+        registry = _providers(request.app.state)
+        pending = next((p for p in pledge.payments if p.state in (PaymentState.CREATED, PaymentState.PENDING)), None)
+        pending_view = registry.get(pending.provider).render_pending(pending) if pending else None
+        need = await db_session.get(Need, pledge.need_id) if pledge.need_id else None
+        return render(
+            request, "donations/pledge.html", pledge=pledge, pending=pending, pending_view=pending_view,
+            providers=[p for p in registry.all() if getattr(p, "enabled", False)], need=need,
+            commune=await db_session.get(Commune, pledge.commune_code) if pledge.commune_code else None,
+            confirmed=services.confirmed_payment(pledge), is_officer=user.role == Role.OFFICER,
+        )
+
+    @post("/pledges/{reference:str}/pay/{provider:str}", name="pledge_pay")
+    async def pay(self, request: Request[Any, Any, Any], db_session: DbSession, reference: FromPath[str],
+                  provider: FromPath[str]) -> Response[Any]:
+        pledge = await services.get_pledge(db_session, reference, for_update=True)
+        user = acting_user(request)
+        if user.id != pledge.sponsor_id:
+            raise NotFound(_("No such pledge."))
+        chosen = _providers(request.app.state).get(provider)
+        if not getattr(chosen, "enabled", False):
+            raise NotFound(_("Unknown payment method."))
+        for old in pledge.payments:  # one open attempt at a time: switching methods cancels the other
+            if old.state in (PaymentState.CREATED, PaymentState.PENDING):
+                services.set_payment_state(db_session, user.id, old, PaymentState.CANCELED, "another method chosen")
+        payment = await services.new_payment(db_session, pledge, chosen.identifier)
+        result = await chosen.start(payment)
+        payment.external_id = result.external_id
+        if result.state != payment.state:
+            services.set_payment_state(db_session, user.id, payment, result.state)
+        return see_other(request, f"/pledges/{reference}")
+
+    @post("/pledges/{reference:str}/card", name="pledge_card")
+    async def card(self, request: Request[Any, Any, Any], db_session: DbSession, reference: FromPath[str]) -> Response[Any]:
+        """The page tokenised the card with Stripe.js; attach it and confirm the intent."""
+        pledge = await services.get_pledge(db_session, reference)
+        if acting_user(request).id != pledge.sponsor_id:
+            raise NotFound(_("No such pledge."))
+        token = form_data(await request.form()).get("token") or ""
+        payment = await db_session.scalar(
+            select(Payment).where(Payment.pledge_id == pledge.id, Payment.provider == "stripe",
+                                  Payment.state == PaymentState.PENDING).with_for_update())
+        if payment is None or not token.startswith("tok_"):
+            raise IllegalTransition(_("This pledge is not waiting for a card payment."))
+        provider = _providers(request.app.state).get("stripe")
+        try:
+            status, reason = await provider.pay_with_token(payment, payment.external_id or "", token)  # type: ignore[attr-defined]
+        except stripe.StripeError as exc:
+            status, reason = "requires_payment_method", exc.user_message or ""
+        if status == "requires_payment_method":  # declined: the sponsor may try another card
+            raise DomainError(_("The card was refused: %(reason)s", reason=reason))
+        if status == "succeeded":
+            await services.confirm_payment(db_session, payment)
+            flash(request, _("Payment received. Thank you!"))
+        else:
+            flash(request, _("The card payment is being processed."))
+        return see_other(request, f"/pledges/{reference}")
+
+    @post("/pledges/{reference:str}/cancel", name="pledge_cancel")
+    async def cancel(self, request: Request[Any, Any, Any], db_session: DbSession, reference: FromPath[str]) -> Response[Any]:
+        pledge = await services.get_pledge(db_session, reference, for_update=True)
+        await services.cancel(db_session, acting_user(request), pledge)
+        flash(request, _("Pledge canceled."))
+        return see_other(request, f"/pledges/{reference}")
+
+    @post("/pledges/{reference:str}/refund", name="pledge_refund", guards=[officer_only])
+    async def refund(self, request: Request[Any, Any, Any], db_session: DbSession, reference: FromPath[str]) -> Response[Any]:
+        reason = validate(RefundIn, {"reason": form_data(await request.form()).get("reason")}).reason
+        pledge = await services.get_pledge(db_session, reference, for_update=True)
+        payment = services.confirmed_payment(pledge)
+        if payment is None or pledge.status not in (PledgeStatus.PAID, PledgeStatus.ALLOCATED):
+            raise IllegalTransition(_("Only a paid pledge not yet delivered can be refunded."))
+        await _providers(request.app.state).get(payment.provider).refund(payment, payment.amount)
+        await services.record_refund(db_session, acting_user(request).id, payment, reason)
+        flash(request, _("Refund recorded."))
+        return see_other(request, f"/pledges/{reference}")
+
+
+class StripeWebhook(Controller):
+    path = "/api/v1/webhooks"
+
+    @post("/stripe", name="stripe_webhook", status_code=200, exclude_from_csrf=True)
+    async def stripe(self, request: Request[Any, Any, Any], db_session: DbSession) -> Response[dict[str, str]]:
+        body = await request.body()
+        try:
+            event = verify_webhook(body, request.headers.get("stripe-signature"), request.app.state.settings)
+        except (stripe.SignatureVerificationError, ValueError):
+            return Response({"detail": _("The webhook signature is not valid.")}, status_code=400)
+        outcome = await handle_stripe_event(db_session, event.to_dict())
+        return Response({"outcome": outcome})
+

@@ -1,0 +1,245 @@
+"""Pledges and payments: card payments through the real Stripe SDK and localstripe, webhooks,
+cancel, expiry, refunds, and bad input that changes nothing."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import func, select
+
+from app.asgi import create_app
+from app.audit import AuditLog
+from app.auth.models import Role
+from app.payments.registry import PaymentState
+from donations import services
+from donations.models import LedgerEntry, LedgerKind, OutboxMessage, Payment, PaymentEvent, Pledge, PledgeStatus
+from needs.models import Need, NeedStatus
+from tests.conftest import settings_for
+from tests.donations_support import card_token, event, signed, stripe_settings
+from tests.support import make_library, make_need, make_user, post_form, sign_in
+
+P = PledgeStatus
+
+
+@pytest.fixture
+def app(clean_backend, localstripe_url):  # type: ignore[no-untyped-def]
+    return create_app(settings_for(clean_backend.url, **stripe_settings(localstripe_url)))
+
+
+@pytest.fixture
+async def world(db):  # type: ignore[no-untyped-def]
+    library = await make_library(db)
+    need = await make_need(db, library, quantity=20, unit_value=50_000, pledged_quantity=10)
+    sponsor = await make_user(db, Role.SPONSOR, email="tai.tro@example.vn")
+    officer = await make_user(db, Role.OFFICER, email="canbo@sonla.gov.vn")
+    await db.commit()
+    return {"need": need.id, "sponsor": sponsor.email, "officer": officer.email, "sponsor_id": sponsor.id}
+
+
+async def _need(db, need_id: int) -> Need:  # type: ignore[no-untyped-def]
+    return await db.get(Need, need_id, populate_existing=True)
+
+
+async def _pledge(db) -> Pledge:  # type: ignore[no-untyped-def]
+    query = select(Pledge).order_by(Pledge.id.desc()).execution_options(populate_existing=True)
+    return await db.scalar(query)
+
+
+async def _count(db, model) -> int:  # type: ignore[no-untyped-def]
+    return await db.scalar(select(func.count()).select_from(model))
+
+
+async def _pledge_money_to_need(client, world, quantity: int = 3) -> str:  # type: ignore[no-untyped-def]
+    await sign_in(client, world["sponsor"])
+    response = await post_form(client, "/give", {"kind": "money", "target": "need",
+                                                 "need_id": str(world["need"]), "quantity": str(quantity)})
+    assert response.status_code == 303, response.text
+    return response.headers["location"].rsplit("/", 1)[1]
+
+
+async def test_pledge_reserves_items_and_awaits_payment(client, db, world) -> None:
+    reference = await _pledge_money_to_need(client, world)
+    pledge = await _pledge(db)
+    assert (pledge.reference, pledge.status, pledge.amount, pledge.quantity) == (reference, P.AWAITING_PAYMENT, 150_000, 3)
+    assert (await _need(db, world["need"])).pledged_quantity == 13
+    actions = list(await db.scalars(select(AuditLog.action).where(AuditLog.entity_type == "pledge")))
+    assert actions == ["pledge.create", "pledge.await"]
+    assert await _count(db, OutboxMessage) == 1
+    page = await client.get(f"/pledges/{reference}")
+    assert "150.000" in page.text and "Chọn cách thanh toán" in page.text
+
+
+async def test_card_payment_confirms_allocates_and_writes_ledger(client, db, world, localstripe_url) -> None:
+    reference = await _pledge_money_to_need(client, world)
+    assert (await post_form(client, f"/pledges/{reference}/pay/stripe", {})).status_code == 303
+    payment = await db.scalar(select(Payment).execution_options(populate_existing=True))
+    assert payment.state == PaymentState.PENDING and payment.external_id.startswith("pi_")
+    page = await client.get(f"/pledges/{reference}")
+    assert "js.stripe.com/v3/" in page.text and 'id="card-element"' in page.text
+    response = await post_form(client, f"/pledges/{reference}/card", {"token": card_token(localstripe_url)})
+    assert response.status_code == 303
+    pledge = await _pledge(db)
+    payment = await db.scalar(select(Payment).execution_options(populate_existing=True))
+    assert payment.state == PaymentState.CONFIRMED and payment.receipt_number.startswith("GLG-")
+    assert pledge.status == P.ALLOCATED
+    need = await _need(db, world["need"])
+    assert (need.pledged_quantity, need.allocated_quantity) == (13, 3)
+    ledger = [(e.kind, e.amount) for e in await db.scalars(select(LedgerEntry).order_by(LedgerEntry.id))]
+    assert ledger == [(LedgerKind.PAYMENT, 150_000), (LedgerKind.ALLOCATION, 150_000)]
+    page = await client.get(f"/pledges/{reference}")
+    assert payment.receipt_number in page.text
+
+
+async def _pending_intent(client, db, world) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    reference = await _pledge_money_to_need(client, world)
+    await post_form(client, f"/pledges/{reference}/pay/stripe", {})
+    payment = await db.scalar(select(Payment).execution_options(populate_existing=True))
+    return reference, payment.external_id
+
+
+async def _webhook(client, body_and_header):  # type: ignore[no-untyped-def]
+    body, header = body_and_header
+    return await client.post("/api/v1/webhooks/stripe", content=body,
+                             headers={"stripe-signature": header, "content-type": "application/json"})
+
+
+async def test_webhook_confirms_once_and_replays_are_noops(client, db, world) -> None:
+    _ref, intent = await _pending_intent(client, db, world)
+    message = signed(event("payment_intent.succeeded", intent, "evt_1"))
+    first = await _webhook(client, message)
+    assert first.status_code == 200 and first.json() == {"outcome": "confirmed"}
+    replay = await _webhook(client, message)
+    assert replay.json() == {"outcome": "duplicate"}
+    again = await _webhook(client, signed(event("payment_intent.succeeded", intent, "evt_2")))
+    assert again.json() == {"outcome": "already final"}
+    late_failure = await _webhook(client, signed(event("payment_intent.payment_failed", intent, "evt_3")))
+    assert late_failure.json() == {"outcome": "already final"}
+    assert await _count(db, PaymentEvent) == 3
+    assert [e.kind for e in await db.scalars(select(LedgerEntry))] == [LedgerKind.PAYMENT, LedgerKind.ALLOCATION]
+    assert (await _pledge(db)).status == P.ALLOCATED
+
+
+async def test_forged_or_stale_webhook_is_refused_and_writes_nothing(client, db, world) -> None:
+    _ref, intent = await _pending_intent(client, db, world)
+    forged = signed(event("payment_intent.succeeded", intent, "evt_forged"), secret="whsec_attacker")
+    stale = signed(event("payment_intent.succeeded", intent, "evt_stale"), at=1_600_000_000)
+    for message in (forged, stale, (b"not json", "t=1,v1=00")):
+        response = await _webhook(client, message)
+        assert response.status_code == 400
+        assert response.json()["detail"] == "Chữ ký webhook không hợp lệ."
+    assert await _count(db, PaymentEvent) == 0
+    assert (await _pledge(db)).status == P.AWAITING_PAYMENT
+
+
+async def test_refund_event_before_success_event(client, db, world) -> None:
+    _ref, intent = await _pending_intent(client, db, world)
+    refunded = await _webhook(client, signed(event("charge.refunded", intent, "evt_r")))
+    assert refunded.json() == {"outcome": "refunded"}
+    late_success = await _webhook(client, signed(event("payment_intent.succeeded", intent, "evt_s")))
+    assert late_success.json() == {"outcome": "already final"}
+    assert (await _pledge(db)).status == P.REFUNDED
+    total = await db.scalar(select(func.sum(LedgerEntry.amount)).where(LedgerEntry.kind.in_(
+        [LedgerKind.PAYMENT, LedgerKind.REFUND])))
+    assert total == 0
+    need = await _need(db, world["need"])
+    assert (need.pledged_quantity, need.allocated_quantity) == (10, 0)
+
+
+async def test_failed_payment_webhook(client, db, world) -> None:
+    _ref, intent = await _pending_intent(client, db, world)
+    response = await _webhook(client, signed(event("payment_intent.payment_failed", intent, "evt_f")))
+    assert response.json() == {"outcome": "failed"}
+    assert (await db.scalar(select(Payment).execution_options(populate_existing=True))).state == PaymentState.FAILED
+    assert (await _pledge(db)).status == P.AWAITING_PAYMENT  # the sponsor may try again
+
+
+async def test_officer_refund_through_stripe(client, db, world, localstripe_url) -> None:
+    reference = await _pledge_money_to_need(client, world)
+    await post_form(client, f"/pledges/{reference}/pay/stripe", {})
+    await post_form(client, f"/pledges/{reference}/card", {"token": card_token(localstripe_url)})
+    await post_form(client, "/logout", {})
+    await sign_in(client, world["officer"])
+    assert (await post_form(client, f"/pledges/{reference}/refund", {"reason": ""})).status_code == 422
+    response = await post_form(client, f"/pledges/{reference}/refund", {"reason": "Nhà tài trợ chuyển nhầm"})
+    assert response.status_code == 303
+    assert (await _pledge(db)).status == P.REFUNDED
+    need = await _need(db, world["need"])
+    assert (need.pledged_quantity, need.allocated_quantity) == (10, 0)
+    amounts = [e.amount for e in await db.scalars(select(LedgerEntry).order_by(LedgerEntry.id))]
+    assert amounts == [150_000, 150_000, -150_000, -150_000]
+    again = await post_form(client, f"/pledges/{reference}/refund", {"reason": "lần nữa"})
+    assert again.status_code == 409
+
+
+async def test_cancel_before_payment_gives_items_back(client, db, world) -> None:
+    reference = await _pledge_money_to_need(client, world)
+    assert (await post_form(client, f"/pledges/{reference}/cancel", {})).status_code == 303
+    assert (await _pledge(db)).status == P.CANCELED
+    assert (await _need(db, world["need"])).pledged_quantity == 10
+    assert (await post_form(client, f"/pledges/{reference}/cancel", {})).status_code == 409
+
+
+async def test_other_sponsor_cannot_see_or_cancel(client, db, world) -> None:
+    reference = await _pledge_money_to_need(client, world)
+    other = await make_user(db, Role.SPONSOR, email="khac@example.vn")
+    await db.commit()
+    await post_form(client, "/logout", {})
+    await sign_in(client, other.email)
+    assert (await client.get(f"/pledges/{reference}")).status_code == 404
+    assert (await post_form(client, f"/pledges/{reference}/cancel", {})).status_code == 403
+    assert (await _pledge(db)).status == P.AWAITING_PAYMENT
+
+
+async def test_unpaid_pledges_expire(client, db, world) -> None:
+    await _pledge_money_to_need(client, world)
+    assert await services.expire_unpaid(db, dt.datetime.now(dt.UTC)) == 0
+    assert await services.expire_unpaid(db, dt.datetime.now(dt.UTC) + dt.timedelta(days=8)) == 1
+    await db.commit()
+    assert (await _pledge(db)).status == P.EXPIRED
+    assert (await _need(db, world["need"])).pledged_quantity == 10
+
+
+@pytest.mark.parametrize(("form", "field", "message"), [
+    ({"kind": "money", "target": "pool", "amount": "0"}, "amount", "Không được nhỏ hơn"),
+    ({"kind": "money", "target": "pool", "amount": "-5000"}, "amount", "Không được nhỏ hơn"),
+    ({"kind": "money", "target": "pool", "amount": "2000000001"}, "amount", "Mỗi lần cam kết tối đa 2.000.000.000"),
+    ({"kind": "money", "target": "pool"}, "amount", "Nhập số tiền"),
+    ({"kind": "money", "target": "need", "quantity": "11"}, "quantity", "Nhu cầu này chỉ còn thiếu 10"),
+    ({"kind": "money", "target": "need", "quantity": "0"}, "quantity", "Không được nhỏ hơn"),
+    ({"kind": "books", "target": "pool", "item_kind": "book/children", "quantity": "5"}, "delivery",
+     "Hãy chọn nơi bạn sẽ mang"),
+    ({"kind": "equipment", "target": "pool", "item_kind": "book/children", "quantity": "5",
+      "delivery": "to_hub"}, "item_kind", "Hãy chọn một loại trong danh mục."),
+    ({"kind": "money", "target": "commune", "commune_code": "999999", "amount": "100000"}, "commune_code",
+     "Hãy chọn một xã có trong danh sách."),
+])
+async def test_bad_pledges_are_refused_and_write_nothing(client, db, world, form, field, message) -> None:
+    await sign_in(client, world["sponsor"])
+    if form["target"] == "need":
+        form = {**form, "need_id": str(world["need"])}
+    response = await post_form(client, "/give", form)
+    assert response.status_code == 422
+    assert message in response.text, response.text[-2000:]
+    assert await _count(db, Pledge) == 0
+    assert (await _need(db, world["need"])).pledged_quantity == 10
+
+
+async def test_pledge_on_a_closed_need_is_refused(client, db, world) -> None:
+    need = await _need(db, world["need"])
+    need.status = NeedStatus.CLOSED
+    await db.commit()
+    await sign_in(client, world["sponsor"])
+    response = await post_form(client, "/give", {"kind": "money", "target": "need",
+                                                 "need_id": str(world["need"]), "quantity": "1"})
+    assert response.status_code == 422 and "Nhu cầu này không còn nhận cam kết." in response.text
+    assert await _count(db, Pledge) == 0
+    assert (await client.get(f"/give?need={world['need']}")).status_code == 404
+
+
+async def test_only_sponsors_pledge(client, db, world) -> None:
+    await sign_in(client, world["officer"])
+    assert (await client.get("/give")).status_code == 403
+    assert (await post_form(client, "/give", {"kind": "money", "target": "pool", "amount": "1"})).status_code == 403
+    await post_form(client, "/logout", {})
+    assert (await client.get("/give")).status_code == 303  # anonymous: sign in first
