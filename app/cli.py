@@ -125,6 +125,22 @@ def create_officer_cmd(email: str, full_name: str, password: str | None) -> None
     click.echo(f"Officer {email} created.")
 
 
+@cli.command("expire")
+def expire_cmd() -> None:
+    """The daily job: expire open needs past their deadline and pledges unpaid past their time."""
+    import datetime as dt
+
+    from donations.services import expire_unpaid
+    from needs.services import expire_overdue
+
+    async def work(session: AsyncSession) -> tuple[int, int]:
+        now = dt.datetime.now(dt.UTC)
+        return await expire_overdue(session, now.date()), await expire_unpaid(session, now)
+
+    needs, pledges = asyncio.run(_with_session(get_settings().database_url, work))  # type: ignore[misc]
+    click.echo(f"expired {needs} needs and {pledges} pledges")
+
+
 @cli.command("serve")
 @click.option("--host", default=None)
 @click.option("--port", type=int, default=None)

@@ -60,3 +60,18 @@ def test_production_requires_a_secret_key(tmp_path) -> None:
     result = subprocess.run([sys.executable, "-m", "app", "migrate"], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode != 0 and "SECRET_KEY" in result.stderr
+
+
+async def test_expire_job(clean_backend, db) -> None:
+    import datetime as dt
+
+    from needs.models import Need, NeedStatus
+    from tests.support import make_library, make_need
+
+    library = await make_library(db)
+    need = await make_need(db, library, deadline=dt.date(2020, 1, 1))
+    await db.commit()
+    result = _cli(clean_backend.url, "expire")
+    assert result.returncode == 0, result.stderr
+    assert "expired 1 needs and 0 pledges" in result.stdout
+    assert (await db.get(Need, need.id, populate_existing=True)).status == NeedStatus.EXPIRED

@@ -17,6 +17,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from app.settings import ROOT
 from tests.conftest import IN_CI, TEST_SECRET, create_database, drop_database
+from tests.donations_support import stripe_settings
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -48,7 +49,9 @@ def _wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> Non
 @pytest.fixture(
     scope="session", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 )
-def live_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def live_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, localstripe_url: str
+) -> Iterator[str]:
     """The real server (migrations, geography, demo data) on a free port; its URL."""
     tmp = tmp_path_factory.mktemp("live")
     db_url = create_database(request.param, tmp)
@@ -56,6 +59,7 @@ def live_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
     log = tmp / "server.log"
     env = {**os.environ, "DATABASE_URL": db_url, "ENVIRONMENT": "test", "SECRET_KEY": TEST_SECRET,
            "HOST": "127.0.0.1", "PORT": str(port)}
+    env.update({k.upper(): str(v) for k, v in stripe_settings(localstripe_url).items()})
     with log.open("wb") as out:
         process = subprocess.Popen([sys.executable, "-m", "app", "serve"], cwd=ROOT, env=env,
                                    stdout=out, stderr=subprocess.STDOUT)

@@ -91,3 +91,27 @@ def test_need_posted_approved_and_found_without_diacritics(live_server: str, pag
     expect(page).to_have_url(re.compile(r"q="))
     page.locator(f'#results a[href="{need_url.removeprefix(live_server)}"]').click()
     expect(page.locator("main")).to_contain_text(reason)
+
+
+def test_sponsor_pledges_500000_and_pays_by_card(live_server: str, page: Page) -> None:
+    import httpx
+
+    needs = httpx.get(f"{live_server}/api/v1/needs", params={"item": "book/life-skills", "per_page": 100}).json()
+    need = next(n for n in needs["items"] if n["unit_value"] == 50_000 and n["quantity"] - n["pledged_quantity"] >= 10)
+    _sign_in(page, live_server, "nhataitro@demo.vn")
+    page.goto(f"{live_server}/needs/{need['id']}")
+    page.get_by_role("link", name="Tài trợ cho nhu cầu này").click()
+    page.get_by_label("Số lượng (tôi tài trợ tiền hoặc mang đến)").fill("10")
+    page.get_by_role("button", name="Cam kết").click()
+    expect(page.locator("main")).to_contain_text("500.000")
+    page.get_by_role("button", name="Thẻ (Visa, Mastercard, JCB)").click()
+    card = page.locator("#card-element")
+    card.get_by_placeholder("number").fill("4242424242424242")
+    card.get_by_placeholder("exp_month").fill("12")
+    card.get_by_placeholder("exp_year").fill("31")
+    card.get_by_placeholder("cvc").fill("123")
+    card.get_by_placeholder("postal_code").fill("36000")
+    page.get_by_role("button", name="Thanh toán 500.000").click()
+    expect(page.locator(".flash")).to_contain_text("Đã nhận thanh toán")
+    expect(page.locator("#payment-state")).to_contain_text("Đã thanh toán")
+    expect(page.locator("#receipt-number")).to_contain_text("GLG-")
