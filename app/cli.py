@@ -22,9 +22,10 @@ DemoSeeder = Callable[[AsyncSession, demo.DemoContext], Awaitable[None]]
 
 
 def demo_seeders() -> list[DemoSeeder]:
+    from donations.demo import seed as seed_donations
     from needs.demo import seed as seed_needs
 
-    return [demo.seed, seed_needs]
+    return [demo.seed, seed_needs, seed_donations]
 
 
 async def seed_reference(session: AsyncSession) -> None:
