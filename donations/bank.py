@@ -199,6 +199,8 @@ async def import_statement(session: AsyncSession, actor: User, data: bytes) -> I
         review=review,
         debits_ignored=statement.ignored_debits,
     )
+    if not fresh:
+        return result  # the same file again: nothing changes, not even the audit trail
     audit.record(
         session,
         actor_id=actor.id,
