@@ -5,6 +5,7 @@ change nothing."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -254,17 +255,24 @@ async def test_officer_matches_or_dismisses_review_lines(
 
 
 FIFTY_MB = 50 * 1024 * 1024
-BAD_UPLOADS = {
-    "wrong header": (csv_bytes("2026-03-08,1000,x,", header="ngay,tien,noi dung"), 422,
-                     "Dòng đầu tiên phải là tên các cột"),
-    "latin-1": ("date,amount,description,reference\n2026-03-08,1000,Café GLGAAAAAAAA,\n"
-                .encode("latin-1"), 422, "Tệp không phải văn bản UTF-8"),
-    "utf-16": (csv_bytes("2026-03-08,1000,x,").decode().encode("utf-16"), 422,
-               "Tệp không phải văn bản UTF-8"),
-    "just over 5 MB": (csv_bytes("2026-03-08,1000,x,") + b" " * (5 * 1024 * 1024), 422,
-                       "Tệp quá lớn: giới hạn là 5 MB."),
-    "50 MB": (csv_bytes("2026-03-08,1000,x,") + b"2026-03-08,1000,x,\n" * (FIFTY_MB // 19), 413,
-              "Tệp quá lớn: giới hạn là 5 MB."),
+TOO_LARGE = "Tệp quá lớn: giới hạn là 5 MB."
+NOT_UTF8 = "Tệp không phải văn bản UTF-8"
+# Each upload holds a line that would confirm the pledge (its code, its amount) if it were read.
+BAD_UPLOADS: dict[str, tuple[Callable[[str], bytes], int, str]] = {
+    "wrong header": (lambda ref: csv_bytes(f"2026-03-08,1000,{ref},", header="ngay,tien,noi dung"),
+                     422, "Dòng đầu tiên phải là tên các cột"),
+    "latin-1": (lambda ref: f"{HEADER}\n2026-03-08,1000,Café {ref},\n".encode("latin-1"),
+                422, NOT_UTF8),
+    "utf-16": (lambda ref: f"{HEADER}\n2026-03-08,1000,{ref},\n".encode("utf-16"), 422, NOT_UTF8),
+    "bad line after a good one": (
+        lambda ref: csv_bytes(f"2026-03-08,1000,{ref},", "2026-03-08,10.5,x,"),
+        422, "Dòng 3:"),
+    "just over 5 MB": (
+        lambda ref: csv_bytes(f"2026-03-08,1000,{ref},") + b" " * (5 * 1024 * 1024),
+        422, TOO_LARGE),
+    "50 MB": (
+        lambda ref: csv_bytes(f"2026-03-08,1000,{ref},") + b"2026-03-08,1,x,\n" * (FIFTY_MB // 16),
+        413, TOO_LARGE),
 }
 
 
@@ -272,14 +280,18 @@ BAD_UPLOADS = {
 async def test_bad_upload_gets_a_clear_message_and_writes_nothing(
     client, db, officer, sponsor, clean_backend, case
 ) -> None:
-    await pledge(db, sponsor, clean_backend.url, amount=1000)
-    data, status, message = BAD_UPLOADS[case]
+    waiting = await pledge(db, sponsor, clean_backend.url, amount=1000)
+    make, status, message = BAD_UPLOADS[case]
+    data = make(waiting.reference)
+    assert len(data) > FIFTY_MB or case != "50 MB"
     await sign_in(client, officer.email)
     before = await counts(db)
     response = await upload(client, data)
     assert response.status_code == status, response.text[:500]
     assert message in response.text
     assert await counts(db) == before
+    [still] = await fresh(db, Pledge)
+    assert still.status == PledgeStatus.AWAITING_PAYMENT
 
 
 async def test_upload_without_a_file_is_refused(client, db, officer) -> None:
