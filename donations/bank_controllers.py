@@ -12,6 +12,7 @@ from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.params import FromPath
 from litestar.response import Template
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from app.auth.guards import acting_user, officer_only
@@ -54,7 +55,7 @@ class OfficerPayments(Controller):
     async def _statements_page(
         self,
         request: Request[Any, Any, Any],
-        db: Any,
+        db: AsyncSession,
         *,
         status_code: int = 200,
         errors: dict[str, str] | None = None,
@@ -135,7 +136,7 @@ class OfficerPayments(Controller):
     async def _pledges_page(
         self,
         request: Request[Any, Any, Any],
-        db: Any,
+        db: AsyncSession,
         *,
         status_code: int = 200,
         errors: dict[str, str] | None = None,
