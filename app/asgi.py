@@ -27,6 +27,7 @@ from app.db import import_models, sqlalchemy_config
 from app.geography.controllers import GeographyApi, OfficerGeographyController
 from app.home import HomeController, base_figures
 from app.settings import ROOT, Settings, get_settings
+from donations.bank_controllers import OfficerPayments
 from donations.controllers import PledgeController, StripeWebhook
 from donations.providers import build_registry
 from needs.controllers import LibrarianNeeds, NeedsApi, NeedsBoard, OfficerNeeds
@@ -48,6 +49,8 @@ NAV_LINKS: list[dict[str, str]] = [
 OFFICER_LINKS: list[dict[str, str]] = [
     {"url": "/officer/needs", "label": "Needs awaiting review"},
     {"url": "/officer/item-kinds", "label": "Item catalogue"},
+    {"url": "/officer/pledges", "label": "Pledges awaiting payment or delivery"},
+    {"url": "/officer/statements", "label": "Bank statements"},
 ]
 
 TEMPLATES = ROOT / "templates"
@@ -112,6 +115,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
             NeedsApi,
             PledgeController,
             StripeWebhook,
+            OfficerPayments,
             create_static_files_router(
                 path="/static",
                 directories=[STATIC],

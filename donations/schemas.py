@@ -56,3 +56,15 @@ class OfflinePaymentIn(BaseModel):
 class RefundIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     reason: Annotated[str, StringConstraints(min_length=1, max_length=500)]
+
+
+class MatchIn(BaseModel):
+    """An officer matches a statement line in review to a pledge by its reference code."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    reference: Annotated[str, StringConstraints(min_length=1, max_length=16)]
+
+
+class DismissIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    note: Annotated[str, StringConstraints(min_length=1, max_length=500)]

@@ -1,0 +1,207 @@
+"""The province office's money desk over HTTP: statement imports and their review queue,
+pledges awaiting payment or delivery (offline payments, in-kind receipts). Thin: parse, call a
+service in donations.bank, render."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import UploadFile
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
+from litestar.params import FromPath
+from litestar.response import Template
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from app.auth.guards import acting_user, officer_only
+from app.errors import ValidationFailed
+from app.forms import form_data, validate
+from app.i18n import _, format_number
+from app.web import DbSession, flash, render, see_other
+from donations import bank, services
+from donations.models import Pledge, PledgeKind, PledgeStatus
+from donations.schemas import DismissIn, MatchIn, OfflinePaymentIn
+from donations.statements import MAX_STATEMENT_BYTES, StatementError, read_upload
+
+# Room for the multipart envelope around a file of the largest size accepted.
+MAX_UPLOAD_BODY = MAX_STATEMENT_BYTES + 64 * 1024
+IMPORT_RESULT_KEY = "statement_import"
+WAITING = (PledgeStatus.AWAITING_PAYMENT, PledgeStatus.AWAITING_DELIVERY)
+
+
+def too_large_message() -> str:
+    size = format_number(round(MAX_STATEMENT_BYTES / (1024 * 1024), 1))
+    return _("The file is too large: the limit is %(size)s MB.", size=size)
+
+
+def upload_too_large(
+    _request: Request[Any, Any, Any], _exc: RequestEntityTooLarge
+) -> Response[Any]:
+    """Litestar refused the body before it was read: say so in the officer's language."""
+    return Template(
+        template_name="error.html",
+        status_code=413,
+        context={"status_code": 413, "message": too_large_message()},
+    )
+
+
+class OfficerPayments(Controller):
+    path = "/officer"
+    guards = [officer_only]
+    exception_handlers = {RequestEntityTooLarge: upload_too_large}
+
+    async def _statements_page(
+        self,
+        request: Request[Any, Any, Any],
+        db: AsyncSession,
+        *,
+        status_code: int = 200,
+        errors: dict[str, str] | None = None,
+        values: dict[str, Any] | None = None,
+    ) -> Template:
+        result = request.session.pop(IMPORT_RESULT_KEY, None) if status_code == 200 else None
+        return render(
+            request,
+            "donations/statements.html",
+            status_code=status_code,
+            result=result,
+            lines=await bank.review_queue(db),
+            errors=errors or {},
+            values=values or {},
+            max_mb=format_number(round(MAX_STATEMENT_BYTES / (1024 * 1024), 1)),
+        )
+
+    @get("/statements", name="statements")
+    async def statements(self, request: Request[Any, Any, Any], db_session: DbSession) -> Template:
+        return await self._statements_page(request, db_session)
+
+    @post("/statements", name="statement_import", request_max_body_size=MAX_UPLOAD_BODY)
+    async def upload(self, request: Request[Any, Any, Any], db_session: DbSession) -> Response[Any]:
+        upload = (await request.form()).get("file")
+        try:
+            if not isinstance(upload, UploadFile) or not upload.filename:
+                raise StatementError(_("Choose the statement file to upload."))
+            data = await read_upload(upload)
+            result = await bank.import_statement(db_session, acting_user(request), data)
+        except StatementError as exc:
+            return await self._statements_page(
+                request, db_session, status_code=422, errors={"file": exc.message}
+            )
+        request.session[IMPORT_RESULT_KEY] = result.as_dict()
+        flash(request, _("Statement imported."))
+        return see_other(request, "/officer/statements")
+
+    @post("/statements/lines/{line_id:int}/match", name="statement_line_match")
+    async def match(
+        self, request: Request[Any, Any, Any], db_session: DbSession, line_id: FromPath[int]
+    ) -> Response[Any]:
+        values = form_data(await request.form())
+        try:
+            data = validate(MatchIn, values)
+            payment = await bank.match_line(
+                db_session, acting_user(request), line_id, data.reference
+            )
+        except ValidationFailed as exc:
+            return await self._statements_page(
+                request,
+                db_session,
+                status_code=422,
+                errors={f"match-{line_id}": next(iter(exc.errors.values()))},
+                values={f"match-{line_id}": values.get("reference") or ""},
+            )
+        flash(request, _("Line matched; receipt %(number)s.", number=payment.receipt_number))
+        return see_other(request, "/officer/statements")
+
+    @post("/statements/lines/{line_id:int}/dismiss", name="statement_line_dismiss")
+    async def dismiss(
+        self, request: Request[Any, Any, Any], db_session: DbSession, line_id: FromPath[int]
+    ) -> Response[Any]:
+        values = form_data(await request.form())
+        try:
+            data = validate(DismissIn, values)
+            await bank.dismiss_line(db_session, acting_user(request), line_id, data.note)
+        except ValidationFailed as exc:
+            return await self._statements_page(
+                request,
+                db_session,
+                status_code=422,
+                errors={f"dismiss-{line_id}": next(iter(exc.errors.values()))},
+                values={f"dismiss-{line_id}": values.get("note") or ""},
+            )
+        flash(request, _("Line dismissed."))
+        return see_other(request, "/officer/statements")
+
+    async def _pledges_page(
+        self,
+        request: Request[Any, Any, Any],
+        db: AsyncSession,
+        *,
+        status_code: int = 200,
+        errors: dict[str, str] | None = None,
+        values: dict[str, Any] | None = None,
+    ) -> Template:
+        q = (request.query_params.get("q") or "").strip().upper()[:16]
+        query = (
+            select(Pledge)
+            .where(Pledge.status.in_(WAITING))
+            .options(selectinload(Pledge.sponsor))
+            .order_by(Pledge.created_at.desc())
+            .limit(100)
+        )
+        if q:
+            query = query.where(Pledge.reference.contains(q, autoescape=True))
+        pledges = list(await db.scalars(query))
+        return render(
+            request,
+            "donations/officer_pledges.html",
+            status_code=status_code,
+            q=q,
+            pledges=pledges,
+            money=PledgeKind.MONEY,
+            errors=errors or {},
+            values=values or {},
+        )
+
+    @get("/pledges", name="officer_pledges")
+    async def pledges(self, request: Request[Any, Any, Any], db_session: DbSession) -> Template:
+        return await self._pledges_page(request, db_session)
+
+    @post("/pledges/{reference:str}/offline-payment", name="offline_payment")
+    async def offline_payment(
+        self, request: Request[Any, Any, Any], db_session: DbSession, reference: FromPath[str]
+    ) -> Response[Any]:
+        values = form_data(await request.form())
+        pledge = await services.get_pledge(db_session, reference, for_update=True)
+        try:
+            data = validate(OfflinePaymentIn, values)
+            payment = await bank.record_offline_payment(
+                db_session, acting_user(request), pledge, data.receipt_number
+            )
+        except ValidationFailed as exc:
+            return await self._pledges_page(
+                request,
+                db_session,
+                status_code=422,
+                errors={f"receipt-{reference}": next(iter(exc.errors.values()))},
+                values={f"receipt-{reference}": values.get("receipt_number") or ""},
+            )
+        flash(
+            request,
+            _(
+                "Payment recorded for %(ref)s; receipt %(number)s.",
+                ref=pledge.reference,
+                number=payment.receipt_number,
+            ),
+        )
+        return see_other(request, "/officer/pledges")
+
+    @post("/pledges/{reference:str}/receive", name="in_kind_receive")
+    async def receive(
+        self, request: Request[Any, Any, Any], db_session: DbSession, reference: FromPath[str]
+    ) -> Response[Any]:
+        pledge = await services.get_pledge(db_session, reference, for_update=True)
+        await bank.receive_at_hub(db_session, acting_user(request), pledge)
+        flash(request, _("Items of %(ref)s received at the hub.", ref=pledge.reference))
+        return see_other(request, "/officer/pledges")
