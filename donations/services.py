@@ -255,9 +255,13 @@ async def confirm_payment(session: AsyncSession, payment: Payment, *, actor_id: 
                           receipt_number: str | None = None) -> Payment:
     """Money arrived: the payment is confirmed, the pledge paid (and, given to a need, allocated
     to it), the ledger written, the sponsor told. Callers lock the payment row first."""
-    pledge = await session.get(Pledge, payment.pledge_id, with_for_update=True)
+    pledge = await session.scalar(select(Pledge).where(Pledge.id == payment.pledge_id)
+                                  .options(selectinload(Pledge.payments)).with_for_update())
     assert pledge is not None
     set_payment_state(session, actor_id, payment, PaymentState.CONFIRMED)
+    for other in pledge.payments:  # one way of paying succeeded: the other attempts are over
+        if other.id != payment.id and other.state in (PaymentState.CREATED, PaymentState.PENDING):
+            set_payment_state(session, actor_id, other, PaymentState.CANCELED, "paid another way")
     now = utcnow()
     payment.confirmed_at = now
     payment.receipt_number = receipt_number or await next_receipt_number(session, now.year)

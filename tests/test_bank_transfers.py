@@ -9,15 +9,12 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from litestar import Litestar
 from sqlalchemy import func, select
 
-from app.asgi import create_app
 from app.audit import AuditLog
 from app.auth.models import Role, User
 from app.payments.registry import PaymentState
 from donations import services
-from donations.bank_controllers import OfficerPayments
 from donations.models import (
     LedgerEntry,
     LedgerKind,
@@ -43,11 +40,6 @@ from tests.support import (
 
 HEADER = "date,amount,description,reference"
 L = StatementLineStatus
-
-
-@pytest.fixture
-def app(clean_backend: Any) -> Litestar:
-    return create_app(settings_for(clean_backend.url), route_handlers=[OfficerPayments])
 
 
 @pytest.fixture
