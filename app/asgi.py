@@ -28,7 +28,7 @@ from app.geography.controllers import GeographyApi, OfficerGeographyController
 from app.home import HomeController, base_figures
 from app.settings import ROOT, Settings, get_settings
 from donations.bank_controllers import OfficerPayments
-from donations.controllers import PledgeController, StripeWebhook
+from donations.controllers import LibraryPledges, PledgeController, StripeWebhook
 from donations.providers import build_registry
 from needs.controllers import LibrarianNeeds, NeedsApi, NeedsBoard, OfficerNeeds
 from needs.services import open_needs_count
@@ -115,6 +115,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
             NeedsApi,
             PledgeController,
             StripeWebhook,
+            LibraryPledges,
             OfficerPayments,
             create_static_files_router(
                 path="/static",

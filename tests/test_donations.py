@@ -243,3 +243,29 @@ async def test_only_sponsors_pledge(client, db, world) -> None:
     assert (await post_form(client, "/give", {"kind": "money", "target": "pool", "amount": "1"})).status_code == 403
     await post_form(client, "/logout", {})
     assert (await client.get("/give")).status_code == 303  # anonymous: sign in first
+
+
+async def test_librarian_confirms_goods_brought_to_the_commune(client, db, world) -> None:
+    library_id = (await _need(db, world["need"])).library_id
+    librarian = await make_user(db, Role.LIBRARIAN, email="thuthu@muongla.vn", library_id=library_id)
+    other = await make_library(db, name="Thư viện khác", commune_code=3670)
+    stranger = await make_user(db, Role.LIBRARIAN, email="khac@thuvien.vn", library_id=other.id)
+    await db.commit()
+    await sign_in(client, world["sponsor"])
+    response = await post_form(client, "/give", {"kind": "books", "target": "need", "need_id": str(world["need"]),
+                                                 "quantity": "4", "delivery": "to_commune", "condition": "new"})
+    reference = response.headers["location"].rsplit("/", 1)[1]
+    await post_form(client, "/logout", {})
+    await sign_in(client, stranger.email)
+    assert reference not in (await client.get("/library/pledges")).text
+    assert (await post_form(client, f"/library/pledges/{reference}/receive", {})).status_code == 403
+    await post_form(client, "/logout", {})
+    await sign_in(client, librarian.email)
+    assert reference in (await client.get("/library/pledges")).text
+    assert (await post_form(client, f"/library/pledges/{reference}/receive", {})).status_code == 303
+    pledge = await _pledge(db)
+    assert pledge.status == P.ALLOCATED
+    need = await _need(db, world["need"])
+    assert (need.pledged_quantity, need.allocated_quantity) == (14, 4)
+    kinds = [(e.kind, e.amount) for e in await db.scalars(select(LedgerEntry).order_by(LedgerEntry.id))]
+    assert kinds == [(LedgerKind.IN_KIND, 200_000), (LedgerKind.ALLOCATION, 200_000)]
