@@ -9,13 +9,13 @@ from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
 from litestar import Litestar
 from litestar.config.csrf import CSRFConfig
 from litestar.config.response_cache import ResponseCacheConfig
-from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.datastructures import State
 from litestar.logging import LoggingConfig
 from litestar.middleware.session.client_side import CookieBackendConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.plugins.htmx import HTMXPlugin
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.stores.memory import MemoryStore
 from litestar.template.config import TemplateConfig
@@ -27,11 +27,6 @@ from app.db import import_models, sqlalchemy_config
 from app.geography.controllers import GeographyApi, OfficerGeographyController
 from app.home import HomeController, base_figures
 from app.settings import ROOT, Settings, get_settings
-from donations.bank_controllers import OfficerPayments
-from donations.controllers import LibraryPledges, PledgeController, StripeWebhook
-from donations.providers import build_registry
-from needs.controllers import LibrarianNeeds, NeedsApi, NeedsBoard, OfficerNeeds
-from needs.services import open_needs_count
 from app.web import (
     EXCEPTION_HANDLERS,
     LocaleMiddleware,
@@ -40,6 +35,11 @@ from app.web import (
     pop_flashes,
     public_cache_key,
 )
+from donations.bank_controllers import OfficerPayments
+from donations.controllers import LibraryPledges, PledgeController, StripeWebhook
+from donations.providers import build_registry
+from needs.controllers import LibrarianNeeds, NeedsApi, NeedsBoard, OfficerNeeds
+from needs.services import open_needs_count
 
 # Links each domain adds to the site's navigation and to the officer's dashboard: (url, msgid).
 NAV_LINKS: list[dict[str, str]] = [

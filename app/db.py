@@ -12,9 +12,9 @@ from advanced_alchemy.extensions.litestar import (
 )
 from advanced_alchemy.types import DateTimeUTC
 from sqlalchemy import Enum, Integer, MetaData, event
-from sqlalchemy.types import TypeDecorator
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",

@@ -9,7 +9,7 @@ from typing import Any
 
 from litestar import Request, Response
 from litestar.di import NamedDependency
-from sqlalchemy.ext.asyncio import AsyncSession
+from litestar.enums import ScopeType
 from litestar.exceptions import (
     HTTPException,
     NotAuthorizedException,
@@ -19,8 +19,8 @@ from litestar.exceptions import (
 )
 from litestar.middleware import ASGIMiddleware
 from litestar.response import Redirect, Template
-from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import DomainError, ValidationFailed
 from app.i18n import LOCALE_COOKIE, _, get_locale, pick_locale, set_locale

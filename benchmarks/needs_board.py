@@ -40,18 +40,31 @@ from app.geography.models import Commune, Library, LibraryKind  # noqa: E402
 from app.text import fold  # noqa: E402
 from needs.models import ItemKind, Need, NeedStatus, Urgency  # noqa: E402
 
-STATUSES = [NeedStatus.OPEN] * 70 + [NeedStatus.SUBMITTED] * 8 + [NeedStatus.FULFILLED] * 10 + [
-    NeedStatus.CLOSED] * 4 + [NeedStatus.EXPIRED] * 4 + [NeedStatus.DRAFT] * 4
+STATUSES = (
+    [NeedStatus.OPEN] * 70
+    + [NeedStatus.SUBMITTED] * 8
+    + [NeedStatus.FULFILLED] * 10
+    + [NeedStatus.CLOSED] * 4
+    + [NeedStatus.EXPIRED] * 4
+    + [NeedStatus.DRAFT] * 4
+)
 SCENARIOS = {
     "/healthz (baseline)": ["/healthz"],
     "/needs page": [
-        "/needs", "/needs?province_code=14", "/needs?q=muong+la", "/needs?category=book&urgency=3",
-        "/needs?province_code=1&sort=least_covered", "/needs?item=equipment/computer&sort=newest",
+        "/needs",
+        "/needs?province_code=14",
+        "/needs?q=muong+la",
+        "/needs?category=book&urgency=3",
+        "/needs?province_code=1&sort=least_covered",
+        "/needs?item=equipment/computer&sort=newest",
         "/needs?library_kind=law_bookcase&page=3",
     ],
     "/api/v1/needs": [
-        "/api/v1/needs", "/api/v1/needs?province_code=14", "/api/v1/needs?q=chieng",
-        "/api/v1/needs?category=equipment&sort=least_covered", "/api/v1/needs?urgency=4&page=2",
+        "/api/v1/needs",
+        "/api/v1/needs?province_code=14",
+        "/api/v1/needs?q=chieng",
+        "/api/v1/needs?category=equipment&sort=least_covered",
+        "/api/v1/needs?urgency=4&page=2",
         "/api/v1/needs?province_code=1&item=book/children",
     ],
 }
@@ -65,11 +78,20 @@ async def load(url: str, n_needs: int, seed: int = 7) -> None:
         communes = list(await session.scalars(select(Commune)))
         kinds = list(await session.scalars(select(ItemKind)))
         kinds_list = list(LibraryKind)
-        await session.execute(insert(Library), [
-            {"commune_code": c.code, "name": f"Thư viện {c.name}", "name_folded": fold(f"Thư viện {c.name}"),
-             "kind": rng.choice(kinds_list), "address": "", "created_at": dt.datetime.now(dt.UTC)}
-            for c in communes
-        ])
+        await session.execute(
+            insert(Library),
+            [
+                {
+                    "commune_code": c.code,
+                    "name": f"Thư viện {c.name}",
+                    "name_folded": fold(f"Thư viện {c.name}"),
+                    "kind": rng.choice(kinds_list),
+                    "address": "",
+                    "created_at": dt.datetime.now(dt.UTC),
+                }
+                for c in communes
+            ],
+        )
         libraries = (await session.execute(select(Library.id, Library.commune_code))).all()
         province = {c.code: c.province_code for c in communes}
         now = dt.datetime.now(dt.UTC)
@@ -79,15 +101,27 @@ async def load(url: str, n_needs: int, seed: int = 7) -> None:
             kind = rng.choice(kinds)
             quantity = rng.randint(1, 5) if kind.category.value == "equipment" else rng.randrange(20, 500, 10)
             created = now - dt.timedelta(minutes=rng.randint(0, 400_000))
-            rows.append({
-                "library_id": library_id, "commune_code": commune_code, "province_code": province[commune_code],
-                "item_kind_key": kind.key, "quantity": quantity, "unit_value": kind.default_unit_value,
-                "urgency": rng.choice(list(Urgency)), "reason": "", "status": rng.choice(STATUSES),
-                "moderation_note": "", "pledged_quantity": rng.randint(0, quantity),
-                "allocated_quantity": 0, "delivered_quantity": 0, "created_at": created, "updated_at": created,
-            })
+            rows.append(
+                {
+                    "library_id": library_id,
+                    "commune_code": commune_code,
+                    "province_code": province[commune_code],
+                    "item_kind_key": kind.key,
+                    "quantity": quantity,
+                    "unit_value": kind.default_unit_value,
+                    "urgency": rng.choice(list(Urgency)),
+                    "reason": "",
+                    "status": rng.choice(STATUSES),
+                    "moderation_note": "",
+                    "pledged_quantity": rng.randint(0, quantity),
+                    "allocated_quantity": 0,
+                    "delivered_quantity": 0,
+                    "created_at": created,
+                    "updated_at": created,
+                }
+            )
         for start in range(0, len(rows), 5000):
-            await session.execute(insert(Need), rows[start:start + 5000])
+            await session.execute(insert(Need), rows[start : start + 5000])
         await session.commit()
     await engine.dispose()
 
@@ -101,12 +135,32 @@ def free_port() -> int:
 
 
 def serve(url: str, port: int, log: Path, cache_seconds: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "DATABASE_URL": url, "ENVIRONMENT": "production",
-           "SECRET_KEY": "benchmark-" + "x" * 40, "PUBLIC_CACHE_SECONDS": str(cache_seconds)}
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "ENVIRONMENT": "production",
+        "SECRET_KEY": "benchmark-" + "x" * 40,
+        "PUBLIC_CACHE_SECONDS": str(cache_seconds),
+    }
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app.asgi:create_app", "--factory", "--host", "127.0.0.1",
-         "--port", str(port), "--no-access-log", "--log-level", "warning"],
-        cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "app.asgi:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
     )
     for _ in range(200):
         try:
@@ -140,7 +194,9 @@ def drive_wrk(base: str, paths: list[str], seconds: float, concurrency: int) -> 
         script.write(WRK_SCRIPT % ", ".join(f'"{p}"' for p in paths))
     out = subprocess.run(
         ["wrk", "-t", "2", "-c", str(concurrency), "-d", f"{seconds:g}s", "--latency", "-s", script.name, base],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     os.unlink(script.name)
     latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", out, re.M))
@@ -195,7 +251,9 @@ def database(kind: str, tmp: Path) -> tuple[str, str | None]:
     return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}", name
 
 
-def run(kind: str, n_needs: int, seconds: float, concurrency: int, cache_seconds: int) -> list[tuple[str, dict[str, float]]]:
+def run(
+    kind: str, n_needs: int, seconds: float, concurrency: int, cache_seconds: int
+) -> list[tuple[str, dict[str, float]]]:
     with tempfile.TemporaryDirectory() as tmp:
         url, pg_name = database(kind, Path(tmp))
         try:
@@ -210,15 +268,26 @@ def run(kind: str, n_needs: int, seconds: float, concurrency: int, cache_seconds
                 asyncio.run(drive(base, ["/healthz", "/needs", "/api/v1/needs"], 2, concurrency))  # warm up
                 if shutil.which("wrk"):
                     return [(name, drive_wrk(base, paths, seconds, concurrency)) for name, paths in SCENARIOS.items()]
-                return [(name, asyncio.run(drive(base, paths, seconds, concurrency)))
-                        for name, paths in SCENARIOS.items()]
+                return [
+                    (name, asyncio.run(drive(base, paths, seconds, concurrency))) for name, paths in SCENARIOS.items()
+                ]
             finally:
                 server.terminate()
                 server.wait(timeout=20)
         finally:
             if pg_name:
-                subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc",
-                                f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)'], check=True)
+                subprocess.run(
+                    [
+                        "psql",
+                        "-h",
+                        "127.0.0.1",
+                        "-U",
+                        "postgres",
+                        "-qc",
+                        f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)',
+                    ],
+                    check=True,
+                )
 
 
 def main() -> None:
@@ -227,23 +296,30 @@ def main() -> None:
     parser.add_argument("--needs", type=int, default=50_000)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--cache-seconds", type=int, default=0,
-                        help="the public page cache (PUBLIC_CACHE_SECONDS); 0, the default, measures every "
-                             "request computed afresh")
+    parser.add_argument(
+        "--cache-seconds",
+        type=int,
+        default=0,
+        help="the public page cache (PUBLIC_CACHE_SECONDS); 0, the default, measures every request computed afresh",
+    )
     args = parser.parse_args()
     kinds = ["sqlite", "postgres"] if args.db == "both" else [args.db]
-    print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-          f"{args.needs:,} needs, 3,321 communes, {args.concurrency} concurrent clients, "
-          f"{args.seconds:g} s per scenario; public cache {args.cache_seconds} s; load from "
-          f"{'wrk' if shutil.which('wrk') else 'Python httpx'} on the same machine.\n")
+    print(
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+        f"{args.needs:,} needs, 3,321 communes, {args.concurrency} concurrent clients, "
+        f"{args.seconds:g} s per scenario; public cache {args.cache_seconds} s; load from "
+        f"{'wrk' if shutil.which('wrk') else 'Python httpx'} on the same machine.\n"
+    )
     print("| database | endpoint | req/s | share of baseline | p50 ms | p99 ms | errors |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
     for kind in kinds:
         results = run(kind, args.needs, args.seconds, args.concurrency, args.cache_seconds)
         baseline = results[0][1]["rps"]
         for name, r in results:
-            print(f"| {kind} | {name} | {r['rps']:.0f} | {r['rps'] / baseline:.0%} | "
-                  f"{r['p50']:.1f} | {r['p99']:.1f} | {r['errors']} |")
+            print(
+                f"| {kind} | {name} | {r['rps']:.0f} | {r['rps'] / baseline:.0%} | "
+                f"{r['p50']:.1f} | {r['p99']:.1f} | {r['errors']} |"
+            )
 
 
 if __name__ == "__main__":

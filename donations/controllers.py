@@ -43,14 +43,23 @@ def _pledge_data(values: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-async def _form_context(db: DbSession, request: Request[Any, Any, Any], values: dict[str, Any],
-                        errors: dict[str, str], need: Need | None) -> dict[str, Any]:
+async def _form_context(
+    db: DbSession, request: Request[Any, Any, Any], values: dict[str, Any], errors: dict[str, str], need: Need | None
+) -> dict[str, Any]:
     settings = request.app.state.settings
-    communes = list(await db.scalars(
-        select(Commune).where(Commune.province_code == settings.province_code).order_by(Commune.name_folded)))
+    communes = list(
+        await db.scalars(
+            select(Commune).where(Commune.province_code == settings.province_code).order_by(Commune.name_folded)
+        )
+    )
     context: dict[str, Any] = {
-        "values": values, "errors": errors, "need": need, "communes": communes,
-        "kinds": await item_kinds(db), "deliveries": list(Delivery), "conditions": list(Condition),
+        "values": values,
+        "errors": errors,
+        "need": need,
+        "communes": communes,
+        "kinds": await item_kinds(db),
+        "deliveries": list(Delivery),
+        "conditions": list(Condition),
     }
     if need is not None:
         context["library"] = await db.get(Library, need.library_id)
@@ -67,14 +76,16 @@ class PledgeController(Controller):
     guards = [signed_in]
 
     @get("/give", name="pledge_new", guards=[sponsor_only])
-    async def new(self, request: Request[Any, Any, Any], db_session: DbSession,
-                  need: FromQuery[int | None] = None) -> Template:
+    async def new(
+        self, request: Request[Any, Any, Any], db_session: DbSession, need: FromQuery[int | None] = None
+    ) -> Template:
         target = await db_session.get(Need, need) if need else None
         if need and (target is None or target.status != NeedStatus.OPEN):
             raise NotFound(_("This need is not open for pledges."))
         values = {"kind": "money", "target": "need" if target else "pool", "need_id": need, "quantity": 1}
-        return render(request, "donations/pledge_form.html",
-                      **await _form_context(db_session, request, values, {}, target))
+        return render(
+            request, "donations/pledge_form.html", **await _form_context(db_session, request, values, {}, target)
+        )
 
     @post("/give", name="pledge_create", guards=[sponsor_only])
     async def create(self, request: Request[Any, Any, Any], db_session: DbSession) -> Response[Any]:
@@ -87,8 +98,12 @@ class PledgeController(Controller):
             data = validate(PledgeIn, _pledge_data(values))
             pledge = await services.create_pledge(db_session, acting_user(request), data, request.app.state.settings)
         except ValidationFailed as exc:
-            return render(request, "donations/pledge_form.html", status_code=422,
-                          **await _form_context(db_session, request, values, exc.errors, need))
+            return render(
+                request,
+                "donations/pledge_form.html",
+                status_code=422,
+                **await _form_context(db_session, request, values, exc.errors, need),
+            )
         flash(request, _("Thank you! Your pledge %(ref)s is recorded.", ref=pledge.reference))
         return see_other(request, f"/pledges/{pledge.reference}")
 
@@ -103,15 +118,22 @@ class PledgeController(Controller):
         pending_view = registry.get(pending.provider).render_pending(pending) if pending else None
         need = await db_session.get(Need, pledge.need_id) if pledge.need_id else None
         return render(
-            request, "donations/pledge.html", pledge=pledge, pending=pending, pending_view=pending_view,
-            providers=[p for p in registry.all() if getattr(p, "enabled", False)], need=need,
+            request,
+            "donations/pledge.html",
+            pledge=pledge,
+            pending=pending,
+            pending_view=pending_view,
+            providers=[p for p in registry.all() if getattr(p, "enabled", False)],
+            need=need,
             commune=await db_session.get(Commune, pledge.commune_code) if pledge.commune_code else None,
-            confirmed=services.confirmed_payment(pledge), is_officer=user.role == Role.OFFICER,
+            confirmed=services.confirmed_payment(pledge),
+            is_officer=user.role == Role.OFFICER,
         )
 
     @post("/pledges/{reference:str}/pay/{provider:str}", name="pledge_pay")
-    async def pay(self, request: Request[Any, Any, Any], db_session: DbSession, reference: FromPath[str],
-                  provider: FromPath[str]) -> Response[Any]:
+    async def pay(
+        self, request: Request[Any, Any, Any], db_session: DbSession, reference: FromPath[str], provider: FromPath[str]
+    ) -> Response[Any]:
         pledge = await services.get_pledge(db_session, reference, for_update=True)
         user = acting_user(request)
         if user.id != pledge.sponsor_id:
@@ -130,15 +152,19 @@ class PledgeController(Controller):
         return see_other(request, f"/pledges/{reference}")
 
     @post("/pledges/{reference:str}/card", name="pledge_card")
-    async def card(self, request: Request[Any, Any, Any], db_session: DbSession, reference: FromPath[str]) -> Response[Any]:
+    async def card(
+        self, request: Request[Any, Any, Any], db_session: DbSession, reference: FromPath[str]
+    ) -> Response[Any]:
         """The page tokenised the card with Stripe.js; attach it and confirm the intent."""
         pledge = await services.get_pledge(db_session, reference)
         if acting_user(request).id != pledge.sponsor_id:
             raise NotFound(_("No such pledge."))
         token = form_data(await request.form()).get("token") or ""
         payment = await db_session.scalar(
-            select(Payment).where(Payment.pledge_id == pledge.id, Payment.provider == "stripe",
-                                  Payment.state == PaymentState.PENDING).with_for_update())
+            select(Payment)
+            .where(Payment.pledge_id == pledge.id, Payment.provider == "stripe", Payment.state == PaymentState.PENDING)
+            .with_for_update()
+        )
         if payment is None or not token.startswith("tok_"):
             raise IllegalTransition(_("This pledge is not waiting for a card payment."))
         provider = _providers(request.app.state).get("stripe")
@@ -156,14 +182,18 @@ class PledgeController(Controller):
         return see_other(request, f"/pledges/{reference}")
 
     @post("/pledges/{reference:str}/cancel", name="pledge_cancel")
-    async def cancel(self, request: Request[Any, Any, Any], db_session: DbSession, reference: FromPath[str]) -> Response[Any]:
+    async def cancel(
+        self, request: Request[Any, Any, Any], db_session: DbSession, reference: FromPath[str]
+    ) -> Response[Any]:
         pledge = await services.get_pledge(db_session, reference, for_update=True)
         await services.cancel(db_session, acting_user(request), pledge)
         flash(request, _("Pledge canceled."))
         return see_other(request, f"/pledges/{reference}")
 
     @post("/pledges/{reference:str}/refund", name="pledge_refund", guards=[officer_only])
-    async def refund(self, request: Request[Any, Any, Any], db_session: DbSession, reference: FromPath[str]) -> Response[Any]:
+    async def refund(
+        self, request: Request[Any, Any, Any], db_session: DbSession, reference: FromPath[str]
+    ) -> Response[Any]:
         reason = validate(RefundIn, {"reason": form_data(await request.form()).get("reason")}).reason
         pledge = await services.get_pledge(db_session, reference, for_update=True)
         payment = services.confirmed_payment(pledge)
@@ -184,15 +214,20 @@ class LibraryPledges(Controller):
     @get("/", name="library_pledges")
     async def index(self, request: Request[Any, Any, Any], db_session: DbSession) -> Template:
         user = acting_user(request)
-        rows = (await db_session.execute(
-            select(Pledge, Need).join(Need, Pledge.need_id == Need.id)
-            .where(Need.library_id == user.library_id, Pledge.status == PledgeStatus.AWAITING_DELIVERY)
-            .order_by(Pledge.created_at)
-        )).all()
+        rows = (
+            await db_session.execute(
+                select(Pledge, Need)
+                .join(Need, Pledge.need_id == Need.id)
+                .where(Need.library_id == user.library_id, Pledge.status == PledgeStatus.AWAITING_DELIVERY)
+                .order_by(Pledge.created_at)
+            )
+        ).all()
         return render(request, "donations/library_pledges.html", rows=rows)
 
     @post("/{reference:str}/receive", name="library_pledge_receive")
-    async def receive(self, request: Request[Any, Any, Any], db_session: DbSession, reference: FromPath[str]) -> Response[Any]:
+    async def receive(
+        self, request: Request[Any, Any, Any], db_session: DbSession, reference: FromPath[str]
+    ) -> Response[Any]:
         pledge = await services.get_pledge(db_session, reference, for_update=True)
         await services.receive_in_kind(db_session, acting_user(request), pledge)
         flash(request, _("Receipt confirmed. Thank you!"))
@@ -211,4 +246,3 @@ class StripeWebhook(Controller):
             return Response({"detail": _("The webhook signature is not valid.")}, status_code=400)
         outcome = await handle_stripe_event(db_session, event.to_dict())
         return Response({"outcome": outcome})
-

@@ -16,7 +16,7 @@ from app.auth.guards import acting_user, current_user, officer_only, requires
 from app.auth.models import Role, User
 from app.errors import NotFound, ValidationFailed
 from app.forms import form_data, validate
-from app.geography.models import LIBRARY_KIND_LABELS, Commune, Library, LibraryKind, Province
+from app.geography.models import LIBRARY_KIND_LABELS, Commune, Library, Province
 from app.i18n import _
 from app.web import DbSession, flash, render, see_other
 from needs import forms, services
@@ -54,14 +54,26 @@ async def item_kinds(session: AsyncSession) -> list[ItemKind]:
 def need_out(row: services.BoardRow, locale_vi: bool = True) -> NeedOut:
     need = row.need
     return NeedOut(
-        id=need.id, library_id=need.library_id, library_name=row.library_name,
-        commune_code=need.commune_code, commune_name=row.commune_name, province_code=need.province_code,
-        item_kind=need.item_kind_key, item_name=row.item_name_vi if locale_vi else row.item_name_en,
-        quantity=need.quantity, unit_value=need.unit_value, value=need.value,
-        urgency=need.urgency.name.lower(), language=need.language.value if need.language else None,
-        reason=need.reason, deadline=need.deadline, status=need.status,
-        moderation_note=need.moderation_note, pledged_quantity=need.pledged_quantity,
-        allocated_quantity=need.allocated_quantity, delivered_quantity=need.delivered_quantity,
+        id=need.id,
+        library_id=need.library_id,
+        library_name=row.library_name,
+        commune_code=need.commune_code,
+        commune_name=row.commune_name,
+        province_code=need.province_code,
+        item_kind=need.item_kind_key,
+        item_name=row.item_name_vi if locale_vi else row.item_name_en,
+        quantity=need.quantity,
+        unit_value=need.unit_value,
+        value=need.value,
+        urgency=need.urgency.name.lower(),
+        language=need.language.value if need.language else None,
+        reason=need.reason,
+        deadline=need.deadline,
+        status=need.status,
+        moderation_note=need.moderation_note,
+        pledged_quantity=need.pledged_quantity,
+        allocated_quantity=need.allocated_quantity,
+        delivered_quantity=need.delivered_quantity,
         created_at=need.created_at,
         titles=[NeedTitleOut.model_validate(t) for t in need.titles] if "titles" in need.__dict__ else [],
     )
@@ -79,20 +91,23 @@ def _choices(labels: dict[Any, str], keys: Any = None) -> list[tuple[str, str]]:
     return [(str(getattr(k, "value", k)), _(labels[k])) for k in (keys or labels)]
 
 
-async def _board_context(
-    session: AsyncSession, filters: BoardFilters, viewer: User | None
-) -> dict[str, Any]:
+async def _board_context(session: AsyncSession, filters: BoardFilters, viewer: User | None) -> dict[str, Any]:
     rows, total = await services.board(session, filters, viewer)
     province_code = filters.province_code
     communes = (
-        list(await session.scalars(
-            select(Commune).where(Commune.province_code == province_code).order_by(Commune.name_folded)
-        ))
-        if province_code else []
+        list(
+            await session.scalars(
+                select(Commune).where(Commune.province_code == province_code).order_by(Commune.name_folded)
+            )
+        )
+        if province_code
+        else []
     )
     statuses = PUBLIC_STATUSES if services.visible_statuses(viewer) else set(NeedStatus)
     return {
-        "rows": rows, "total": total, "filters": filters,
+        "rows": rows,
+        "total": total,
+        "filters": filters,
         "pages": max(1, -(-total // filters.per_page)),
         "provinces": list(await session.scalars(select(Province).order_by(Province.name_folded))),
         "communes": communes,
@@ -136,8 +151,14 @@ class NeedsBoard(Controller):
         if not services.can_view(user, need):
             raise NotFound(_("No such need."))
         row = await board_row(db_session, need)
-        return render(request, "needs/detail.html", row=row, need=need, can_edit=_can_edit(user, need),
-                      language_labels=LANGUAGE_LABELS)
+        return render(
+            request,
+            "needs/detail.html",
+            row=row,
+            need=need,
+            can_edit=_can_edit(user, need),
+            language_labels=LANGUAGE_LABELS,
+        )
 
     @get("/communes/{code:int}", name="commune_page", cache=True)
     async def commune(self, request: Request[Any, Any, Any], db_session: DbSession, code: FromPath[int]) -> Template:
@@ -145,26 +166,39 @@ class NeedsBoard(Controller):
         if commune is None:
             raise NotFound(_("No such commune."))
         province = await db_session.get(Province, commune.province_code)
-        libraries = list(await db_session.scalars(
-            select(Library).where(Library.commune_code == code).order_by(Library.name_folded)
-        ))
+        libraries = list(
+            await db_session.scalars(select(Library).where(Library.commune_code == code).order_by(Library.name_folded))
+        )
         filters = BoardFilters(commune_code=code, status=None, per_page=100, sort="urgency")
         rows, total = await services.board(db_session, filters, None)
         received = sum(r.need.delivered_quantity * r.need.unit_value for r in rows)
-        return render(request, "needs/commune.html", commune=commune, province=province,
-                      libraries=libraries, rows=rows, total=total, received_value=received)
+        return render(
+            request,
+            "needs/commune.html",
+            commune=commune,
+            province=province,
+            libraries=libraries,
+            rows=rows,
+            total=total,
+            received_value=received,
+        )
 
 
 def _can_edit(user: User | None, need: Need) -> bool:
     return (
-        user is not None and need.status in services.EDITABLE
+        user is not None
+        and need.status in services.EDITABLE
         and (user.role == Role.OFFICER or (user.role == Role.LIBRARIAN and user.library_id == need.library_id))
     )
 
 
-def _form_context(kinds: list[ItemKind], values: dict[str, Any], errors: dict[str, str], **extra: Any) -> dict[str, Any]:
+def _form_context(
+    kinds: list[ItemKind], values: dict[str, Any], errors: dict[str, str], **extra: Any
+) -> dict[str, Any]:
     return {
-        "kinds": kinds, "values": values, "errors": errors,
+        "kinds": kinds,
+        "values": values,
+        "errors": errors,
         "urgencies": [(str(int(u)), _(URGENCY_LABELS[u])) for u in Urgency],
         "languages": _choices(LANGUAGE_LABELS, list(BookLanguage)),
         **extra,
@@ -181,10 +215,14 @@ class LibrarianNeeds(Controller):
     async def index(self, request: Request[Any, Any, Any], db_session: DbSession) -> Template:
         user = acting_user(request)
         library = await db_session.get(Library, user.library_id) if user.library_id else None
-        needs = list(await db_session.scalars(
-            select(Need).where(Need.library_id == (user.library_id or -1))
-            .options(selectinload(Need.item_kind)).order_by(Need.created_at.desc())
-        ))
+        needs = list(
+            await db_session.scalars(
+                select(Need)
+                .where(Need.library_id == (user.library_id or -1))
+                .options(selectinload(Need.item_kind))
+                .order_by(Need.created_at.desc())
+            )
+        )
         return render(request, "needs/library_index.html", library=library, needs=needs)
 
     @get("/new", name="need_new")
@@ -197,8 +235,7 @@ class LibrarianNeeds(Controller):
         """Inline validation (htmx): every field's message, swapped in out of band; nothing saved
         and nothing the librarian is typing is replaced."""
         _values, _data, errors = forms.parse(await request.form())
-        return Template(template_name="needs/_field_errors.html",
-                        context={"errors": errors, "fields": forms.FIELDS})
+        return Template(template_name="needs/_field_errors.html", context={"errors": errors, "fields": forms.FIELDS})
 
     @post("/new", name="need_create")
     async def create(self, request: Request[Any, Any, Any], db_session: DbSession) -> Response[Any]:
@@ -215,8 +252,13 @@ class LibrarianNeeds(Controller):
                 flash(request, _("Need saved."))
                 return see_other(request, f"/needs/{need.id}")
         kinds = await item_kinds(db_session)
-        return render(request, "needs/form.html", fragment="needs/_form.html", status_code=422,
-                      **_form_context(kinds, values, errors, need=None))
+        return render(
+            request,
+            "needs/form.html",
+            fragment="needs/_form.html",
+            status_code=422,
+            **_form_context(kinds, values, errors, need=None),
+        )
 
     @get("/{need_id:int}/edit", name="need_edit")
     async def edit(self, request: Request[Any, Any, Any], db_session: DbSession, need_id: FromPath[int]) -> Template:
@@ -226,7 +268,9 @@ class LibrarianNeeds(Controller):
         return render(request, "needs/form.html", **_form_context(kinds, forms.values_of(need), {}, need=need))
 
     @post("/{need_id:int}/edit", name="need_update")
-    async def update(self, request: Request[Any, Any, Any], db_session: DbSession, need_id: FromPath[int]) -> Response[Any]:
+    async def update(
+        self, request: Request[Any, Any, Any], db_session: DbSession, need_id: FromPath[int]
+    ) -> Response[Any]:
         form = await request.form()
         values, data, errors = forms.parse(form)
         if data is not None:
@@ -242,18 +286,27 @@ class LibrarianNeeds(Controller):
         need = await services.get_need(db_session, need_id)
         services.require_editable(acting_user(request), need)
         kinds = await item_kinds(db_session)
-        return render(request, "needs/form.html", fragment="needs/_form.html", status_code=422,
-                      **_form_context(kinds, values, errors, need=need))
+        return render(
+            request,
+            "needs/form.html",
+            fragment="needs/_form.html",
+            status_code=422,
+            **_form_context(kinds, values, errors, need=need),
+        )
 
     @post("/{need_id:int}/submit", name="need_submit")
-    async def submit(self, request: Request[Any, Any, Any], db_session: DbSession, need_id: FromPath[int]) -> Response[Any]:
+    async def submit(
+        self, request: Request[Any, Any, Any], db_session: DbSession, need_id: FromPath[int]
+    ) -> Response[Any]:
         need = await services.get_need(db_session, need_id, for_update=True)
         await services.submit_need(db_session, acting_user(request), need)
         flash(request, _("Sent to the province for review."))
         return see_other(request, f"/needs/{need_id}")
 
     @post("/{need_id:int}/close", name="need_close")
-    async def close(self, request: Request[Any, Any, Any], db_session: DbSession, need_id: FromPath[int]) -> Response[Any]:
+    async def close(
+        self, request: Request[Any, Any, Any], db_session: DbSession, need_id: FromPath[int]
+    ) -> Response[Any]:
         need = await services.get_need(db_session, need_id, for_update=True)
         await services.close(db_session, acting_user(request), need)
         flash(request, _("Need closed."))
@@ -268,8 +321,9 @@ class OfficerNeeds(Controller):
 
     @get("/needs", name="moderation_queue")
     async def queue(self, request: Request[Any, Any, Any], db_session: DbSession) -> Template:
-        filters = BoardFilters(status=NeedStatus.SUBMITTED, sort="newest", per_page=100,
-                               page=int(request.query_params.get("page", 1) or 1))
+        filters = BoardFilters(
+            status=NeedStatus.SUBMITTED, sort="newest", per_page=100, page=int(request.query_params.get("page", 1) or 1)
+        )
         rows, total = await services.board(db_session, filters, current_user(request), with_titles=True)
         return render(request, "needs/queue.html", rows=rows, total=total)
 
@@ -314,8 +368,14 @@ class OfficerNeeds(Controller):
             data = validate(ItemKindIn, values)
             await services.save_item_kind(db_session, acting_user(request), data)
         except ValidationFailed as exc:
-            return render(request, "needs/item_kinds.html", status_code=422,
-                          kinds=await item_kinds(db_session), values=values, errors=exc.errors)
+            return render(
+                request,
+                "needs/item_kinds.html",
+                status_code=422,
+                kinds=await item_kinds(db_session),
+                values=values,
+                errors=exc.errors,
+            )
         flash(request, _("Catalogue saved."))
         return see_other(request, "/officer/item-kinds")
 
@@ -327,8 +387,13 @@ class NeedsApi(Controller):
     @get("/item-kinds", name="api_item_kinds")
     async def kinds(self, db_session: DbSession) -> list[dict[str, Any]]:
         return [
-            {"key": k.key, "category": k.category.value, "name_vi": k.name_vi, "name_en": k.name_en,
-             "default_unit_value": k.default_unit_value}
+            {
+                "key": k.key,
+                "category": k.category.value,
+                "name_vi": k.name_vi,
+                "name_en": k.name_en,
+                "default_unit_value": k.default_unit_value,
+            }
             for k in await item_kinds(db_session)
         ]
 
@@ -346,17 +411,25 @@ class NeedsApi(Controller):
         return need_out(await board_row(db_session, need))
 
     @post("/needs", name="api_need_create", guards=[librarian_or_officer], status_code=201)
-    async def create(self, request: Request[Any, Any, Any], db_session: DbSession, data: JSONBody[dict[str, Any]]) -> NeedOut:
+    async def create(
+        self, request: Request[Any, Any, Any], db_session: DbSession, data: JSONBody[dict[str, Any]]
+    ) -> NeedOut:
         submit = bool(data.pop("submit", False))
         need = await services.create_need(db_session, acting_user(request), validate(NeedIn, data), submit=submit)
         return need_out(await board_row(db_session, need))
 
     @put("/needs/{need_id:int}", name="api_need_update", guards=[librarian_or_officer])
     async def update(
-        self, request: Request[Any, Any, Any], db_session: DbSession, need_id: FromPath[int], data: JSONBody[dict[str, Any]]
+        self,
+        request: Request[Any, Any, Any],
+        db_session: DbSession,
+        need_id: FromPath[int],
+        data: JSONBody[dict[str, Any]],
     ) -> NeedOut:
         submit = bool(data.pop("submit", False))
-        need = await services.update_need(db_session, acting_user(request), need_id, validate(NeedIn, data), submit=submit)
+        need = await services.update_need(
+            db_session, acting_user(request), need_id, validate(NeedIn, data), submit=submit
+        )
         return need_out(await board_row(db_session, need))
 
     @post("/needs/{need_id:int}/submit", name="api_need_submit", guards=[librarian_or_officer], status_code=200)
@@ -366,7 +439,9 @@ class NeedsApi(Controller):
         return need_out(await board_row(db_session, need))
 
     @post("/needs/approve", name="api_needs_bulk_approve", guards=[officer_only], status_code=200)
-    async def bulk_approve(self, request: Request[Any, Any, Any], db_session: DbSession, data: JSONBody[dict[str, Any]]) -> dict[str, list[int]]:
+    async def bulk_approve(
+        self, request: Request[Any, Any, Any], db_session: DbSession, data: JSONBody[dict[str, Any]]
+    ) -> dict[str, list[int]]:
         approved = await services.bulk_approve(db_session, acting_user(request), validate(BulkApproveIn, data).ids)
         return {"approved": [n.id for n in approved]}
 
@@ -377,16 +452,27 @@ class NeedsApi(Controller):
         return need_out(await board_row(db_session, need))
 
     @post("/needs/{need_id:int}/return", name="api_need_return", guards=[officer_only], status_code=200)
-    async def return_(self, request: Request[Any, Any, Any], db_session: DbSession, need_id: FromPath[int], data: JSONBody[dict[str, Any]]) -> NeedOut:
+    async def return_(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: DbSession,
+        need_id: FromPath[int],
+        data: JSONBody[dict[str, Any]],
+    ) -> NeedOut:
         note = validate(ReturnIn, data).note
         need = await services.get_need(db_session, need_id, for_update=True)
         await services.return_for_changes(db_session, acting_user(request), need, note)
         return need_out(await board_row(db_session, need))
 
     @post("/needs/{need_id:int}/reject", name="api_need_reject", guards=[officer_only], status_code=200)
-    async def reject(self, request: Request[Any, Any, Any], db_session: DbSession, need_id: FromPath[int], data: JSONBody[dict[str, Any]]) -> NeedOut:
+    async def reject(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: DbSession,
+        need_id: FromPath[int],
+        data: JSONBody[dict[str, Any]],
+    ) -> NeedOut:
         reason = validate(RejectIn, data).reason
         need = await services.get_need(db_session, need_id, for_update=True)
         await services.reject(db_session, acting_user(request), need, reason)
         return need_out(await board_row(db_session, need))
-

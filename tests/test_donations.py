@@ -52,8 +52,9 @@ async def _count(db, model) -> int:  # type: ignore[no-untyped-def]
 
 async def _pledge_money_to_need(client, world, quantity: int = 3) -> str:  # type: ignore[no-untyped-def]
     await sign_in(client, world["sponsor"])
-    response = await post_form(client, "/give", {"kind": "money", "target": "need",
-                                                 "need_id": str(world["need"]), "quantity": str(quantity)})
+    response = await post_form(
+        client, "/give", {"kind": "money", "target": "need", "need_id": str(world["need"]), "quantity": str(quantity)}
+    )
     assert response.status_code == 303, response.text
     return response.headers["location"].rsplit("/", 1)[1]
 
@@ -61,7 +62,12 @@ async def _pledge_money_to_need(client, world, quantity: int = 3) -> str:  # typ
 async def test_pledge_reserves_items_and_awaits_payment(client, db, world) -> None:
     reference = await _pledge_money_to_need(client, world)
     pledge = await _pledge(db)
-    assert (pledge.reference, pledge.status, pledge.amount, pledge.quantity) == (reference, P.AWAITING_PAYMENT, 150_000, 3)
+    assert (pledge.reference, pledge.status, pledge.amount, pledge.quantity) == (
+        reference,
+        P.AWAITING_PAYMENT,
+        150_000,
+        3,
+    )
     assert (await _need(db, world["need"])).pledged_quantity == 13
     actions = list(await db.scalars(select(AuditLog.action).where(AuditLog.entity_type == "pledge")))
     assert actions == ["pledge.create", "pledge.await"]
@@ -100,8 +106,11 @@ async def _pending_intent(client, db, world) -> tuple[str, str]:  # type: ignore
 
 async def _webhook(client, body_and_header):  # type: ignore[no-untyped-def]
     body, header = body_and_header
-    return await client.post("/api/v1/webhooks/stripe", content=body,
-                             headers={"stripe-signature": header, "content-type": "application/json"})
+    return await client.post(
+        "/api/v1/webhooks/stripe",
+        content=body,
+        headers={"stripe-signature": header, "content-type": "application/json"},
+    )
 
 
 async def test_webhook_confirms_once_and_replays_are_noops(client, db, world) -> None:
@@ -139,8 +148,9 @@ async def test_refund_event_before_success_event(client, db, world) -> None:
     late_success = await _webhook(client, signed(event("payment_intent.succeeded", intent, "evt_s")))
     assert late_success.json() == {"outcome": "already final"}
     assert (await _pledge(db)).status == P.REFUNDED
-    total = await db.scalar(select(func.sum(LedgerEntry.amount)).where(LedgerEntry.kind.in_(
-        [LedgerKind.PAYMENT, LedgerKind.REFUND])))
+    total = await db.scalar(
+        select(func.sum(LedgerEntry.amount)).where(LedgerEntry.kind.in_([LedgerKind.PAYMENT, LedgerKind.REFUND]))
+    )
     assert total == 0
     need = await _need(db, world["need"])
     assert (need.pledged_quantity, need.allocated_quantity) == (10, 0)
@@ -200,20 +210,38 @@ async def test_unpaid_pledges_expire(client, db, world) -> None:
     assert (await _need(db, world["need"])).pledged_quantity == 10
 
 
-@pytest.mark.parametrize(("form", "field", "message"), [
-    ({"kind": "money", "target": "pool", "amount": "0"}, "amount", "Không được nhỏ hơn"),
-    ({"kind": "money", "target": "pool", "amount": "-5000"}, "amount", "Không được nhỏ hơn"),
-    ({"kind": "money", "target": "pool", "amount": "2000000001"}, "amount", "Mỗi lần cam kết tối đa 2.000.000.000"),
-    ({"kind": "money", "target": "pool"}, "amount", "Nhập số tiền"),
-    ({"kind": "money", "target": "need", "quantity": "11"}, "quantity", "Nhu cầu này chỉ còn thiếu 10"),
-    ({"kind": "money", "target": "need", "quantity": "0"}, "quantity", "Không được nhỏ hơn"),
-    ({"kind": "books", "target": "pool", "item_kind": "book/children", "quantity": "5"}, "delivery",
-     "Hãy chọn nơi bạn sẽ mang"),
-    ({"kind": "equipment", "target": "pool", "item_kind": "book/children", "quantity": "5",
-      "delivery": "to_hub"}, "item_kind", "Hãy chọn một loại trong danh mục."),
-    ({"kind": "money", "target": "commune", "commune_code": "999999", "amount": "100000"}, "commune_code",
-     "Hãy chọn một xã có trong danh sách."),
-])
+@pytest.mark.parametrize(
+    ("form", "field", "message"),
+    [
+        ({"kind": "money", "target": "pool", "amount": "0"}, "amount", "Không được nhỏ hơn"),
+        ({"kind": "money", "target": "pool", "amount": "-5000"}, "amount", "Không được nhỏ hơn"),
+        ({"kind": "money", "target": "pool", "amount": "2000000001"}, "amount", "Mỗi lần cam kết tối đa 2.000.000.000"),
+        ({"kind": "money", "target": "pool"}, "amount", "Nhập số tiền"),
+        ({"kind": "money", "target": "need", "quantity": "11"}, "quantity", "Nhu cầu này chỉ còn thiếu 10"),
+        ({"kind": "money", "target": "need", "quantity": "0"}, "quantity", "Không được nhỏ hơn"),
+        (
+            {"kind": "books", "target": "pool", "item_kind": "book/children", "quantity": "5"},
+            "delivery",
+            "Hãy chọn nơi bạn sẽ mang",
+        ),
+        (
+            {
+                "kind": "equipment",
+                "target": "pool",
+                "item_kind": "book/children",
+                "quantity": "5",
+                "delivery": "to_hub",
+            },
+            "item_kind",
+            "Hãy chọn một loại trong danh mục.",
+        ),
+        (
+            {"kind": "money", "target": "commune", "commune_code": "999999", "amount": "100000"},
+            "commune_code",
+            "Hãy chọn một xã có trong danh sách.",
+        ),
+    ],
+)
 async def test_bad_pledges_are_refused_and_write_nothing(client, db, world, form, field, message) -> None:
     await sign_in(client, world["sponsor"])
     if form["target"] == "need":
@@ -230,8 +258,9 @@ async def test_pledge_on_a_closed_need_is_refused(client, db, world) -> None:
     need.status = NeedStatus.CLOSED
     await db.commit()
     await sign_in(client, world["sponsor"])
-    response = await post_form(client, "/give", {"kind": "money", "target": "need",
-                                                 "need_id": str(world["need"]), "quantity": "1"})
+    response = await post_form(
+        client, "/give", {"kind": "money", "target": "need", "need_id": str(world["need"]), "quantity": "1"}
+    )
     assert response.status_code == 422 and "Nhu cầu này không còn nhận cam kết." in response.text
     assert await _count(db, Pledge) == 0
     assert (await client.get(f"/give?need={world['need']}")).status_code == 404
@@ -252,8 +281,18 @@ async def test_librarian_confirms_goods_brought_to_the_commune(client, db, world
     stranger = await make_user(db, Role.LIBRARIAN, email="khac@thuvien.vn", library_id=other.id)
     await db.commit()
     await sign_in(client, world["sponsor"])
-    response = await post_form(client, "/give", {"kind": "books", "target": "need", "need_id": str(world["need"]),
-                                                 "quantity": "4", "delivery": "to_commune", "condition": "new"})
+    response = await post_form(
+        client,
+        "/give",
+        {
+            "kind": "books",
+            "target": "need",
+            "need_id": str(world["need"]),
+            "quantity": "4",
+            "delivery": "to_commune",
+            "condition": "new",
+        },
+    )
     reference = response.headers["location"].rsplit("/", 1)[1]
     await post_form(client, "/logout", {})
     await sign_in(client, stranger.email)

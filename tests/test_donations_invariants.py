@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select

@@ -28,11 +28,23 @@ async def world(db):  # type: ignore[no-untyped-def]
     t0 = dt.datetime(2026, 10, 1, tzinfo=dt.UTC)
     needs = {
         "children": await make_need(db, muong_la, urgency=Urgency.NORMAL, created_at=t0, pledged_quantity=50),
-        "computer": await make_need(db, muong_la, item_kind_key="equipment/computer", quantity=2,
-                                    unit_value=12_000_000, urgency=Urgency.CRITICAL,
-                                    created_at=t0 + dt.timedelta(days=1)),
-        "law": await make_need(db, chieng_coi, item_kind_key="book/law", urgency=Urgency.HIGH,
-                               created_at=t0 + dt.timedelta(days=2), pledged_quantity=90),
+        "computer": await make_need(
+            db,
+            muong_la,
+            item_kind_key="equipment/computer",
+            quantity=2,
+            unit_value=12_000_000,
+            urgency=Urgency.CRITICAL,
+            created_at=t0 + dt.timedelta(days=1),
+        ),
+        "law": await make_need(
+            db,
+            chieng_coi,
+            item_kind_key="book/law",
+            urgency=Urgency.HIGH,
+            created_at=t0 + dt.timedelta(days=2),
+            pledged_quantity=90,
+        ),
         "hanoi": await make_need(db, hanoi, created_at=t0 + dt.timedelta(days=3)),
         "fulfilled": await make_need(db, muong_la, status=S.FULFILLED, created_at=t0),
         "draft": await make_need(db, muong_la, status=S.DRAFT, created_at=t0),
@@ -74,7 +86,12 @@ async def test_search_without_diacritics_matches_commune_or_library(client, worl
 async def test_sorts(client, world) -> None:
     assert await _ids(client, sort="newest") == [world["hanoi"], world["law"], world["computer"], world["children"]]
     # Least covered: computer 0/2, hanoi 0/100, children 50/100, law 90/100
-    assert await _ids(client, sort="least_covered") == [world["computer"], world["hanoi"], world["children"], world["law"]]
+    assert await _ids(client, sort="least_covered") == [
+        world["computer"],
+        world["hanoi"],
+        world["children"],
+        world["law"],
+    ]
 
 
 async def test_pages(client, world) -> None:
@@ -104,8 +121,15 @@ async def test_officer_sees_every_status(client, db, world) -> None:
 
 
 async def test_bad_filters_are_400_not_500(client, world) -> None:
-    for params in ({"urgency": "9"}, {"sort": "random"}, {"page": "0"}, {"per_page": "1000"},
-                   {"status": "lost"}, {"q": "x" * 101}, {"province_code": "Sơn La"}):
+    for params in (
+        {"urgency": "9"},
+        {"sort": "random"},
+        {"page": "0"},
+        {"per_page": "1000"},
+        {"status": "lost"},
+        {"q": "x" * 101},
+        {"province_code": "Sơn La"},
+    ):
         response = await client.get("/api/v1/needs", params=params)
         assert response.status_code == 422, params
         page = await client.get("/needs", params=params)

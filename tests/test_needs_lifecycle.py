@@ -14,8 +14,12 @@ from needs.services import expire_overdue
 from tests.support import make_library, make_need, make_user, post_form, send_json, sign_in
 
 S = NeedStatus
-GOOD = {"item_kind": "book/children", "quantity": "120", "urgency": "3",
-        "reason": "Các em học sinh đã đọc hết sách cũ."}
+GOOD = {
+    "item_kind": "book/children",
+    "quantity": "120",
+    "urgency": "3",
+    "reason": "Các em học sinh đã đọc hết sách cũ.",
+}
 
 
 @pytest.fixture
@@ -46,16 +50,24 @@ async def _needs(db) -> list[Need]:  # type: ignore[no-untyped-def]
 
 async def test_librarian_posts_officer_approves_public_sees(client, db, librarian, officer) -> None:
     await sign_in(client, librarian.email)
-    response = await post_form(client, "/library/needs/new", {
-        **GOOD, "titles_text": "Dế Mèn phiêu lưu ký | Tô Hoài | 978-604-2-08421-5\nTruyện cổ tích Việt Nam",
-        "language": "bilingual", "action": "submit",
-    })
+    response = await post_form(
+        client,
+        "/library/needs/new",
+        {
+            **GOOD,
+            "titles_text": "Dế Mèn phiêu lưu ký | Tô Hoài | 978-604-2-08421-5\nTruyện cổ tích Việt Nam",
+            "language": "bilingual",
+            "action": "submit",
+        },
+    )
     assert response.status_code == 303, response.text
     [need] = await _needs(db)
     assert (need.status, need.quantity, need.unit_value) == (S.SUBMITTED, 120, 35_000)  # catalogue value
     titles = list(await db.scalars(select(NeedTitle).order_by(NeedTitle.position)))
     assert [(t.title, t.author, t.isbn) for t in titles] == [
-        ("Dế Mèn phiêu lưu ký", "Tô Hoài", "9786042084215"), ("Truyện cổ tích Việt Nam", "", None)]
+        ("Dế Mèn phiêu lưu ký", "Tô Hoài", "9786042084215"),
+        ("Truyện cổ tích Việt Nam", "", None),
+    ]
     # Not public yet.
     await post_form(client, "/logout", {})
     assert (await client.get(f"/needs/{need.id}")).status_code == 404
@@ -67,7 +79,9 @@ async def test_librarian_posts_officer_approves_public_sees(client, db, libraria
     assert (await post_form(client, f"/officer/needs/{need.id}/approve", {})).status_code == 303
     [need] = await _needs(db)
     assert need.status == S.OPEN and need.approved_at is not None
-    actions = list(await db.scalars(select(AuditLog.action).where(AuditLog.entity_type == "need").order_by(AuditLog.id)))
+    actions = list(
+        await db.scalars(select(AuditLog.action).where(AuditLog.entity_type == "need").order_by(AuditLog.id))
+    )
     assert actions == ["need.create", "need.submit", "need.approve", "need.open"]
 
     await post_form(client, "/logout", {})
@@ -108,10 +122,16 @@ async def test_reject_needs_a_reason_and_is_final(client, db, library, officer) 
     assert "không thể chuyển" in again.text
 
 
-@pytest.mark.parametrize(("status", "action"), [
-    (S.DRAFT, "approve"), (S.OPEN, "approve"), (S.OPEN, "return"), (S.RETURNED, "reject"),
-    (S.FULFILLED, "approve"),
-])
+@pytest.mark.parametrize(
+    ("status", "action"),
+    [
+        (S.DRAFT, "approve"),
+        (S.OPEN, "approve"),
+        (S.OPEN, "return"),
+        (S.RETURNED, "reject"),
+        (S.FULFILLED, "approve"),
+    ],
+)
 async def test_illegal_moderation_is_409_and_changes_nothing(client, db, library, officer, status, action) -> None:
     need = await make_need(db, library, status=status)
     await db.commit()
@@ -168,12 +188,17 @@ async def test_overdue_open_needs_expire(db, library) -> None:
 
 async def test_api_create_update_submit(client, db, librarian) -> None:
     await sign_in(client, librarian.email)
-    created = await send_json(client, "POST", "/api/v1/needs", {
-        "item_kind": "equipment/computer", "quantity": 2, "unit_value": 11_500_000, "urgency": "high"})
+    created = await send_json(
+        client,
+        "POST",
+        "/api/v1/needs",
+        {"item_kind": "equipment/computer", "quantity": 2, "unit_value": 11_500_000, "urgency": "high"},
+    )
     assert created.status_code == 201, created.text
     body = created.json()
     assert body["status"] == "draft" and body["value"] == 23_000_000 and body["urgency"] == "high"
-    updated = await send_json(client, "PUT", f"/api/v1/needs/{body['id']}", {
-        "item_kind": "equipment/computer", "quantity": 3, "submit": True})
+    updated = await send_json(
+        client, "PUT", f"/api/v1/needs/{body['id']}", {"item_kind": "equipment/computer", "quantity": 3, "submit": True}
+    )
     assert updated.status_code == 200
     assert updated.json()["status"] == "submitted" and updated.json()["unit_value"] == 12_000_000

@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
-from litestar.params import FromQuery
 from litestar.datastructures import State
+from litestar.params import FromQuery
 from litestar.response import Template
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import services
 from app.auth.guards import SESSION_USER_KEY, current_user, signed_in

@@ -67,12 +67,8 @@ class OfficerGeographyController(Controller):
             .join(Commune)
             .where(Commune.province_code == settings.province_code)
         )
-        librarians = await db_session.scalar(
-            select(func.count()).select_from(User).where(User.role == Role.LIBRARIAN)
-        )
-        return render(
-            request, "officer/home.html", libraries=libraries or 0, librarians=librarians or 0
-        )
+        librarians = await db_session.scalar(select(func.count()).select_from(User).where(User.role == Role.LIBRARIAN))
+        return render(request, "officer/home.html", libraries=libraries or 0, librarians=librarians or 0)
 
     @get("/communes", name="officer_communes")
     async def communes(
@@ -103,7 +99,9 @@ class OfficerGeographyController(Controller):
         )
 
     @get("/communes/{code:int}", name="officer_commune")
-    async def commune_form(self, request: Request[Any, Any, Any], db_session: DbSession, code: FromPath[int]) -> Template:
+    async def commune_form(
+        self, request: Request[Any, Any, Any], db_session: DbSession, code: FromPath[int]
+    ) -> Template:
         commune = await db_session.get(Commune, code)
         if commune is None:
             raise NotFound(_("No such commune."))
@@ -123,8 +121,12 @@ class OfficerGeographyController(Controller):
             data = validate(CommuneUpdate, values)
         except ValidationFailed as exc:
             return render(
-                request, "officer/commune_edit.html", status_code=422,
-                commune=commune, values=values, errors=exc.errors,
+                request,
+                "officer/commune_edit.html",
+                status_code=422,
+                commune=commune,
+                values=values,
+                errors=exc.errors,
             )
         await services.update_commune(db_session, current_user(request), code, data)  # type: ignore[arg-type]
         flash(request, _("Commune %(name)s saved.", name=commune.name))
@@ -154,14 +156,9 @@ class OfficerGeographyController(Controller):
             )
         ).all()
         communes = list(
-            await db.scalars(
-                select(Commune).where(Commune.province_code == province).order_by(Commune.name_folded)
-            )
+            await db.scalars(select(Commune).where(Commune.province_code == province).order_by(Commune.name_folded))
         )
-        librarians = {
-            u.library_id: u
-            for u in await db.scalars(select(User).where(User.role == Role.LIBRARIAN))
-        }
+        librarians = {u.library_id: u for u in await db.scalars(select(User).where(User.role == Role.LIBRARIAN))}
         return render(
             request,
             "officer/libraries.html",
@@ -179,9 +176,7 @@ class OfficerGeographyController(Controller):
     async def library_create(self, request: Request[Any, Any, Any], db_session: DbSession) -> Response[Any]:
         values = form_data(await request.form())
         try:
-            library = await services.create_library(
-                db_session, current_user(request), validate(LibraryCreate, values)
-            )
+            library = await services.create_library(db_session, current_user(request), validate(LibraryCreate, values))
         except ValidationFailed as exc:
             return await self._libraries_page(request, db_session, values, exc.errors, status_code=422)
         flash(request, _("Library %(name)s added.", name=library.name))
@@ -195,7 +190,10 @@ class OfficerGeographyController(Controller):
             invited = await auth_services.invite_librarian(db_session, current_user(request), data)  # type: ignore[arg-type]
         except ValidationFailed as exc:
             return await self._libraries_page(
-                request, db_session, {"invite": values}, {f"invite.{k}": v for k, v in exc.errors.items()},
+                request,
+                db_session,
+                {"invite": values},
+                {f"invite.{k}": v for k, v in exc.errors.items()},
                 status_code=422,
             )
         return await self._libraries_page(request, db_session, {}, {}, invited=invited)
