@@ -4,6 +4,7 @@ Until then: `python -m donations.cli` runs `send-outbox`."""
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import click
 
@@ -17,6 +18,7 @@ from donations.outbox import LogSender, deliver_pending
               help="Send at most this many messages.")
 def send_outbox_cmd(limit: int) -> None:
     """Send the waiting notifications (oldest first) with the default sender (the log)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     sent = asyncio.run(_with_session(
         get_settings().database_url, lambda s: deliver_pending(s, LogSender(), limit=limit)))
     click.echo(f"{sent} message(s) sent.")

@@ -111,7 +111,8 @@ def _rows_query(conditions: list[ColumnElement[bool]]) -> Select[Any]:
                    else_=func.coalesce(User.organisation_name, User.full_name))
     return (
         select(Pledge.reference, Pledge.confirmed_at, sponsor.label("sponsor"), Pledge.kind,
-               Pledge.item_kind_key, ItemKind.name_vi, ItemKind.name_en, Pledge.quantity,
+               Pledge.item_kind_key.label("item_key"), ItemKind.name_vi.label("item_name_vi"),
+               ItemKind.name_en.label("item_name_en"), Pledge.quantity,
                Pledge.unit_value, pledge_value().label("value"), Pledge.commune_code,
                Commune.name.label("commune_name"), Library.name.label("library_name"),
                Pledge.status)

@@ -149,7 +149,8 @@ async def test_receipts_only_for_confirmed_pledges_and_their_own_sponsor(client,
     await db.commit()
 
     anonymous_visitor = await client.get(f"/pledges/{paid.reference}/receipt.pdf")
-    assert anonymous_visitor.status_code == 303 and "/login" in anonymous_visitor.headers["location"]
+    assert anonymous_visitor.status_code == 303
+    assert "/login" in anonymous_visitor.headers["location"]
 
     await sign_in(client, "other@example.vn")
     assert (await client.get(f"/pledges/{paid.reference}/receipt.pdf")).status_code == 404
@@ -245,7 +246,8 @@ async def test_dashboard_lists_pledges_newest_first_with_timeline_and_documents(
         assert step in first_card
     assert number in first_card
     second_card = page[page.index(f'id="pledge-{second.reference}"'):][:3000]
-    assert "Chờ giao hàng" in second_card and "Đã nhận" in second_card and "Đã phân bổ" in second_card
+    for step in ("Chờ giao hàng", "Đã nhận", "Đã phân bổ"):
+        assert step in second_card
     # Documents: for confirmed pledges only.
     assert f"/pledges/{first.reference}/receipt.pdf" in page
     assert f"/pledges/{first.reference}/confirmation.pdf" in page
@@ -314,7 +316,8 @@ async def test_ledger_lists_confirmed_donations_and_never_names_the_anonymous(cl
 
     api = (await client.get("/api/v1/ledger")).json()
     csv_rows = _csv_rows((await client.get("/ledger?format=csv")).content)
-    for body in (page.text, json.dumps(api, ensure_ascii=False), "\n".join(map(",".join, csv_rows))):
+    exported = "\n".join(map(",".join, csv_rows))
+    for body in (page.text, json.dumps(api, ensure_ascii=False), exported):
         assert "Đỗ Bí Mật" not in body and "secret@example.vn" not in body
 
     references = {pledges[k].reference for k in
@@ -323,7 +326,8 @@ async def test_ledger_lists_confirmed_donations_and_never_names_the_anonymous(cl
     anonymous = next(i for i in api["items"] if i["reference"] == pledges["anonymous"].reference)
     assert anonymous["sponsor"] is None and anonymous["anonymous"] is True
     books_row = next(i for i in api["items"] if i["reference"] == pledges["books"].reference)
-    assert (books_row["quantity"], books_row["unit_value"], books_row["value"]) == (10, 40_000, 400_000)
+    assert (books_row["quantity"], books_row["unit_value"]) == (10, 40_000)
+    assert books_row["value"] == 400_000
     assert books_row["library"] == "Thư viện Mường La" and books_row["status"] == "allocated"
 
     # The CSV holds the same rows, in the same order, with whole-number amounts.
@@ -455,14 +459,17 @@ async def test_concurrent_deliveries_never_send_a_message_twice(clean_backend, d
     assert len(senders[0].sent + senders[1].sent) == 10
 
 
+def _send_outbox(url: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DATABASE_URL": url, "ENVIRONMENT": "test", "SECRET_KEY": TEST_SECRET}
+    return subprocess.run([sys.executable, "-m", "donations.cli"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
 async def test_send_outbox_command(clean_backend, db) -> None:
     giver = await sponsor(db, "an@example.vn", "Nguyễn Văn An")
     await money(db, giver, 1_000_000)
     await db.commit()
-    env = {**os.environ, "DATABASE_URL": clean_backend.url, "ENVIRONMENT": "test",
-           "SECRET_KEY": TEST_SECRET}
-    result = subprocess.run([sys.executable, "-m", "donations.cli"], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=120)
+    result = _send_outbox(clean_backend.url)
     assert result.returncode == 0, result.stderr
     assert "2 message(s) sent." in result.stdout
     assert '"topic": "payment.confirmed"' in result.stderr + result.stdout
@@ -487,7 +494,7 @@ def _msgids(path: Path) -> set[str]:
     for _line, message, _comments, _context in extract_from_file(
         method, str(path), keywords=keywords, options=options
     ):
-        found.update([message] if isinstance(message, str) else message)
+        found.add(message if isinstance(message, str) else message[0])  # plurals: the singular
     return found
 
 
