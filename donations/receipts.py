@@ -30,7 +30,7 @@ from sqlalchemy.orm import selectinload
 from app.auth.models import Role, SponsorType, User
 from app.errors import NotFound
 from app.geography.models import Commune, Library
-from app.i18n import _
+from app.i18n import VN_TZ, _
 from app.settings import Settings
 from donations.models import Pledge, PledgeKind, PledgeStatus
 from donations.services import confirmed_payment
@@ -62,6 +62,11 @@ class Donation:
     @property
     def value(self) -> int:
         return self.pledge.value
+
+    @property
+    def confirmed_on(self) -> dt.date:
+        """The day the donation was confirmed, in Vietnam."""
+        return self.confirmed_at.astimezone(VN_TZ).date()
 
     @property
     def confirmation_number(self) -> str:
