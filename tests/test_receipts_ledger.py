@@ -391,6 +391,12 @@ async def test_ledger_pages_and_htmx_fragment(client, db) -> None:
     assert "1 / 2" in fragment.text
 
 
+async def test_routes_are_in_the_openapi_document(client) -> None:
+    paths = (await client.get("/schema/openapi.json")).json()["paths"]
+    assert {"/api/v1/ledger", "/ledger", "/account/pledges", "/pledges/{reference}/receipt.pdf",
+            "/pledges/{reference}/confirmation.pdf"} <= set(paths)
+
+
 # --- the outbox -----------------------------------------------------------------------------------
 
 
