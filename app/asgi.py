@@ -21,6 +21,7 @@ from litestar.stores.memory import MemoryStore
 from litestar.template.config import TemplateConfig
 
 from app import i18n
+from app.i18n import lazy
 from app.auth.controllers import AuthController
 from app.auth.guards import UserMiddleware
 from app.db import import_models, sqlalchemy_config
@@ -37,20 +38,22 @@ from app.web import (
 )
 from donations.bank_controllers import OfficerPayments
 from donations.controllers import LibraryPledges, PledgeController, StripeWebhook
+from donations.public_controllers import ROUTE_HANDLERS as DONATION_PUBLIC_ROUTES
 from donations.providers import build_registry
 from needs.controllers import LibrarianNeeds, NeedsApi, NeedsBoard, OfficerNeeds
 from needs.services import open_needs_count
 
 # Links each domain adds to the site's navigation and to the officer's dashboard: (url, msgid).
 NAV_LINKS: list[dict[str, str]] = [
-    {"url": "/needs", "label": "Needs"},
-    {"url": "/give", "label": "Give"},
+    {"url": "/needs", "label": lazy("Needs")},
+    {"url": "/give", "label": lazy("Give")},
+    {"url": "/ledger", "label": lazy("Public ledger")},
 ]
 OFFICER_LINKS: list[dict[str, str]] = [
-    {"url": "/officer/needs", "label": "Needs awaiting review"},
-    {"url": "/officer/item-kinds", "label": "Item catalogue"},
-    {"url": "/officer/pledges", "label": "Pledges awaiting payment or delivery"},
-    {"url": "/officer/statements", "label": "Bank statements"},
+    {"url": "/officer/needs", "label": lazy("Needs awaiting review")},
+    {"url": "/officer/item-kinds", "label": lazy("Item catalogue")},
+    {"url": "/officer/pledges", "label": lazy("Pledges awaiting payment or delivery")},
+    {"url": "/officer/statements", "label": lazy("Bank statements")},
 ]
 
 TEMPLATES = ROOT / "templates"
@@ -116,6 +119,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
             PledgeController,
             StripeWebhook,
             LibraryPledges,
+            *DONATION_PUBLIC_ROUTES,
             OfficerPayments,
             create_static_files_router(
                 path="/static",

@@ -142,6 +142,15 @@ def expire_cmd() -> None:
     click.echo(f"expired {needs} needs and {pledges} pledges")
 
 
+def _register_domain_commands() -> None:
+    from donations.cli import send_outbox_cmd
+
+    cli.add_command(send_outbox_cmd)
+
+
+_register_domain_commands()
+
+
 @cli.command("serve")
 @click.option("--host", default=None)
 @click.option("--port", type=int, default=None)

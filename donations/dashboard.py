@@ -1,0 +1,110 @@
+"""The sponsor's dashboard: every pledge with where it went, its timeline and its documents."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from app.audit import AuditLog
+from app.auth.models import User
+from app.geography.models import Commune, Library
+from app.i18n import lazy
+from app.payments.registry import STATE_LABELS, PaymentState
+from donations.models import PLEDGE_STATUS_LABELS, Pledge, PledgeStatus
+from donations.receipts import can_file_confirmation, receipt_number
+from needs.models import ItemKind, Need
+
+PLEDGE_MADE = lazy("Pledge made")
+PAYMENT_STARTED = lazy("Payment started")
+
+
+@dataclass(frozen=True)
+class Event:
+    at: dt.datetime
+    label: str  # a msgid, translated where shown
+    detail: str = ""
+
+
+@dataclass
+class PledgeView:
+    pledge: Pledge
+    item_name_vi: str | None
+    item_name_en: str | None
+    commune_name: str | None
+    library_name: str | None
+    receipt_number: str | None
+    confirmation: bool
+    timeline: list[Event] = field(default_factory=list)
+
+
+def _event(row: AuditLog) -> Event | None:
+    after = row.after or {}
+    if row.entity_type == "pledge":
+        if row.action == "pledge.create":
+            return Event(row.at, PLEDGE_MADE)
+        if "status" not in after:
+            return None
+        detail = row.summary if row.action in ("pledge.paid", "pledge.refund") else ""
+        return Event(row.at, PLEDGE_STATUS_LABELS[PledgeStatus(after["status"])], detail)
+    if row.action == "payment.create":
+        return Event(row.at, PAYMENT_STARTED, str(after.get("provider", "")))
+    state = after.get("state")
+    # A confirmed payment shows as the pledge's "Paid" step, with its receipt number.
+    if state is None or state == PaymentState.CONFIRMED:
+        return None
+    return Event(row.at, STATE_LABELS[PaymentState(state)], row.summary)
+
+
+async def sponsor_pledges(session: AsyncSession, sponsor: User) -> list[PledgeView]:
+    pledges = list(await session.scalars(
+        select(Pledge).where(Pledge.sponsor_id == sponsor.id)
+        .options(selectinload(Pledge.payments))
+        .order_by(Pledge.created_at.desc(), Pledge.id.desc())
+    ))
+    if not pledges:
+        return []
+    keys = {p.item_kind_key for p in pledges if p.item_kind_key}
+    kinds = {k.key: k for k in await session.scalars(
+        select(ItemKind).where(ItemKind.key.in_(keys)))}
+    communes = dict((await session.execute(
+        select(Commune.code, Commune.name)
+        .where(Commune.code.in_({p.commune_code for p in pledges if p.commune_code}))
+    )).tuples().all())
+    libraries = dict((await session.execute(
+        select(Need.id, Library.name).join(Library, Library.id == Need.library_id)
+        .where(Need.id.in_({p.need_id for p in pledges if p.need_id}))
+    )).tuples().all())
+    payment_ids = {str(pay.id): p.id for p in pledges for pay in p.payments}
+    pledge_ids = [str(p.id) for p in pledges]
+    audit_rows = await session.scalars(
+        select(AuditLog).where(or_(
+            and_(AuditLog.entity_type == "pledge", AuditLog.entity_id.in_(pledge_ids)),
+            and_(AuditLog.entity_type == "payment", AuditLog.entity_id.in_(list(payment_ids))),
+        )).order_by(AuditLog.at, AuditLog.id)
+    )
+    views = {}
+    confirmation = can_file_confirmation(sponsor)
+    for p in pledges:
+        kind = kinds.get(p.item_kind_key or "")
+        numbered = receipt_number(p)
+        views[p.id] = PledgeView(
+            pledge=p, item_name_vi=kind.name_vi if kind else None,
+            item_name_en=kind.name_en if kind else None,
+            commune_name=communes.get(p.commune_code) if p.commune_code else None,
+            library_name=libraries.get(p.need_id) if p.need_id else None,
+            receipt_number=numbered[0] if numbered else None,
+            confirmation=confirmation and numbered is not None,
+        )
+    for row in audit_rows:
+        if row.entity_type == "pledge":
+            pledge_id = int(row.entity_id)
+        else:
+            pledge_id = payment_ids[row.entity_id]
+        event = _event(row)
+        if event is not None:
+            views[pledge_id].timeline.append(event)
+    return list(views.values())

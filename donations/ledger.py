@@ -1,0 +1,175 @@
+"""The public transparency ledger: every confirmed donation, with totals by month and commune.
+
+One row per pledge whose money was confirmed or whose goods were received (and what became of
+it since, refunds included). An anonymous sponsor's name never leaves the database: the query
+itself answers NULL for it. Totals are computed in SQL (GROUP BY) over the same filtered rows,
+refunded donations excluded (they are listed, marked refunded, but no longer given).
+
+Months are calendar months in Vietnam's time (UTC+7), on SQLite and on PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, case, func, null, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.models import User
+from app.geography.models import Commune, Library
+from donations.models import Pledge, PledgeKind, PledgeStatus
+from needs.models import ItemKind, Need
+
+P = PledgeStatus
+# Money confirmed or goods received, and whatever happened after.
+CONFIRMED = (P.PAID, P.RECEIVED, P.ALLOCATED, P.DELIVERED, P.ACKNOWLEDGED, P.REFUNDED)
+POOL = "pool"  # the commune filter's value for the province pool
+MAX_PER_PAGE = 500
+
+
+@dataclass(frozen=True)
+class LedgerFilters:
+    month: str | None = None  # "YYYY-MM"
+    commune: int | str | None = None  # a commune code, or POOL
+    page: int = 1
+    per_page: int = 50
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    reference: str
+    confirmed_at: dt.datetime
+    sponsor: str | None  # None: anonymous
+    kind: PledgeKind
+    item_key: str | None
+    item_name_vi: str | None
+    item_name_en: str | None
+    quantity: int
+    unit_value: int
+    value: int
+    commune_code: int | None
+    commune_name: str | None
+    library_name: str | None
+    status: PledgeStatus
+
+    @property
+    def anonymous(self) -> bool:
+        return self.sponsor is None
+
+    @property
+    def is_money(self) -> bool:
+        return self.kind == PledgeKind.MONEY
+
+
+@dataclass(frozen=True)
+class Total:
+    key: str  # "YYYY-MM", or the commune code ("" for the pool)
+    label: str | None  # the commune's name (None for months and the pool)
+    count: int
+    value: int
+
+
+@dataclass
+class LedgerPage:
+    rows: list[LedgerRow]
+    total: int
+    by_month: list[Total] = field(default_factory=list)
+    by_commune: list[Total] = field(default_factory=list)
+
+    @property
+    def grand_total(self) -> int:
+        return sum(t.value for t in self.by_month)
+
+
+def pledge_value() -> ColumnElement[int]:
+    return case((Pledge.kind == PledgeKind.MONEY, Pledge.amount),
+                else_=Pledge.quantity * Pledge.unit_value)
+
+
+def month_of(column: Any, dialect: str) -> ColumnElement[str]:
+    """The Vietnam-time month of a UTC timestamp, as "YYYY-MM"."""
+    if dialect == "postgresql":
+        return func.to_char(func.timezone("Asia/Ho_Chi_Minh", column), "YYYY-MM")
+    return func.strftime("%Y-%m", column, "+7 hours")
+
+
+def _where(filters: LedgerFilters, dialect: str) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = [Pledge.status.in_(CONFIRMED)]
+    if filters.month:
+        conditions.append(month_of(Pledge.confirmed_at, dialect) == filters.month)
+    if filters.commune == POOL:
+        conditions.append(Pledge.commune_code.is_(None))
+    elif isinstance(filters.commune, int):
+        conditions.append(Pledge.commune_code == filters.commune)
+    return conditions
+
+
+def _rows_query(conditions: list[ColumnElement[bool]]) -> Select[Any]:
+    sponsor = case((Pledge.anonymous, null()),
+                   else_=func.coalesce(User.organisation_name, User.full_name))
+    return (
+        select(Pledge.reference, Pledge.confirmed_at, sponsor.label("sponsor"), Pledge.kind,
+               Pledge.item_kind_key.label("item_key"), ItemKind.name_vi.label("item_name_vi"),
+               ItemKind.name_en.label("item_name_en"), Pledge.quantity,
+               Pledge.unit_value, pledge_value().label("value"), Pledge.commune_code,
+               Commune.name.label("commune_name"), Library.name.label("library_name"),
+               Pledge.status)
+        .join(User, User.id == Pledge.sponsor_id)
+        .outerjoin(ItemKind, ItemKind.key == Pledge.item_kind_key)
+        .outerjoin(Commune, Commune.code == Pledge.commune_code)
+        .outerjoin(Need, Need.id == Pledge.need_id)
+        .outerjoin(Library, Library.id == Need.library_id)
+        .where(*conditions)
+        .order_by(Pledge.confirmed_at.desc(), Pledge.id.desc())
+    )
+
+
+async def ledger(
+    session: AsyncSession, filters: LedgerFilters, *, paginate: bool = True
+) -> LedgerPage:
+    dialect = session.get_bind().dialect.name
+    conditions = _where(filters, dialect)
+    query = _rows_query(conditions)
+    if paginate:
+        query = query.limit(filters.per_page).offset((filters.page - 1) * filters.per_page)
+    rows = [LedgerRow(**row._asdict()) for row in await session.execute(query)]
+    count = await session.scalar(select(func.count()).select_from(Pledge).where(*conditions)) or 0
+    given = and_(*conditions, Pledge.status != P.REFUNDED)
+    month = month_of(Pledge.confirmed_at, dialect).label("month")
+    by_month = await session.execute(
+        select(month, func.count(), func.sum(pledge_value()))
+        .where(given).group_by(month).order_by(month.desc())
+    )
+    by_commune = await session.execute(
+        select(Pledge.commune_code, Commune.name, func.count(), func.sum(pledge_value()))
+        .outerjoin(Commune, Commune.code == Pledge.commune_code)
+        .where(given).group_by(Pledge.commune_code, Commune.name)
+        .order_by(func.sum(pledge_value()).desc(), Commune.name)
+    )
+    return LedgerPage(
+        rows=rows, total=count,
+        by_month=[Total(m, None, n, int(v or 0)) for m, n, v in by_month],
+        by_commune=[Total("" if code is None else str(code), name, n, int(v or 0))
+                    for code, name, n, v in by_commune],
+    )
+
+
+async def ledger_months(session: AsyncSession) -> list[str]:
+    """The months that have confirmed donations, newest first (the month filter's choices)."""
+    month = month_of(Pledge.confirmed_at, session.get_bind().dialect.name).label("month")
+    result = await session.scalars(
+        select(month).where(Pledge.status.in_(CONFIRMED)).group_by(month).order_by(month.desc())
+    )
+    return list(result)
+
+
+async def ledger_communes(session: AsyncSession) -> list[tuple[int, str]]:
+    """The communes that received confirmed donations (the commune filter's choices)."""
+    result = await session.execute(
+        select(Commune.code, Commune.name).join(Pledge, Pledge.commune_code == Commune.code)
+        .where(Pledge.status.in_(CONFIRMED))
+        .group_by(Commune.code, Commune.name, Commune.name_folded).order_by(Commune.name_folded)
+    )
+    return [(code, name) for code, name in result]

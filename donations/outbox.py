@@ -1,0 +1,66 @@
+"""Sending the notifications waiting in the outbox (pledge received, payment confirmed, ...).
+
+Services only add `OutboxMessage` rows in their own transaction (`donations.services.notify`);
+a job (`send-outbox`) hands the unsent ones, oldest first, to a pluggable `Sender` and stamps
+`sent_at`. The default `LogSender` writes one structured (JSON) log line per message; an e-mail
+or SMS sender implements the same protocol.
+
+Delivery is at least once: a message is stamped in the same transaction that sent it, so a
+crash before commit sends it again next time. On PostgreSQL concurrent runs lock their rows
+with `FOR UPDATE SKIP LOCKED` and never send the same message twice; SQLite serialises writers.
+A sender that fails on one message leaves it unsent (logged) and the others go on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Protocol
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db import utcnow
+from donations.models import OutboxMessage
+
+log = logging.getLogger("donations.outbox")
+
+
+class Sender(Protocol):
+    async def send(self, message: OutboxMessage) -> None:
+        """Deliver one message, or raise."""
+
+
+class LogSender:
+    """The default: one JSON line per message on the `donations.outbox` logger."""
+
+    def __init__(self, logger: logging.Logger = log) -> None:
+        self.logger = logger
+
+    async def send(self, message: OutboxMessage) -> None:
+        self.logger.info(json.dumps({
+            "event": "notification", "id": message.id, "topic": message.topic,
+            "recipient_id": message.recipient_id, "subject": message.subject, "body": message.body,
+        }, ensure_ascii=False))
+
+
+async def deliver_pending(session: AsyncSession, sender: Sender, *, limit: int = 500) -> int:
+    """Send up to `limit` unsent messages, oldest first; returns how many were sent. The caller
+    commits (convention 1)."""
+    query = (
+        select(OutboxMessage).where(OutboxMessage.sent_at.is_(None))
+        .order_by(OutboxMessage.created_at, OutboxMessage.id).limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    sent = 0
+    for message in list(await session.scalars(query)):
+        try:
+            await sender.send(message)
+        except Exception:  # noqa: BLE001 - one failing message must not hold back the others
+            log.exception("outbox message %s could not be sent", message.id)
+            continue
+        message.sent_at = utcnow()
+        sent += 1
+    await session.flush()
+    return sent
