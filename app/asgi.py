@@ -21,12 +21,12 @@ from litestar.stores.memory import MemoryStore
 from litestar.template.config import TemplateConfig
 
 from app import i18n
-from app.i18n import lazy
 from app.auth.controllers import AuthController
 from app.auth.guards import UserMiddleware
 from app.db import import_models, sqlalchemy_config
 from app.geography.controllers import GeographyApi, OfficerGeographyController
 from app.home import HomeController, base_figures
+from app.i18n import lazy
 from app.settings import ROOT, Settings, get_settings
 from app.web import (
     EXCEPTION_HANDLERS,
@@ -38,8 +38,8 @@ from app.web import (
 )
 from donations.bank_controllers import OfficerPayments
 from donations.controllers import LibraryPledges, PledgeController, StripeWebhook
-from donations.public_controllers import ROUTE_HANDLERS as DONATION_PUBLIC_ROUTES
 from donations.providers import build_registry
+from donations.public_controllers import ROUTE_HANDLERS as DONATION_PUBLIC_ROUTES
 from needs.controllers import LibrarianNeeds, NeedsApi, NeedsBoard, OfficerNeeds
 from needs.services import open_needs_count
 
