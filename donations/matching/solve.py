@@ -1,0 +1,27 @@
+"""The engine's entry point: ``solve(instance, policy) -> Result``, a pure function."""
+
+from __future__ import annotations
+
+from .aggregate import aggregate
+from .leximin import solve_leximin
+from .model import Instance, Result
+from .policies import fcfs, priority, proportional
+from .rounding import round_plan
+
+POLICIES = ("leximin", "proportional", "priority", "fcfs")
+
+
+def solve(instance: Instance, policy: str = "leximin") -> Result:
+    """Allocate the instance's supply to its needs under ``policy`` (default: the contract's)."""
+    if policy == "leximin":
+        agg = aggregate(instance)
+        allocations = round_plan(agg, solve_leximin(agg))
+    elif policy == "proportional":
+        allocations = proportional(instance, aggregate(instance))
+    elif policy == "priority":
+        allocations = priority(instance)
+    elif policy == "fcfs":
+        allocations = fcfs(instance)
+    else:
+        raise ValueError(f"unknown policy {policy!r}; choose one of {', '.join(POLICIES)}")
+    return Result(instance=instance, policy=policy, allocations=allocations)
