@@ -154,4 +154,3 @@ def proportional(instance: Instance, agg: Aggregate) -> tuple[Allocation, ...]:
         g_money[reach] += share
         money.update({(fi, int(g)): int(m) for g, m in zip(reach, share, strict=True) if m})
     return split_to_members(agg, items, money)
-

@@ -96,7 +96,7 @@ def round_plan(agg: Aggregate, plan: ContinuousPlan) -> tuple[Allocation, ...]:
 
     # 4. top-up to the continuous value
     target = defaultdict(float)
-    for (li, g), x in plan.lot_flow.items():
+    for (_, g), x in plan.lot_flow.items():
         target[groups[g].commune] += x * groups[g].unit_value
     for (_, g), y in plan.fund_flow.items():
         target[groups[g].commune] += y
