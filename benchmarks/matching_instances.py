@@ -94,7 +94,11 @@ def generate(size: str, seed: int = 20251001) -> dict[str, Any]:
             return None
         province = rng.choice(sorted(by_province))
         if roll < 0.95:
-            return sorted(rng.sample(by_province[province], min(rng.randint(1, 5), len(by_province[province]))))
+            return sorted(
+                rng.sample(
+                    by_province[province], min(rng.randint(1, 5), len(by_province[province]))
+                )
+            )
         return list(by_province[province])
 
     lots = []

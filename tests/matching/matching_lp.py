@@ -29,11 +29,15 @@ class _Model:
         self.weight = {c["id"]: float(c["weight"]) for c in inst["communes"]}
         self.open: dict[str, int] = {}
         for n in inst["needs"]:
-            self.open[n["commune"]] = self.open.get(n["commune"], 0) + n["quantity"] * n["unit_value"]
+            self.open[n["commune"]] = (
+                self.open.get(n["commune"], 0) + n["quantity"] * n["unit_value"]
+            )
         self.pairs: list[tuple[str, dict, dict]] = []  # (kind, supply, need)
         for n in inst["needs"]:
             for lot in inst["lots"]:
-                if lot["item"] == n["item"] and (lot["communes"] is None or n["commune"] in lot["communes"]):
+                if lot["item"] == n["item"] and (
+                    lot["communes"] is None or n["commune"] in lot["communes"]
+                ):
                     self.pairs.append(("lot", lot, n))
             for f in inst["funds"]:
                 if (f["communes"] is None or n["commune"] in f["communes"]) and (
@@ -41,8 +45,14 @@ class _Model:
                 ):
                     self.pairs.append(("fund", f, n))
 
-    def solve(self, objective: dict[str, float] | None, floors: dict[str, float], t_cap: float | None,
-              active: set[str], money_cost: bool = False) -> tuple[float, float]:
+    def solve(
+        self,
+        objective: dict[str, float] | None,
+        floors: dict[str, float],
+        t_cap: float | None,
+        active: set[str],
+        money_cost: bool = False,
+    ) -> tuple[float, float]:
         """Maximise ``t`` (or one commune's level, or minus money); returns (objective, money)."""
         h = highspy.Highs()
         h.setOptionValue("output_flag", False)
@@ -63,7 +73,9 @@ class _Model:
             h.addConstr(sum(vs) <= rec["quantity" if kind == "lot" else "amount"])
         for n in self.inst["needs"]:
             if n["id"] in by_need:
-                h.addConstr(sum(s * v for v, s in by_need[n["id"]]) <= n["quantity"] * n["unit_value"])
+                h.addConstr(
+                    sum(s * v for v, s in by_need[n["id"]]) <= n["quantity"] * n["unit_value"]
+                )
         level = {}
         for c, terms in by_commune.items():
             level[c] = sum(s * v for v, s in terms) * (1.0 / (self.weight[c] * self.open[c]))

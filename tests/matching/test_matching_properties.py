@@ -23,7 +23,9 @@ def instances(draw: st.DrawFn) -> dict[str, Any]:
         for i in range(n_communes)
     ]
     ids = [c["id"] for c in communes]
-    subset = st.one_of(st.none(), st.lists(st.sampled_from(ids), min_size=1, unique=True).map(sorted))
+    subset = st.one_of(
+        st.none(), st.lists(st.sampled_from(ids), min_size=1, unique=True).map(sorted)
+    )
     needs = [
         {
             "id": f"N{i}",
@@ -48,7 +50,11 @@ def instances(draw: st.DrawFn) -> dict[str, Any]:
             "id": f"F{i}",
             "amount": draw(st.integers(1, 80_000)),
             "communes": draw(subset),
-            "items": draw(st.one_of(st.none(), st.lists(st.sampled_from(ITEMS), min_size=1, unique=True).map(sorted))),
+            "items": draw(
+                st.one_of(
+                    st.none(), st.lists(st.sampled_from(ITEMS), min_size=1, unique=True).map(sorted)
+                )
+            ),
         }
         for i in range(draw(st.integers(0, 3)))
     ]
@@ -64,7 +70,8 @@ def _tolerances(inst: dict[str, Any]) -> tuple[dict[str, float], float]:
         c = n["commune"]
         open_value[c] = open_value.get(c, 0) + n["quantity"] * n["unit_value"]
         pairs = sum(
-            1 for x in inst["lots"]
+            1
+            for x in inst["lots"]
             if x["item"] == n["item"] and (x["communes"] is None or c in x["communes"])
         )
         slack[c] = slack.get(c, 0.0) + pairs * n["unit_value"] + len(inst["funds"])
