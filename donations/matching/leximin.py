@@ -41,6 +41,7 @@ from .aggregate import Aggregate
 SCALE = 1_000_000.0  # VND per model unit
 LEVEL_SLACK = 1e-9  # frozen levels are kept as lower bounds less this (numerical safety)
 DUAL_TOL = 1e-9
+RC_TOL = 1e-7
 
 
 @dataclass(slots=True)
@@ -75,52 +76,78 @@ def _new_solver() -> highspy.Highs:
 def solve_leximin(agg: Aggregate) -> ContinuousPlan:
     """Water-filling levels, then the flow that reaches them with the least money."""
     groups = agg.groups
+    commune_of = [grp.commune for grp in groups]
+    groups_of: dict[str, list[int]] = {}
+    for g, c in enumerate(commune_of):
+        groups_of.setdefault(c, []).append(g)
     lot_arcs = [(li, g) for li, lc in enumerate(agg.lot_classes) for g in lc.groups]
-    fund_arcs = [(fi, g) for fi, fc in enumerate(agg.fund_classes) for g in fc.groups]
-    reached = sorted({g for _, g in lot_arcs} | {g for _, g in fund_arcs})
-    communes = sorted({groups[g].commune for g in reached})
+    # Money that may buy any item kind only needs a commune: its split over the commune's
+    # groups is free, so one column per (class, commune) and a commune value cap suffice.
+    money_arcs: list[tuple[int, int]] = []  # (fund class, group), item-restricted classes
+    pool_arcs: list[tuple[int, str]] = []  # (fund class, commune), item-unrestricted classes
+    for fi, fc in enumerate(agg.fund_classes):
+        if fc.items is None:
+            pool_arcs += [(fi, c) for c in sorted({commune_of[g] for g in fc.groups})]
+        else:
+            money_arcs += [(fi, g) for g in fc.groups]
+    communes = sorted(
+        {commune_of[g] for _, g in lot_arcs}
+        | {commune_of[g] for _, g in money_arcs}
+        | {c for _, c in pool_arcs}
+    )
     levels = {c: 0.0 for c in agg.open_values}
     if not communes:
         return ContinuousPlan({}, {}, levels)
 
-    n_lc, n_fc, n_g = len(agg.lot_classes), len(agg.fund_classes), len(groups)
-    crow = {c: n_lc + n_fc + n_g + i for i, c in enumerate(communes)}
-    n_row = n_lc + n_fc + n_g + len(communes)
+    # Rows: class capacities, group caps, commune caps, commune levels, level links.
+    n_lc, n_fc, n_g, n_c = len(agg.lot_classes), len(agg.fund_classes), len(groups), len(communes)
+    grow = n_lc + n_fc
+    cap_row = {c: grow + n_g + i for i, c in enumerate(communes)}
+    lvl_row = {c: grow + n_g + n_c + i for i, c in enumerate(communes)}
+    link_row = {c: grow + n_g + 2 * n_c + i for i, c in enumerate(communes)}
+    n_row = grow + n_g + 3 * n_c
     wv = {c: agg.weights[c] * agg.open_values[c] / SCALE for c in communes}
-    unit = np.array([grp.unit_value / SCALE for grp in groups])
-    commune_of = [grp.commune for grp in groups]
+    unit = [grp.unit_value / SCALE for grp in groups]
 
-    # Column-wise matrix: t, then lot arcs, then fund arcs.
-    starts = [0]
-    index: list[int] = [crow[c] for c in communes]
-    value: list[float] = [-1.0] * len(communes)
-    starts.append(len(index))
-    for li, g in lot_arcs:
-        c = commune_of[g]  # reached, hence a row of its own
-        index += [li, n_lc + n_fc + g, crow[c]]
-        value += [1.0, unit[g], unit[g] / wv[c]]
+    # Columns: t, z_c (one level per commune), lot arcs, item-restricted money, pool money.
+    index: list[int] = [link_row[c] for c in communes]
+    value: list[float] = [-1.0] * n_c
+    starts = [0, len(index)]
+    for c in communes:  # z_c: level row (-1) and link row z_c - t = 0 while active
+        index += [lvl_row[c], link_row[c]]
+        value += [-1.0, 1.0]
         starts.append(len(index))
-    for fi, g in fund_arcs:
+    for li, g in lot_arcs:
         c = commune_of[g]
-        index += [n_lc + fi, n_lc + n_fc + g, crow[c]]
+        index += [li, grow + g, cap_row[c], lvl_row[c]]
+        value += [1.0, unit[g], unit[g], unit[g] / wv[c]]
+        starts.append(len(index))
+    for fi, g in money_arcs:
+        c = commune_of[g]
+        index += [n_lc + fi, grow + g, cap_row[c], lvl_row[c]]
+        value += [1.0, 1.0, 1.0, 1.0 / wv[c]]
+        starts.append(len(index))
+    for fi, c in pool_arcs:
+        index += [n_lc + fi, cap_row[c], lvl_row[c]]
         value += [1.0, 1.0, 1.0 / wv[c]]
         starts.append(len(index))
 
     inf = highspy.kHighsInf
-    n_col = 1 + len(lot_arcs) + len(fund_arcs)
-    row_upper = (
-        [float(lc.quantity) for lc in agg.lot_classes]
-        + [fc.amount / SCALE for fc in agg.fund_classes]
-        + [grp.value / SCALE for grp in groups]
-        + [inf] * len(communes)
-    )
+    n_col = 1 + n_c + len(lot_arcs) + len(money_arcs) + len(pool_arcs)
+    row_lower = np.full(n_row, -inf)
+    row_upper = np.full(n_row, inf)
+    row_upper[:n_lc] = [lc.quantity for lc in agg.lot_classes]
+    row_upper[n_lc:grow] = [fc.amount / SCALE for fc in agg.fund_classes]
+    row_upper[grow : grow + n_g] = [grp.value / SCALE for grp in groups]
+    row_upper[grow + n_g : grow + n_g + n_c] = [agg.open_values[c] / SCALE for c in communes]
+    row_lower[grow + n_g + n_c :] = 0.0  # level rows A_c/(w_c V_c) - z_c >= 0
+    row_upper[grow + n_g + 2 * n_c :] = 0.0  # link rows z_c - t = 0
     lp = highspy.HighsLp()
     lp.num_col_, lp.num_row_ = n_col, n_row
-    lp.col_cost_ = np.array([1.0] + [0.0] * (n_col - 1))
+    lp.col_cost_ = np.concatenate([[1.0], np.zeros(n_col - 1)])
     lp.col_lower_ = np.zeros(n_col)
     lp.col_upper_ = np.full(n_col, inf)
-    lp.row_lower_ = np.array([-inf] * (n_row - len(communes)) + [0.0] * len(communes))
-    lp.row_upper_ = np.array(row_upper)
+    lp.row_lower_, lp.row_upper_ = row_lower, row_upper
     lp.sense_ = highspy.ObjSense.kMaximize
     lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
     lp.a_matrix_.start_ = np.array(starts, dtype=np.int32)
@@ -129,8 +156,12 @@ def solve_leximin(agg: Aggregate) -> ContinuousPlan:
 
     solver = _new_solver()
     solver.passModel(lp)
+    zcol = {c: 1 + i for i, c in enumerate(communes)}
 
+    # Freezing changes bounds only (the link row is released, z_c is held at its level), so
+    # the previous basis stays valid and the next solve starts from it.
     active = set(communes)
+    fixed = np.zeros(n_col - 1 - n_c, dtype=bool)
     while active:
         t_cap = min(1.0 / agg.weights[c] for c in active)
         solver.changeColBounds(0, 0.0, t_cap)
@@ -138,30 +169,54 @@ def solve_leximin(agg: Aggregate) -> ContinuousPlan:
         t_star = min(max(solver.getSolution().col_value[0], 0.0), t_cap)
         duals = solver.getSolution().row_dual
         frozen = {c for c in active if 1.0 / agg.weights[c] <= t_star + 1e-12}
-        frozen |= {c for c in active if abs(duals[crow[c]]) > DUAL_TOL}
+        frozen |= {c for c in active if abs(duals[lvl_row[c]]) > DUAL_TOL}
         if not frozen:  # numerical corner: freeze the most binding one
-            frozen = {max(sorted(active), key=lambda c: abs(duals[crow[c]]))}
+            frozen = {max(sorted(active), key=lambda c: abs(duals[lvl_row[c]]))}
         for c in sorted(frozen):
             levels[c] = t_star
-            solver.changeCoeff(crow[c], 0, 0.0)
-            solver.changeRowBounds(crow[c], max(t_star - LEVEL_SLACK, 0.0), inf)
+            solver.changeRowBounds(link_row[c], -inf, inf)
+            solver.changeColBounds(zcol[c], max(t_star - LEVEL_SLACK, 0.0), inf)
         active -= frozen
+        # Every later solution is also optimal for this round's LP, so by complementary
+        # slackness an arc with a non-zero reduced cost now carries nothing in any of them.
+        reduced = np.abs(np.asarray(solver.getSolution().col_dual)[1 + n_c :])
+        dead = np.flatnonzero((reduced > RC_TOL) & ~fixed)
+        if active and dead.size:
+            fixed[dead] = True
+            cols = (dead + 1 + n_c).astype(np.int32)
+            zeros = np.zeros(dead.size)
+            solver.changeColsBounds(dead.size, cols, zeros, zeros)
 
-    if fund_arcs:
+    base = 1 + n_c
+    n_lot, n_money = len(lot_arcs), len(money_arcs)
+    if money_arcs or pool_arcs:
         solver.changeColBounds(0, 0.0, 0.0)
         solver.changeObjectiveSense(highspy.ObjSense.kMinimize)
-        costs = np.array([0.0] * (1 + len(lot_arcs)) + [1.0] * len(fund_arcs))
+        costs = np.concatenate([np.zeros(base + n_lot), np.ones(n_col - base - n_lot)])
         solver.changeColsCost(n_col, np.arange(n_col, dtype=np.int32), costs)
         _run(solver)
 
     col = np.asarray(solver.getSolution().col_value)
-    lot_flow = {arc: float(col[1 + i]) for i, arc in enumerate(lot_arcs) if col[1 + i] > 1e-9}
-    base = 1 + len(lot_arcs)
-    fund_flow = {
-        arc: float(col[base + i]) * SCALE
-        for i, arc in enumerate(fund_arcs)
-        if col[base + i] > 1e-12
-    }
+    lot_flow = {arc: float(col[base + i]) for i, arc in enumerate(lot_arcs) if col[base + i] > 1e-9}
+    fund_flow: dict[tuple[int, int], float] = {}
+    room = {g: float(grp.value) for g, grp in enumerate(groups)}  # VND left, for pool money
+    for (_, g), x in lot_flow.items():
+        room[g] -= x * groups[g].unit_value
+    for i, (fi, g) in enumerate(money_arcs):
+        y = float(col[base + n_lot + i]) * SCALE
+        if y > 1e-6:
+            fund_flow[(fi, g)] = y
+            room[g] -= y
+    for i, (fi, c) in enumerate(pool_arcs):
+        m = float(col[base + n_lot + n_money + i]) * SCALE
+        for g in groups_of[c]:
+            if m <= 1e-6:
+                break
+            take = min(m, max(room[g], 0.0))  # the class allows c and every item kind
+            if take > 1e-6:
+                fund_flow[(fi, g)] = fund_flow.get((fi, g), 0.0) + take
+                room[g] -= take
+                m -= take
     return ContinuousPlan(lot_flow, fund_flow, levels)
 
 
