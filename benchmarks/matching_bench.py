@@ -36,16 +36,16 @@ def timed(cmd: list[str], mem_cap_gb: float | None = None) -> tuple[float, float
             limit = int(mem_cap_gb * 2**30)
             resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
+    log = OUT / "child-stdout.txt"
     start = time.perf_counter()
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=cap, cwd=HERE.parent
-    )
-    out, _ = proc.communicate()
-    _, status, usage = os.wait4(proc.pid, 0) if proc.returncode is None else (0, 0, None)
+    with open(log, "wb") as sink:
+        proc = subprocess.Popen(
+            cmd, stdout=sink, stderr=subprocess.DEVNULL, preexec_fn=cap, cwd=HERE.parent
+        )
+        _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage
     wall = time.perf_counter() - start
-    if usage is None:  # communicate() already reaped it: fall back to all children so far
-        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return wall, usage.ru_maxrss / 1024, proc.returncode, out.decode()
+    code = os.waitstatus_to_exitcode(status)
+    return wall, usage.ru_maxrss / 1024, code, log.read_text(errors="replace")
 
 
 def quality(instance: dict, result: dict) -> dict[str, float]:
@@ -91,15 +91,16 @@ def main() -> None:
     args = parser.parse_args()
     OUT.mkdir(exist_ok=True)
     py = sys.executable
-    print(
-        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}\n"
-    )
+    machine = f"{platform.machine()}, {os.cpu_count()} cores"
+    print(f"machine: {machine}, Python {platform.python_version()}\n")
     speed_rows, quality_rows = [], []
     for size in args.sizes:
         instance = generate(size)
         path = OUT / f"{size}.json"
         path.write_text(json.dumps(instance, ensure_ascii=False))
-        shape = f"{len(instance['communes'])} communes, {len(instance['needs'])} needs, {len(instance['lots'])} lots, {len(instance['funds'])} funds"
+        shape = ", ".join(
+            f"{len(instance[k]):,} {k}" for k in ("communes", "needs", "lots", "funds")
+        )
         results = {}
         for policy in ("leximin", "fcfs", "proportional"):
             target = OUT / f"{size}-{policy}.json"
@@ -124,9 +125,10 @@ def main() -> None:
             )
             ratio = f"< {engine_wall / lp_wall:.3f}"
         speed_rows.append(
-            f"| {size} | {shape} | {engine_wall:.1f} s | {engine_rss:,.0f} MB | {lp_text} | {ratio} |"
+            f"| {size} | {shape} | {engine_wall:.1f} s | {engine_rss:,.0f} MB"
+            f" | {lp_text} | {ratio} |"
         )
-        for policy, (wall, rss, result) in results.items():
+        for policy, (wall, _, result) in results.items():
             q = quality(instance, result)
             quality_rows.append(
                 f"| {size} | {policy} | {q['min']:.4f} | {q['gini']:.4f} | {q['reached']:,} | "
@@ -134,13 +136,15 @@ def main() -> None:
             )
         print(f"done {size}", file=sys.stderr)
     print(
-        "| size | instance | engine (whole process) | engine peak RSS | plain LP, one level | engine / LP |"
+        "| size | instance | engine (whole process) | engine peak RSS | plain LP, one level"
+        " | engine / LP |"
     )
     print("| --- | --- | --- | --- | --- | --- |")
     print("\n".join(speed_rows))
     print()
     print(
-        "| size | policy | lowest coverage (reachable) | Gini of coverage | communes reached | money spent | wall |"
+        "| size | policy | lowest coverage (reachable) | Gini of coverage | communes reached"
+        " | money spent | wall |"
     )
     print("| --- | --- | --- | --- | --- | --- | --- |")
     print("\n".join(quality_rows))

@@ -86,7 +86,8 @@ def build_and_solve(path: str, time_limit: float) -> dict[str, object]:
     starts = np.concatenate([[0], len(t_idx) + 3 * np.arange(n_col, dtype=np.int64)]).astype(
         np.int32
     )
-    del blocks_idx, blocks_val
+    blocks_idx.clear()  # free the pieces before HiGHS copies the matrix
+    blocks_val.clear()
 
     inf = highspy.kHighsInf
     lp = highspy.HighsLp()

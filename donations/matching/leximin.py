@@ -73,8 +73,14 @@ def _new_solver() -> highspy.Highs:
     return solver
 
 
-def solve_leximin(agg: Aggregate) -> ContinuousPlan:
-    """Water-filling levels, then the flow that reaches them with the least money."""
+def solve_leximin(
+    agg: Aggregate, fixed_items: dict[tuple[int, int], int] | None = None
+) -> ContinuousPlan:
+    """Water-filling levels, then the flow that reaches them with the least money.
+
+    With ``fixed_items`` every lot arc carries exactly that many items (0 when absent) and only
+    money moves: the second pass, after whole items have been chosen.
+    """
     groups = agg.groups
     commune_of = [grp.commune for grp in groups]
     groups_of: dict[str, list[int]] = {}
@@ -145,8 +151,12 @@ def solve_leximin(agg: Aggregate) -> ContinuousPlan:
     lp = highspy.HighsLp()
     lp.num_col_, lp.num_row_ = n_col, n_row
     lp.col_cost_ = np.concatenate([[1.0], np.zeros(n_col - 1)])
-    lp.col_lower_ = np.zeros(n_col)
-    lp.col_upper_ = np.full(n_col, inf)
+    col_lower, col_upper = np.zeros(n_col), np.full(n_col, inf)
+    if fixed_items is not None:
+        held = np.array([float(fixed_items.get(arc, 0)) for arc in lot_arcs])
+        col_lower[1 + n_c : 1 + n_c + len(lot_arcs)] = held
+        col_upper[1 + n_c : 1 + n_c + len(lot_arcs)] = held
+    lp.col_lower_, lp.col_upper_ = col_lower, col_upper  # HiGHS copies: assign whole arrays
     lp.row_lower_, lp.row_upper_ = row_lower, row_upper
     lp.sense_ = highspy.ObjSense.kMaximize
     lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
@@ -161,7 +171,9 @@ def solve_leximin(agg: Aggregate) -> ContinuousPlan:
     # Freezing changes bounds only (the link row is released, z_c is held at its level), so
     # the previous basis stays valid and the next solve starts from it.
     active = set(communes)
-    fixed = np.zeros(n_col - 1 - n_c, dtype=bool)
+    fixed = np.zeros(n_col - 1 - n_c, dtype=bool)  # arcs whose value can no longer change
+    if fixed_items is not None:
+        fixed[: len(lot_arcs)] = True
     while active:
         t_cap = min(1.0 / agg.weights[c] for c in active)
         solver.changeColBounds(0, 0.0, t_cap)
@@ -178,7 +190,8 @@ def solve_leximin(agg: Aggregate) -> ContinuousPlan:
             solver.changeColBounds(zcol[c], max(t_star - LEVEL_SLACK, 0.0), inf)
         active -= frozen
         # Every later solution is also optimal for this round's LP, so by complementary
-        # slackness an arc with a non-zero reduced cost now carries nothing in any of them.
+        # slackness a free arc with a non-zero reduced cost (it sits at its lower bound, 0)
+        # carries nothing in any of them.
         reduced = np.abs(np.asarray(solver.getSolution().col_dual)[1 + n_c :])
         dead = np.flatnonzero((reduced > RC_TOL) & ~fixed)
         if active and dead.size:

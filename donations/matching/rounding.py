@@ -3,7 +3,9 @@
 1. **Items, per lot class:** floor every arc, then hand the class's remaining whole items (up
    to the floor of its continuous total) to the arcs with the largest fractional parts, ties by
    group order, while the group has item room. Each (class, group) arc moves by less than one
-   item, which is the contract's rounding tolerance.
+   item, which is the contract's rounding tolerance. (:func:`round_items`)
+   The caller then runs the water-filling again with these whole items held fixed, so that
+   money, which is divisible to the VND, makes up for the rounding where funds allow.
 2. **Money, per fund class:** nearest whole VND, clipped to what the group still has room for.
 3. **In-kind first, again:** where a group receives money while a lot class that may serve it
    still has items, whole items replace the same value of money.
@@ -25,16 +27,12 @@ from .model import Allocation, merge_allocations
 EPS = 1e-6
 
 
-def round_plan(agg: Aggregate, plan: ContinuousPlan) -> tuple[Allocation, ...]:
+def round_items(agg: Aggregate, plan: ContinuousPlan) -> dict[tuple[int, int], int]:
+    """Step 1: whole items per (lot class, group) arc."""
     groups = agg.groups
     g_items = [0] * len(groups)
-    g_money = [0] * len(groups)
     lot_left = [lc.quantity for lc in agg.lot_classes]
-    fund_left = [fc.amount for fc in agg.fund_classes]
     items: dict[tuple[int, int], int] = defaultdict(int)
-    money: dict[tuple[int, int], int] = defaultdict(int)
-
-    # 1. items
     by_class: dict[int, list[tuple[int, float]]] = defaultdict(list)
     for (li, g), x in sorted(plan.lot_flow.items()):
         by_class[li].append((g, x))
@@ -54,6 +52,23 @@ def round_plan(agg: Aggregate, plan: ContinuousPlan) -> tuple[Allocation, ...]:
                 g_items[g] += 1
                 lot_left[li] -= 1
                 target -= 1
+    return {arc: k for arc, k in items.items() if k > 0}
+
+
+def round_plan(
+    agg: Aggregate, plan: ContinuousPlan, whole_items: dict[tuple[int, int], int]
+) -> tuple[Allocation, ...]:
+    """Steps 2-5, given the whole items and a plan whose money was optimised around them."""
+    groups = agg.groups
+    items: dict[tuple[int, int], int] = defaultdict(int, whole_items)
+    money: dict[tuple[int, int], int] = defaultdict(int)
+    g_items = [0] * len(groups)
+    g_money = [0] * len(groups)
+    lot_left = [lc.quantity for lc in agg.lot_classes]
+    fund_left = [fc.amount for fc in agg.fund_classes]
+    for (li, g), k in items.items():
+        g_items[g] += k
+        lot_left[li] -= k
 
     def room(g: int) -> int:
         return groups[g].value - g_items[g] * groups[g].unit_value - g_money[g]

@@ -6,7 +6,7 @@ from .aggregate import aggregate
 from .leximin import solve_leximin
 from .model import Instance, Result
 from .policies import fcfs, priority, proportional
-from .rounding import round_plan
+from .rounding import round_items, round_plan
 
 POLICIES = ("leximin", "proportional", "priority", "fcfs")
 
@@ -15,7 +15,10 @@ def solve(instance: Instance, policy: str = "leximin") -> Result:
     """Allocate the instance's supply to its needs under ``policy`` (default: the contract's)."""
     if policy == "leximin":
         agg = aggregate(instance)
-        allocations = round_plan(agg, solve_leximin(agg))
+        whole_items = round_items(agg, solve_leximin(agg))
+        # Whole items can move a commune by up to one item per arc; money, which is finely
+        # divisible, is then shared again by the same water-filling around those items.
+        allocations = round_plan(agg, solve_leximin(agg, whole_items), whole_items)
     elif policy == "proportional":
         allocations = proportional(instance, aggregate(instance))
     elif policy == "priority":
