@@ -74,12 +74,17 @@ def _new_solver() -> highspy.Highs:
 
 
 def solve_leximin(
-    agg: Aggregate, fixed_items: dict[tuple[int, int], int] | None = None
+    agg: Aggregate,
+    fixed_items: dict[tuple[int, int], int] | None = None,
+    targets: dict[str, float] | None = None,
 ) -> ContinuousPlan:
     """Water-filling levels, then the flow that reaches them with the least money.
 
-    With ``fixed_items`` every lot arc carries exactly that many items (0 when absent) and only
-    money moves: the second pass, after whole items have been chosen.
+    Second pass (after whole items were chosen): with ``fixed_items`` every lot arc carries
+    exactly that many items (0 when absent) and only money moves; with ``targets`` (the first
+    pass's levels) two LPs bring communes back towards their target levels as money allows
+    (first the largest common share of its target that every commune reaches, then the largest
+    sum of levels, each capped at its target) instead of running the rounds again.
     """
     groups = agg.groups
     commune_of = [grp.commune for grp in groups]
@@ -170,7 +175,26 @@ def solve_leximin(
 
     # Freezing changes bounds only (the link row is released, z_c is held at its level), so
     # the previous basis stays valid and the next solve starts from it.
-    active = set(communes)
+    active = set(communes) if targets is None else set()
+    if targets is not None:
+        # First the largest share s of its target that every commune reaches (t plays s:
+        # link rows become z_c - s * target_c >= 0), then the most in total with s held.
+        solver.changeColBounds(0, 0.0, 1.0)
+        for c in communes:
+            solver.changeCoeff(link_row[c], 0, -targets[c])
+            solver.changeRowBounds(link_row[c], 0.0, inf)
+            solver.changeColBounds(zcol[c], 0.0, targets[c])
+        _run(solver)
+        share = solver.getSolution().col_value[0]
+        solver.changeColBounds(0, max(share - LEVEL_SLACK, 0.0), 1.0)
+        solver.changeColCost(0, 0.0)
+        for c in communes:
+            solver.changeColCost(zcol[c], 1.0)
+        _run(solver)
+        reached = solver.getSolution().col_value
+        for c in communes:
+            levels[c] = reached[zcol[c]]
+            solver.changeColBounds(zcol[c], max(levels[c] - LEVEL_SLACK, 0.0), inf)
     fixed = np.zeros(n_col - 1 - n_c, dtype=bool)  # arcs whose value can no longer change
     if fixed_items is not None:
         fixed[: len(lot_arcs)] = True

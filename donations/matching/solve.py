@@ -15,10 +15,12 @@ def solve(instance: Instance, policy: str = "leximin") -> Result:
     """Allocate the instance's supply to its needs under ``policy`` (default: the contract's)."""
     if policy == "leximin":
         agg = aggregate(instance)
-        whole_items = round_items(agg, solve_leximin(agg))
-        # Whole items can move a commune by up to one item per arc; money, which is finely
-        # divisible, is then shared again by the same water-filling around those items.
-        allocations = round_plan(agg, solve_leximin(agg, whole_items), whole_items)
+        plan = solve_leximin(agg)
+        whole_items = round_items(agg, plan)
+        # Whole items can move a commune by up to one item per arc; money, which is divisible,
+        # then makes up for it towards the continuous levels where funds allow.
+        refill = solve_leximin(agg, whole_items, targets=plan.levels)
+        allocations = round_plan(agg, refill, whole_items)
     elif policy == "proportional":
         allocations = proportional(instance, aggregate(instance))
     elif policy == "priority":
