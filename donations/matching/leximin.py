@@ -259,6 +259,10 @@ def solve_leximin(
 
 def _run(solver: highspy.Highs) -> None:
     solver.run()
+    # Every later change (freezing, a higher cap on t, a new objective) leaves the current
+    # point feasible, so the primal simplex restarts from it in few iterations, where the dual
+    # simplex was measured to take thousands.
+    solver.setOptionValue("simplex_strategy", 4)
     status = solver.getModelStatus()
     if status != highspy.HighsModelStatus.kOptimal:
         raise RuntimeError(f"HiGHS ended with status {solver.modelStatusToString(status)}")
