@@ -70,6 +70,9 @@ def _new_solver() -> highspy.Highs:
     solver.setOptionValue("output_flag", False)
     solver.setOptionValue("random_seed", 0)
     solver.setOptionValue("threads", 1)
+    # First solve of a model: interior point, then crossover to a vertex (basic duals are what
+    # the freezing test reads); measured ~3x faster than the dual simplex from scratch here.
+    solver.setOptionValue("solver", "ipm")
     return solver
 
 
@@ -262,6 +265,7 @@ def _run(solver: highspy.Highs) -> None:
     # Every later change (freezing, a higher cap on t, a new objective) leaves the current
     # point feasible, so the primal simplex restarts from it in few iterations, where the dual
     # simplex was measured to take thousands.
+    solver.setOptionValue("solver", "simplex")
     solver.setOptionValue("simplex_strategy", 4)
     status = solver.getModelStatus()
     if status != highspy.HighsModelStatus.kOptimal:
