@@ -5,9 +5,12 @@ and the level ``t``. Rows: lot and fund capacities, need caps (rule 3), and for 
 that some supply may reach ``A_c - t * w_c * V_c >= 0``. Maximise ``t``. No aggregation, no
 warm start: what a direct model of the contract gives for a single water-filling level.
 
-    python benchmarks/matching_lp_baseline.py INSTANCE.json [TIME_LIMIT_S]
+    python benchmarks/matching_lp_baseline.py INSTANCE.json [TIME_LIMIT_S] [--merge]
 
-prints one JSON line: build and solve seconds, size, status, t.
+prints one JSON line: build and solve seconds, size, status, t. With ``--merge``, lots with the
+same (item, communes) and funds with the same (communes, items) are first added up into one
+record each: the same plain model on a much smaller instance, as a second, runnable yardstick
+when the first does not fit in memory.
 """
 
 from __future__ import annotations
@@ -23,9 +26,32 @@ import numpy as np
 SCALE = 1e6
 
 
-def build_and_solve(path: str, time_limit: float) -> dict[str, object]:
+def merge_identical(inst: dict) -> dict:
+    def key(values: list[str] | None) -> tuple[str, ...] | None:
+        return None if values is None else tuple(sorted(values))
+
+    lots: dict[tuple, dict] = {}
+    for lot in inst["lots"]:
+        k = (lot["item"], key(lot["communes"]))
+        if k in lots:
+            lots[k]["quantity"] += lot["quantity"]
+        else:
+            lots[k] = dict(lot)
+    funds: dict[tuple, dict] = {}
+    for fund in inst["funds"]:
+        k = (key(fund["communes"]), key(fund["items"]))
+        if k in funds:
+            funds[k]["amount"] += fund["amount"]
+        else:
+            funds[k] = dict(fund)
+    return {**inst, "lots": list(lots.values()), "funds": list(funds.values())}
+
+
+def build_and_solve(path: str, time_limit: float, merge: bool = False) -> dict[str, object]:
     start = time.perf_counter()
     inst = json.loads(open(path, "rb").read())
+    if merge:
+        inst = merge_identical(inst)
     needs = inst["needs"]
     weight = {c["id"]: float(c["weight"]) for c in inst["communes"]}
     n_lot, n_fund, n_need = len(inst["lots"]), len(inst["funds"]), len(needs)
@@ -130,5 +156,6 @@ def build_and_solve(path: str, time_limit: float) -> dict[str, object]:
 
 
 if __name__ == "__main__":
-    limit = float(sys.argv[2]) if len(sys.argv) > 2 else 1800.0
-    print(json.dumps(build_and_solve(sys.argv[1], limit)))
+    args = [a for a in sys.argv[1:] if a != "--merge"]
+    limit = float(args[1]) if len(args) > 1 else 1800.0
+    print(json.dumps(build_and_solve(args[0], limit, merge="--merge" in sys.argv)))
