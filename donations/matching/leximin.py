@@ -1,29 +1,40 @@
 """Continuous weighted leximin (water-filling) over the aggregated instance.
 
-The model, on the classes of :mod:`.aggregate` (VND are counted in millions, ``S``, to keep
-coefficients near 1):
+Why an LP and not a max-flow: a lot's items are worth the unit value of the need they go to,
+and needs of one item kind carry different unit values (catalogue price points, declared
+values), so a lot class sending items to several groups is a flow *with gains*. Cut conditions
+are then not sufficient (one item worth 10 in A and 20 in B cannot meet demands of 8 in A and
+10 in B, 0.8 + 0.5 items, although every cut passes), so each level is an LP -- but a small
+one, on classes, not records.
 
-* ``x[L,g] >= 0`` items of lot class L sent to need group g (same item kind, commune allowed);
-* ``y[F,g] >= 0`` money of fund class F sent to group g (commune and item kind allowed);
-* class capacities ``sum_g x[L,g] <= Q_L`` and ``sum_g y[F,g] <= M_F``;
-* group capacity ``u_g * sum_L x[L,g] + sum_F y[F,g] <= v_g`` (no need gets more than its
-  open value; lot items are worth the unit value of the need they go to, so this is a flow
-  with gains, i.e. a small LP rather than a plain max-flow);
-* commune row ``A_c / (w_c V_c) - t >= 0`` for every *active* commune, ``A_c / (w_c V_c) >=
-  r_c`` for a frozen one.
+The model (VND counted in millions, ``SCALE``, to keep coefficients near 1):
 
-Progressive filling: maximise ``t`` (bounded above by the smallest ``1/w_c`` among active
-communes, where the next one becomes full). At the optimum ``t*``, freeze every active commune
-that is full (``1/w_c <= t*``) and every active commune whose row has a non-zero dual value:
-the optimal duals ``y_c >= 0`` satisfy ``sum_c y_c * (A_c/(w_c V_c)) <= t* * sum_c y_c`` for
-every allocation that respects the frozen levels, so a commune with ``y_c > 0`` cannot rise
-above ``t*`` without another active one falling below it (the classic leximin argument).
-Each round freezes at least one commune; frozen rows keep ``r_c = t*`` as a lower bound, the
-model is modified in place and HiGHS restarts from the previous basis, so later rounds cost a
-few simplex iterations each. Communes that no supply may reach are frozen at 0 up front.
+* ``x[L,g] >= 0`` items of lot class L to need group g (same kind, commune allowed);
+* ``y[F,g] >= 0`` money of an item-restricted fund class F to group g;
+* ``m[F,c] >= 0`` money of an item-unrestricted fund class to commune c: such money can fill
+  any need of c, so only a commune cap is needed -- one column per commune instead of one per
+  group for the big unrestricted pool;
+* rows: class capacities; group caps ``u_g * sum_L x[L,g] + sum_F y[F,g] <= v_g``; commune caps
+  (all value into c <= V_c); level rows ``A_c / (w_c V_c) - z_c >= 0``; link rows
+  ``z_c - t = 0`` while c is active.
 
-Finally, with every level fixed, the objective becomes "minimise the money spent" (the
+Progressive filling: maximise ``t`` (at most the smallest ``1/w_c`` among active communes,
+where the next one becomes full). At the optimum ``t*``, freeze every active commune that is
+full and every active commune whose level row has a non-zero dual: with optimal duals
+``y_c >= 0``, ``sum_c y_c * A_c/(w_c V_c) <= t* * sum_c y_c`` holds for every allocation that
+keeps the frozen levels, so a commune with ``y_c > 0`` cannot rise above ``t*`` without another
+falling below it (the classic leximin argument). Each round freezes at least one commune.
+Freezing only changes bounds (release the link row, hold ``z_c >= t*``), and every later
+solution is still optimal for the earlier round's LP, so by complementary slackness free arcs
+with a non-zero reduced cost are fixed at 0 for good. The first solve of a model uses interior
+point + crossover (a vertex, so the duals are basic); re-solves use the primal simplex from the
+previous basis, which stays feasible after each change. Communes no supply may reach stay at 0.
+
+Finally, with every level held, the objective becomes "minimise the money spent" (the
 contract's second goal: in-kind before money).
+
+A second pass (``fixed_items`` + ``targets``) runs after whole items are chosen
+(:mod:`.rounding`): items are held, and money is re-optimised towards the first pass's levels.
 """
 
 from __future__ import annotations
