@@ -59,8 +59,16 @@ class _Greedy:
 
     @staticmethod
     def _live(lists: Iterable[list], left: dict[str, int]) -> Iterator:
-        for lst in lists:  # drop exhausted supply so later scans stay short
-            lst[:] = [entry for entry in lst if left[entry[1].id] > 0]
+        """Supply with something left, merged in the given order.
+
+        Supply is used in order, so exhausted entries gather at the front of each list: they
+        are dropped from there, which keeps every scan short without rebuilding lists.
+        """
+        for lst in lists:
+            drop = 0
+            while drop < len(lst) and left[lst[drop][1].id] == 0:
+                drop += 1
+            del lst[:drop]
         for _, supply in heapq.merge(*lists, key=lambda e: e[0]):
             if left[supply.id] > 0:
                 yield supply
