@@ -105,16 +105,14 @@ def generate(size: str, seed: int = 20251001) -> dict[str, Any]:
     kind_weights = [value_by_kind[k] for k in kinds]
     mean_lot = lot_budget / spec["lots"]
     for i in range(spec["lots"]):
-        item = rng.choices(kinds, weights=kind_weights)[0]
-        prices, _ = KINDS[item]
         value = rng.uniform(0.2, 1.8) * mean_lot
+        item = rng.choices(kinds, weights=kind_weights)[0]
+        if value < KINDS[item][0][-1]:  # a small lot: books, not a fraction of a computer
+            item = rng.choices(BOOKS, weights=[value_by_kind[k] for k in BOOKS])[0]
+        prices, _ = KINDS[item]
+        quantity = max(1, round(value / prices[len(prices) // 2]))
         lots.append(
-            {
-                "id": f"L{i + 1:06d}",
-                "item": item,
-                "quantity": max(1, round(value / prices[len(prices) // 2])),
-                "communes": earmark(),
-            }
+            {"id": f"L{i + 1:06d}", "item": item, "quantity": quantity, "communes": earmark()}
         )
 
     funds = []
