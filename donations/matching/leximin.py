@@ -224,8 +224,10 @@ def solve_leximin(
             frozen = {max(sorted(active), key=lambda c: abs(duals[lvl_row[c]]))}
         for c in sorted(frozen):
             levels[c] = t_star
-            solver.changeRowBounds(link_row[c], -inf, inf)
-            solver.changeColBounds(zcol[c], max(t_star - LEVEL_SLACK, 0.0), inf)
+            # z_c - t = 0 becomes z_c = t*: the row stays tight and no pivot is needed
+            solver.changeCoeff(link_row[c], 0, 0.0)
+            level = max(t_star - LEVEL_SLACK, 0.0)
+            solver.changeRowBounds(link_row[c], level, level)
         active -= frozen
         # Every later solution is also optimal for this round's LP, so by complementary
         # slackness a free arc with a non-zero reduced cost (it sits at its lower bound, 0)
