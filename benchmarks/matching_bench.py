@@ -123,9 +123,15 @@ def main() -> None:
                     f" (solve {lp['solve_s']:.1f} s)"
                 )
                 lp_cells.append(f"{engine_wall / lp_wall:.2f}")
-            elif lp:
-                lp_cells.append(f"> {lp_wall:.0f} s ({lp['status']}, {lp['columns']:,} columns)")
+            elif lp and lp["status"] == "Time limit reached":
+                lp_cells.append(f"> {lp_wall:.0f} s (time limit, {lp['columns']:,} columns)")
                 lp_cells.append(f"< {engine_wall / lp_wall:.2f}")
+            elif lp:  # HiGHS gave up, typically out of memory under the cap
+                lp_cells.append(
+                    f"did not run: HiGHS status '{lp['status']}' after {lp_wall:.0f} s within"
+                    f" {args.lp_memory_gb:g} GB ({lp['columns']:,} columns)"
+                )
+                lp_cells.append("n/a")
             else:
                 lp_cells.append(
                     f"did not fit: failed after {lp_wall:.0f} s within {args.lp_memory_gb:g} GB"
