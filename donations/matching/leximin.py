@@ -24,7 +24,7 @@ full and every active commune whose level row has a non-zero dual: with optimal 
 ``y_c >= 0``, ``sum_c y_c * A_c/(w_c V_c) <= t* * sum_c y_c`` holds for every allocation that
 keeps the frozen levels, so a commune with ``y_c > 0`` cannot rise above ``t*`` without another
 falling below it (the classic leximin argument). Each round freezes at least one commune.
-Freezing only changes bounds (release the link row, hold ``z_c >= t*``), and every later
+Freezing turns the link row into ``z_c = t*`` (no pivot needed), and every later
 solution is still optimal for the earlier round's LP, so by complementary slackness free arcs
 with a non-zero reduced cost are fixed at 0 for good. The first solve of a model uses interior
 point + crossover (a vertex, so the duals are basic); re-solves use the primal simplex from the
@@ -187,8 +187,7 @@ def solve_leximin(
     solver.passModel(lp)
     zcol = {c: 1 + i for i, c in enumerate(communes)}
 
-    # Freezing changes bounds only (the link row is released, z_c is held at its level), so
-    # the previous basis stays valid and the next solve starts from it.
+    # Each change below keeps the previous basis valid, so the next solve starts from it.
     active = set(communes) if targets is None else set()
     if targets is not None:
         # First the largest share s of its target that every commune reaches (t plays s:
