@@ -50,6 +50,7 @@ import numpy as np
 from .aggregate import Aggregate
 
 SCALE = 1_000_000.0  # VND per model unit
+INF = highspy.kHighsInf
 LEVEL_SLACK = 1e-9  # frozen levels are kept as lower bounds less this (numerical safety)
 DUAL_TOL = 1e-9
 RC_TOL = 1e-7
@@ -100,176 +101,216 @@ def solve_leximin(
     (first the largest common share of its target that every commune reaches, then the largest
     sum of levels, each capped at its target) instead of running the rounds again.
     """
-    groups = agg.groups
-    commune_of = [grp.commune for grp in groups]
-    groups_of: dict[str, list[int]] = {}
-    for g, c in enumerate(commune_of):
-        groups_of.setdefault(c, []).append(g)
-    lot_arcs = [(li, g) for li, lc in enumerate(agg.lot_classes) for g in lc.groups]
-    # Money that may buy any item kind only needs a commune: its split over the commune's
-    # groups is free, so one column per (class, commune) and a commune value cap suffice.
-    money_arcs: list[tuple[int, int]] = []  # (fund class, group), item-restricted classes
-    pool_arcs: list[tuple[int, str]] = []  # (fund class, commune), item-unrestricted classes
-    for fi, fc in enumerate(agg.fund_classes):
-        if fc.items is None:
-            pool_arcs += [(fi, c) for c in sorted({commune_of[g] for g in fc.groups})]
-        else:
-            money_arcs += [(fi, g) for g in fc.groups]
-    communes = sorted(
-        {commune_of[g] for _, g in lot_arcs}
-        | {commune_of[g] for _, g in money_arcs}
-        | {c for _, c in pool_arcs}
-    )
     levels = {c: 0.0 for c in agg.open_values}
-    if not communes:
+    model = _Model(agg, fixed_items)
+    if not model.communes:
         return ContinuousPlan({}, {}, levels)
+    if targets is None:
+        model.water_fill(levels)
+    else:
+        model.approach(targets, levels)
+    model.minimise_money()
+    lot_flow, fund_flow = model.flows()
+    return ContinuousPlan(lot_flow, fund_flow, levels)
 
-    # Rows: class capacities, group caps, commune caps, commune levels, level links.
-    n_lc, n_fc, n_g, n_c = len(agg.lot_classes), len(agg.fund_classes), len(groups), len(communes)
-    grow = n_lc + n_fc
-    cap_row = {c: grow + n_g + i for i, c in enumerate(communes)}
-    lvl_row = {c: grow + n_g + n_c + i for i, c in enumerate(communes)}
-    link_row = {c: grow + n_g + 2 * n_c + i for i, c in enumerate(communes)}
-    n_row = grow + n_g + 3 * n_c
-    wv = {c: agg.weights[c] * agg.open_values[c] / SCALE for c in communes}
-    unit = [grp.unit_value / SCALE for grp in groups]
 
-    # Columns: t, z_c (one level per commune), lot arcs, item-restricted money, pool money.
-    index: list[int] = [link_row[c] for c in communes]
-    value: list[float] = [-1.0] * n_c
-    starts = [0, len(index)]
-    for c in communes:  # z_c: level row (-1) and link row z_c - t = 0 while active
-        index += [lvl_row[c], link_row[c]]
-        value += [-1.0, 1.0]
-        starts.append(len(index))
-    for li, g in lot_arcs:
-        c = commune_of[g]
-        index += [li, grow + g, cap_row[c], lvl_row[c]]
-        value += [1.0, unit[g], unit[g], unit[g] / wv[c]]
-        starts.append(len(index))
-    for fi, g in money_arcs:
-        c = commune_of[g]
-        index += [n_lc + fi, grow + g, cap_row[c], lvl_row[c]]
-        value += [1.0, 1.0, 1.0, 1.0 / wv[c]]
-        starts.append(len(index))
-    for fi, c in pool_arcs:
-        index += [n_lc + fi, cap_row[c], lvl_row[c]]
-        value += [1.0, 1.0, 1.0 / wv[c]]
-        starts.append(len(index))
+class _Model:
+    """The LP of the module docstring, kept in one HiGHS instance and modified in place."""
 
-    inf = highspy.kHighsInf
-    n_col = 1 + n_c + len(lot_arcs) + len(money_arcs) + len(pool_arcs)
-    row_lower = np.full(n_row, -inf)
-    row_upper = np.full(n_row, inf)
-    row_upper[:n_lc] = [lc.quantity for lc in agg.lot_classes]
-    row_upper[n_lc:grow] = [fc.amount / SCALE for fc in agg.fund_classes]
-    row_upper[grow : grow + n_g] = [grp.value / SCALE for grp in groups]
-    row_upper[grow + n_g : grow + n_g + n_c] = [agg.open_values[c] / SCALE for c in communes]
-    row_lower[grow + n_g + n_c :] = 0.0  # level rows A_c/(w_c V_c) - z_c >= 0
-    row_upper[grow + n_g + 2 * n_c :] = 0.0  # link rows z_c - t = 0
-    lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = n_col, n_row
-    lp.col_cost_ = np.concatenate([[1.0], np.zeros(n_col - 1)])
-    col_lower, col_upper = np.zeros(n_col), np.full(n_col, inf)
-    if fixed_items is not None:
-        held = np.array([float(fixed_items.get(arc, 0)) for arc in lot_arcs])
-        col_lower[1 + n_c : 1 + n_c + len(lot_arcs)] = held
-        col_upper[1 + n_c : 1 + n_c + len(lot_arcs)] = held
-    lp.col_lower_, lp.col_upper_ = col_lower, col_upper  # HiGHS copies: assign whole arrays
-    lp.row_lower_, lp.row_upper_ = row_lower, row_upper
-    lp.sense_ = highspy.ObjSense.kMaximize
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = np.array(starts, dtype=np.int32)
-    lp.a_matrix_.index_ = np.array(index, dtype=np.int32)
-    lp.a_matrix_.value_ = np.array(value)
+    def __init__(self, agg: Aggregate, fixed_items: dict[tuple[int, int], int] | None) -> None:
+        self.agg = agg
+        groups = agg.groups
+        commune_of = [grp.commune for grp in groups]
+        self.lot_arcs = [(li, g) for li, lc in enumerate(agg.lot_classes) for g in lc.groups]
+        # Money that may buy any item kind only needs a commune: its split over the commune's
+        # groups is free, so one column per (class, commune) and a commune value cap suffice.
+        self.money_arcs: list[tuple[int, int]] = []  # (fund class, group): item-restricted
+        self.pool_arcs: list[tuple[int, str]] = []  # (fund class, commune): any item kind
+        for fi, fc in enumerate(agg.fund_classes):
+            if fc.items is None:
+                self.pool_arcs += [(fi, c) for c in sorted({commune_of[g] for g in fc.groups})]
+            else:
+                self.money_arcs += [(fi, g) for g in fc.groups]
+        communes = sorted(
+            {commune_of[g] for _, g in self.lot_arcs}
+            | {commune_of[g] for _, g in self.money_arcs}
+            | {c for _, c in self.pool_arcs}
+        )
+        self.communes = communes
+        if not communes:
+            return
 
-    solver = _new_solver()
-    solver.passModel(lp)
-    zcol = {c: 1 + i for i, c in enumerate(communes)}
+        # Rows: class capacities, group caps, commune caps, level rows, link rows.
+        n_lc, n_fc, n_g, n_c = (
+            len(agg.lot_classes),
+            len(agg.fund_classes),
+            len(groups),
+            len(communes),
+        )
+        grow = n_lc + n_fc
+        cap_row = {c: grow + n_g + i for i, c in enumerate(communes)}
+        self.lvl_row = {c: grow + n_g + n_c + i for i, c in enumerate(communes)}
+        self.link_row = {c: grow + n_g + 2 * n_c + i for i, c in enumerate(communes)}
+        n_row = grow + n_g + 3 * n_c
+        wv = {c: agg.weights[c] * agg.open_values[c] / SCALE for c in communes}
+        unit = [grp.unit_value / SCALE for grp in groups]
 
-    # Each change below keeps the previous basis valid, so the next solve starts from it.
-    active = set(communes) if targets is None else set()
-    if targets is not None:
-        # First the largest share s of its target that every commune reaches (t plays s:
-        # link rows become z_c - s * target_c >= 0), then the most in total with s held.
+        # Columns: t, z_c (one level per commune), lot arcs, item-restricted money, pool money.
+        index: list[int] = [self.link_row[c] for c in communes]
+        value: list[float] = [-1.0] * n_c
+        starts = [0, len(index)]
+        for c in communes:  # z_c: level row (-1) and link row z_c - t = 0 while active
+            index += [self.lvl_row[c], self.link_row[c]]
+            value += [-1.0, 1.0]
+            starts.append(len(index))
+        for li, g in self.lot_arcs:
+            c = commune_of[g]
+            index += [li, grow + g, cap_row[c], self.lvl_row[c]]
+            value += [1.0, unit[g], unit[g], unit[g] / wv[c]]
+            starts.append(len(index))
+        for fi, g in self.money_arcs:
+            c = commune_of[g]
+            index += [n_lc + fi, grow + g, cap_row[c], self.lvl_row[c]]
+            value += [1.0, 1.0, 1.0, 1.0 / wv[c]]
+            starts.append(len(index))
+        for fi, c in self.pool_arcs:
+            index += [n_lc + fi, cap_row[c], self.lvl_row[c]]
+            value += [1.0, 1.0, 1.0 / wv[c]]
+            starts.append(len(index))
+
+        self.zcol = {c: 1 + i for i, c in enumerate(communes)}
+        self.base = 1 + n_c  # first arc column
+        self.n_col = self.base + len(self.lot_arcs) + len(self.money_arcs) + len(self.pool_arcs)
+        row_lower = np.full(n_row, -INF)
+        row_upper = np.full(n_row, INF)
+        row_upper[:n_lc] = [lc.quantity for lc in agg.lot_classes]
+        row_upper[n_lc:grow] = [fc.amount / SCALE for fc in agg.fund_classes]
+        row_upper[grow : grow + n_g] = [grp.value / SCALE for grp in groups]
+        row_upper[grow + n_g : grow + n_g + n_c] = [agg.open_values[c] / SCALE for c in communes]
+        row_lower[grow + n_g + n_c :] = 0.0  # level rows A_c/(w_c V_c) - z_c >= 0
+        row_upper[grow + n_g + 2 * n_c :] = 0.0  # link rows z_c - t = 0
+        col_lower, col_upper = np.zeros(self.n_col), np.full(self.n_col, INF)
+        # arcs whose value can no longer change (held items, arcs fixed at 0 by reduced cost)
+        self.fixed = np.zeros(self.n_col - self.base, dtype=bool)
+        if fixed_items is not None:
+            held = np.array([float(fixed_items.get(arc, 0)) for arc in self.lot_arcs])
+            col_lower[self.base : self.base + len(self.lot_arcs)] = held
+            col_upper[self.base : self.base + len(self.lot_arcs)] = held
+            self.fixed[: len(self.lot_arcs)] = True
+        lp = highspy.HighsLp()
+        lp.num_col_, lp.num_row_ = self.n_col, n_row
+        lp.col_cost_ = np.concatenate([[1.0], np.zeros(self.n_col - 1)])
+        lp.col_lower_, lp.col_upper_ = col_lower, col_upper  # HiGHS copies: assign whole arrays
+        lp.row_lower_, lp.row_upper_ = row_lower, row_upper
+        lp.sense_ = highspy.ObjSense.kMaximize
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = np.array(starts, dtype=np.int32)
+        lp.a_matrix_.index_ = np.array(index, dtype=np.int32)
+        lp.a_matrix_.value_ = np.array(value)
+        self.solver = _new_solver()
+        self.solver.passModel(lp)
+
+    # Each step below leaves the previous basis valid, so every solve starts from it.
+
+    def water_fill(self, levels: dict[str, float]) -> None:
+        solver, weights = self.solver, self.agg.weights
+        active = set(self.communes)
+        while active:
+            t_cap = min(1.0 / weights[c] for c in active)
+            solver.changeColBounds(0, 0.0, t_cap)
+            _run(solver)
+            t_star = min(max(solver.getSolution().col_value[0], 0.0), t_cap)
+            duals = solver.getSolution().row_dual
+            frozen = {c for c in active if 1.0 / weights[c] <= t_star + 1e-12}
+            frozen |= {c for c in active if abs(duals[self.lvl_row[c]]) > DUAL_TOL}
+            if not frozen:  # numerical corner: freeze the most binding one
+                frozen = {max(sorted(active), key=lambda c: abs(duals[self.lvl_row[c]]))}
+            level = max(t_star - LEVEL_SLACK, 0.0)
+            for c in sorted(frozen):
+                levels[c] = t_star
+                # z_c - t = 0 becomes z_c = t*: the row stays tight and no pivot is needed
+                solver.changeCoeff(self.link_row[c], 0, 0.0)
+                solver.changeRowBounds(self.link_row[c], level, level)
+            active -= frozen
+            if active:
+                self._fix_dead_arcs()
+
+    def _fix_dead_arcs(self) -> None:
+        """Every later solution is also optimal for the LP just solved, so by complementary
+        slackness a free arc with a non-zero reduced cost (at its lower bound, 0) carries
+        nothing in any of them: fix it there for good."""
+        reduced = np.abs(np.asarray(self.solver.getSolution().col_dual)[self.base :])
+        dead = np.flatnonzero((reduced > RC_TOL) & ~self.fixed)
+        if dead.size:
+            self.fixed[dead] = True
+            zeros = np.zeros(dead.size)
+            cols = (dead + self.base).astype(np.int32)
+            self.solver.changeColsBounds(dead.size, cols, zeros, zeros)
+
+    def approach(self, targets: dict[str, float], levels: dict[str, float]) -> None:
+        """The largest share s of its target that every commune reaches (t plays s: link
+        rows become z_c - s * target_c >= 0), then the most in total with s held."""
+        solver = self.solver
         solver.changeColBounds(0, 0.0, 1.0)
-        for c in communes:
-            solver.changeCoeff(link_row[c], 0, -targets[c])
-            solver.changeRowBounds(link_row[c], 0.0, inf)
-            solver.changeColBounds(zcol[c], 0.0, targets[c])
+        for c in self.communes:
+            solver.changeCoeff(self.link_row[c], 0, -targets[c])
+            solver.changeRowBounds(self.link_row[c], 0.0, INF)
+            solver.changeColBounds(self.zcol[c], 0.0, targets[c])
         _run(solver)
         share = solver.getSolution().col_value[0]
         solver.changeColBounds(0, max(share - LEVEL_SLACK, 0.0), 1.0)
         solver.changeColCost(0, 0.0)
-        for c in communes:
-            solver.changeColCost(zcol[c], 1.0)
+        for c in self.communes:
+            solver.changeColCost(self.zcol[c], 1.0)
         _run(solver)
         reached = solver.getSolution().col_value
-        for c in communes:
-            levels[c] = reached[zcol[c]]
-            solver.changeColBounds(zcol[c], max(levels[c] - LEVEL_SLACK, 0.0), inf)
-    fixed = np.zeros(n_col - 1 - n_c, dtype=bool)  # arcs whose value can no longer change
-    if fixed_items is not None:
-        fixed[: len(lot_arcs)] = True
-    while active:
-        t_cap = min(1.0 / agg.weights[c] for c in active)
-        solver.changeColBounds(0, 0.0, t_cap)
-        _run(solver)
-        t_star = min(max(solver.getSolution().col_value[0], 0.0), t_cap)
-        duals = solver.getSolution().row_dual
-        frozen = {c for c in active if 1.0 / agg.weights[c] <= t_star + 1e-12}
-        frozen |= {c for c in active if abs(duals[lvl_row[c]]) > DUAL_TOL}
-        if not frozen:  # numerical corner: freeze the most binding one
-            frozen = {max(sorted(active), key=lambda c: abs(duals[lvl_row[c]]))}
-        for c in sorted(frozen):
-            levels[c] = t_star
-            # z_c - t = 0 becomes z_c = t*: the row stays tight and no pivot is needed
-            solver.changeCoeff(link_row[c], 0, 0.0)
-            level = max(t_star - LEVEL_SLACK, 0.0)
-            solver.changeRowBounds(link_row[c], level, level)
-        active -= frozen
-        # Every later solution is also optimal for this round's LP, so by complementary
-        # slackness a free arc with a non-zero reduced cost (it sits at its lower bound, 0)
-        # carries nothing in any of them.
-        reduced = np.abs(np.asarray(solver.getSolution().col_dual)[1 + n_c :])
-        dead = np.flatnonzero((reduced > RC_TOL) & ~fixed)
-        if active and dead.size:
-            fixed[dead] = True
-            cols = (dead + 1 + n_c).astype(np.int32)
-            zeros = np.zeros(dead.size)
-            solver.changeColsBounds(dead.size, cols, zeros, zeros)
+        for c in self.communes:
+            levels[c] = reached[self.zcol[c]]
+            solver.changeColBounds(self.zcol[c], max(levels[c] - LEVEL_SLACK, 0.0), INF)
 
-    base = 1 + n_c
-    n_lot, n_money = len(lot_arcs), len(money_arcs)
-    if money_arcs or pool_arcs:
+    def minimise_money(self) -> None:
+        """With every level held, spend as little money as possible (in-kind before money)."""
+        if not (self.money_arcs or self.pool_arcs):
+            return
+        solver, n_col = self.solver, self.n_col
         solver.changeColBounds(0, 0.0, 0.0)
         solver.changeObjectiveSense(highspy.ObjSense.kMinimize)
-        costs = np.concatenate([np.zeros(base + n_lot), np.ones(n_col - base - n_lot)])
+        first_money = self.base + len(self.lot_arcs)
+        costs = np.concatenate([np.zeros(first_money), np.ones(n_col - first_money)])
         solver.changeColsCost(n_col, np.arange(n_col, dtype=np.int32), costs)
         _run(solver)
 
-    col = np.asarray(solver.getSolution().col_value)
-    lot_flow = {arc: float(col[base + i]) for i, arc in enumerate(lot_arcs) if col[base + i] > 1e-9}
-    fund_flow: dict[tuple[int, int], float] = {}
-    room = {g: float(grp.value) for g, grp in enumerate(groups)}  # VND left, for pool money
-    for (_, g), x in lot_flow.items():
-        room[g] -= x * groups[g].unit_value
-    for i, (fi, g) in enumerate(money_arcs):
-        y = float(col[base + n_lot + i]) * SCALE
-        if y > 1e-6:
-            fund_flow[(fi, g)] = y
-            room[g] -= y
-    for i, (fi, c) in enumerate(pool_arcs):
-        m = float(col[base + n_lot + n_money + i]) * SCALE
-        for g in groups_of[c]:
-            if m <= 1e-6:
-                break
-            take = min(m, max(room[g], 0.0))  # the class allows c and every item kind
-            if take > 1e-6:
-                fund_flow[(fi, g)] = fund_flow.get((fi, g), 0.0) + take
-                room[g] -= take
-                m -= take
-    return ContinuousPlan(lot_flow, fund_flow, levels)
+    def flows(self) -> tuple[dict[tuple[int, int], float], dict[tuple[int, int], float]]:
+        """Items per (lot class, group) and VND per (fund class, group); pool money is spread
+        over its commune's groups in group order, into the value room they have left."""
+        groups = self.agg.groups
+        col = np.asarray(self.solver.getSolution().col_value)
+        base, n_lot = self.base, len(self.lot_arcs)
+        lot_flow = {
+            a: float(col[base + i]) for i, a in enumerate(self.lot_arcs) if col[base + i] > 1e-9
+        }
+        fund_flow: dict[tuple[int, int], float] = {}
+        room = [float(grp.value) for grp in groups]
+        for (_, g), x in lot_flow.items():
+            room[g] -= x * groups[g].unit_value
+        for i, (fi, g) in enumerate(self.money_arcs):
+            y = float(col[base + n_lot + i]) * SCALE
+            if y > 1e-6:
+                fund_flow[(fi, g)] = y
+                room[g] -= y
+        groups_of: dict[str, list[int]] = {}
+        for g, grp in enumerate(groups):
+            groups_of.setdefault(grp.commune, []).append(g)
+        first_pool = base + n_lot + len(self.money_arcs)
+        for i, (fi, c) in enumerate(self.pool_arcs):
+            m = float(col[first_pool + i]) * SCALE
+            for g in groups_of[c]:
+                take = min(m, max(room[g], 0.0))  # the class allows c and every item kind
+                if take > 1e-6:
+                    fund_flow[(fi, g)] = fund_flow.get((fi, g), 0.0) + take
+                    room[g] -= take
+                    m -= take
+        return lot_flow, fund_flow
 
 
 def _run(solver: highspy.Highs) -> None:
