@@ -60,6 +60,25 @@ def test_indivisible_computer_goes_whole_to_one_commune() -> None:
     assert sorted(coverage.values()) == [0.0, 1.0]
 
 
+def test_money_makes_up_for_an_item_that_cannot_be_split() -> None:
+    computers = [
+        ("N1", "A", "equipment/computer", 1, 12_000_000),
+        ("N2", "B", "equipment/computer", 1, 12_000_000),
+    ]
+    lot = [("L1", "equipment/computer", 1, None)]
+    result, coverage = run(
+        instance([("A", 1.0), ("B", 1.0)], computers, lot, [("F1", 6_000_000, None, None)])
+    )
+    # Continuous optimum: 0.75 each. Whole: the computer to one, all the money to the other.
+    assert sorted(coverage.values()) == [0.5, 1.0]
+    assert fund_spent(result) == 6_000_000
+    result, coverage = run(
+        instance([("A", 1.0), ("B", 1.0)], computers, lot, [("F1", 50_000_000, None, None)])
+    )
+    assert coverage == {"A": 1.0, "B": 1.0}
+    assert fund_spent(result) == 12_000_000
+
+
 def test_earmarked_supply_stays_where_the_donor_wants() -> None:
     inst = instance(
         [("A", 1.0), ("B", 2.0)],
