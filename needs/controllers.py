@@ -17,7 +17,7 @@ from app.auth.models import Role, User
 from app.errors import NotFound, ValidationFailed
 from app.forms import form_data, validate
 from app.geography.models import LIBRARY_KIND_LABELS, Commune, Library, Province
-from app.i18n import _
+from app.i18n import _, lazy
 from app.web import DbSession, flash, render, see_other
 from needs import forms, services
 from needs.models import (
@@ -133,6 +133,28 @@ def _filters(request: Request[Any, Any, Any]) -> BoardFilters:
     if "status" in request.query_params and request.query_params["status"] == "":
         params["status"] = None  # "any status" chosen explicitly
     return validate(BoardFilters, params)
+
+
+MODERATED = {
+    "approve": lazy("Need approved."),
+    "return": lazy("Need returned to the librarian."),
+    "reject": lazy("Need rejected."),
+}
+
+
+async def moderate(session: AsyncSession, officer: User, need_id: int, action: str, values: dict[str, Any]) -> Need:
+    """One moderation decision, from a form or the API: approve, return (with a note), reject
+    (with a reason)."""
+    if action not in MODERATED:
+        raise NotFound(_("This page does not exist."))
+    need = await services.get_need(session, need_id, for_update=True)
+    if action == "approve":
+        return await services.approve(session, officer, need)
+    if action == "return":
+        note = validate(ReturnIn, {"note": values.get("note")}).note
+        return await services.return_for_changes(session, officer, need, note)
+    reason = validate(RejectIn, {"reason": values.get("reason")}).reason
+    return await services.reject(session, officer, need, reason)
 
 
 class NeedsBoard(Controller):
@@ -339,22 +361,9 @@ class OfficerNeeds(Controller):
     async def moderate(
         self, request: Request[Any, Any, Any], db_session: DbSession, need_id: FromPath[int], action: FromPath[str]
     ) -> Response[Any]:
-        officer = acting_user(request)
         values = form_data(await request.form())
-        need = await services.get_need(db_session, need_id, for_update=True)
-        if action == "approve":
-            await services.approve(db_session, officer, need)
-            flash(request, _("Need approved."))
-        elif action == "return":
-            note = validate(ReturnIn, {"note": values.get("note")}).note
-            await services.return_for_changes(db_session, officer, need, note)
-            flash(request, _("Need returned to the librarian."))
-        elif action == "reject":
-            reason = validate(RejectIn, {"reason": values.get("reason")}).reason
-            await services.reject(db_session, officer, need, reason)
-            flash(request, _("Need rejected."))
-        else:
-            raise NotFound(_("This page does not exist."))
+        await moderate(db_session, acting_user(request), need_id, action, values)
+        flash(request, _(MODERATED[action]))
         return see_other(request, "/officer/needs")
 
     @get("/item-kinds", name="item_kinds")
@@ -445,34 +454,14 @@ class NeedsApi(Controller):
         approved = await services.bulk_approve(db_session, acting_user(request), validate(BulkApproveIn, data).ids)
         return {"approved": [n.id for n in approved]}
 
-    @post("/needs/{need_id:int}/approve", name="api_need_approve", guards=[officer_only], status_code=200)
-    async def approve(self, request: Request[Any, Any, Any], db_session: DbSession, need_id: FromPath[int]) -> NeedOut:
-        need = await services.get_need(db_session, need_id, for_update=True)
-        await services.approve(db_session, acting_user(request), need)
-        return need_out(await board_row(db_session, need))
-
-    @post("/needs/{need_id:int}/return", name="api_need_return", guards=[officer_only], status_code=200)
-    async def return_(
+    @post("/needs/{need_id:int}/{action:str}", name="api_need_moderate", guards=[officer_only], status_code=200)
+    async def moderate(
         self,
         request: Request[Any, Any, Any],
         db_session: DbSession,
         need_id: FromPath[int],
-        data: JSONBody[dict[str, Any]],
+        action: FromPath[str],
+        data: JSONBody[dict[str, Any] | None] = None,
     ) -> NeedOut:
-        note = validate(ReturnIn, data).note
-        need = await services.get_need(db_session, need_id, for_update=True)
-        await services.return_for_changes(db_session, acting_user(request), need, note)
-        return need_out(await board_row(db_session, need))
-
-    @post("/needs/{need_id:int}/reject", name="api_need_reject", guards=[officer_only], status_code=200)
-    async def reject(
-        self,
-        request: Request[Any, Any, Any],
-        db_session: DbSession,
-        need_id: FromPath[int],
-        data: JSONBody[dict[str, Any]],
-    ) -> NeedOut:
-        reason = validate(RejectIn, data).reason
-        need = await services.get_need(db_session, need_id, for_update=True)
-        await services.reject(db_session, acting_user(request), need, reason)
+        need = await moderate(db_session, acting_user(request), need_id, action, data or {})
         return need_out(await board_row(db_session, need))

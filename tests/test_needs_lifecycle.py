@@ -202,3 +202,18 @@ async def test_api_create_update_submit(client, db, librarian) -> None:
     )
     assert updated.status_code == 200
     assert updated.json()["status"] == "submitted" and updated.json()["unit_value"] == 12_000_000
+
+
+async def test_api_moderation(client, db, library, officer) -> None:
+    a = await make_need(db, library, status=S.SUBMITTED)
+    b = await make_need(db, library, status=S.SUBMITTED)
+    c = await make_need(db, library, status=S.SUBMITTED)
+    await db.commit()
+    await sign_in(client, officer.email)
+    assert (await send_json(client, "POST", f"/api/v1/needs/{a.id}/approve", {})).json()["status"] == "open"
+    missing = await send_json(client, "POST", f"/api/v1/needs/{b.id}/return", {})
+    assert missing.status_code == 422 and missing.json()["errors"]["note"] == "Ô này là bắt buộc."
+    assert (await send_json(client, "POST", f"/api/v1/needs/{b.id}/return", {"note": "Sửa"})).json()["status"] == "returned"
+    rejected = await send_json(client, "POST", f"/api/v1/needs/{c.id}/reject", {"reason": "Trùng"})
+    assert rejected.json()["status"] == "rejected" and rejected.json()["moderation_note"] == "Trùng"
+    assert (await send_json(client, "POST", f"/api/v1/needs/{c.id}/explode", {})).status_code == 404
