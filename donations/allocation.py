@@ -198,15 +198,15 @@ class CommuneFigures:
 
 def figures(situation: Situation, lines: list[Line]) -> dict[str, CommuneFigures]:
     """Per commune with an open need: its coverage before and after the lines."""
+    by_code = {c.code: c.matching_id for c in situation.communes.values()}
+    commune_of = {n["id"]: n["commune"] for n in situation.instance["needs"]}
     totals: dict[str, list[int]] = {}
     for need in situation.all_needs:
-        commune = next(c for c in situation.communes.values() if c.code == need.commune_code)
-        entry = totals.setdefault(commune.matching_id, [0, 0, 0])
+        entry = totals.setdefault(by_code[need.commune_code], [0, 0, 0])
         entry[0] += need.value
         entry[1] += min(need.pledged_quantity, need.quantity) * need.unit_value
     for line in lines:
-        commune_id = next(n["commune"] for n in situation.instance["needs"] if n["id"] == line.need_key)
-        totals[commune_id][2] += line.value
+        totals[commune_of[line.need_key]][2] += line.value
     return {cid: CommuneFigures(situation.communes[cid], *values) for cid, values in sorted(totals.items())}
 
 

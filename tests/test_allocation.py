@@ -179,3 +179,40 @@ async def test_non_officers_get_403(client: Any, db: AsyncSession, role: Role) -
     response = await post_form(client, "/officer/matching", {"policy": "leximin", "snapshot": "0" * 64})
     assert response.status_code == 403
     assert await _count(db, Allocation) == 0
+
+
+async def test_leximin_shares_money_fairly_where_fcfs_does_not(client: Any, db: AsyncSession) -> None:
+    other = await _other_commune(db)
+    need_a = await make_need(db, await make_library(db), quantity=10, unit_value=10_000)
+    need_b = await make_need(db, await make_library(db, "Thư viện B", other.code), quantity=10, unit_value=10_000)
+    sponsor = await make_user(db, Role.SPONSOR)
+    db.add(_pledge(sponsor, kind=PledgeKind.MONEY, amount=105_000, status=PledgeStatus.PAID))
+    await make_user(db, Role.OFFICER)
+    await db.commit()
+    await sign_in(client, "officer@example.vn")
+    page = (await client.get("/officer/matching?policy=leximin")).text
+    assert "50%" in page.replace("\xa0", "") and "100%" in page.replace("\xa0", "")  # leximin, then fcfs
+    snapshot = await _preview(client)
+    response = await post_form(client, "/officer/matching", {"policy": "leximin", "snapshot": snapshot})
+    assert response.status_code == 303
+    rows = list(await db.scalars(select(Allocation).order_by(Allocation.need_id)))
+    assert [(r.need_id, r.quantity, r.amount) for r in rows] == [(need_a.id, 5, 50_000), (need_b.id, 5, 50_000)]
+    # Money buys whole items: 5,000 ₫ stays in the fund, which stays paid for a later run.
+    pledge = await db.scalar(select(Pledge).where(Pledge.kind == PledgeKind.MONEY).execution_options(
+        populate_existing=True))
+    assert pledge is not None and pledge.status == PledgeStatus.PAID
+    instance, _snapshot = await build_instance(db, SON_LA)
+    assert [f["amount"] for f in instance["funds"]] == [5_000]
+    # The same preview cannot be committed twice.
+    again = await post_form(client, "/officer/matching", {"policy": "leximin", "snapshot": snapshot})
+    assert again.status_code == 409
+    assert await _count(db, Allocation) == 2
+
+
+async def test_commit_without_a_preview_is_refused(client: Any, db: AsyncSession) -> None:
+    await make_user(db, Role.OFFICER)
+    await db.commit()
+    await sign_in(client, "officer@example.vn")
+    response = await post_form(client, "/officer/matching", {"policy": "leximin"})
+    assert response.status_code == 422
+    assert await _count(db, Allocation) == 0
