@@ -181,6 +181,7 @@ class CommuneFigures:
     open_value: int  # value of its open needs
     before: int  # value already covered (pledged) before this run
     added: int  # value this run adds
+    remaining: int  # open value the engine saw (needs less what was already pledged)
 
     @property
     def coverage_before(self) -> float:
@@ -192,8 +193,8 @@ class CommuneFigures:
 
     @property
     def level(self) -> float:
-        """r = coverage after / weight, the leximin level this commune reaches."""
-        return self.coverage_after / self.commune.priority_weight
+        """The engine's r: share of the remaining open value this run covers, over the weight."""
+        return self.added / self.remaining / self.commune.priority_weight if self.remaining else 0.0
 
 
 def figures(situation: Situation, lines: list[Line]) -> dict[str, CommuneFigures]:
@@ -202,9 +203,10 @@ def figures(situation: Situation, lines: list[Line]) -> dict[str, CommuneFigures
     commune_of = {n["id"]: n["commune"] for n in situation.instance["needs"]}
     totals: dict[str, list[int]] = {}
     for need in situation.all_needs:
-        entry = totals.setdefault(by_code[need.commune_code], [0, 0, 0])
+        entry = totals.setdefault(by_code[need.commune_code], [0, 0, 0, 0])
         entry[0] += need.value
         entry[1] += min(need.pledged_quantity, need.quantity) * need.unit_value
+        entry[3] += need.remaining * need.unit_value
     for line in lines:
         totals[commune_of[line.need_key]][2] += line.value
     return {cid: CommuneFigures(situation.communes[cid], *values) for cid, values in sorted(totals.items())}

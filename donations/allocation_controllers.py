@@ -52,7 +52,8 @@ class LineView:
 def _reason(fig: allocation.CommuneFigures) -> str:
     return _("%(commune)s reaches level r = %(r)s (coverage %(coverage)s, weight %(weight)s).",
              commune=fig.commune.name, r=format_number(round(fig.level, 3)),
-             coverage=format_percent(fig.coverage_after), weight=format_number(fig.commune.priority_weight))
+             coverage=format_percent(fig.level * fig.commune.priority_weight),
+             weight=format_number(fig.commune.priority_weight))
 
 
 def _preview(situation: allocation.Situation, policy: str) -> dict[str, Any]:

@@ -192,6 +192,7 @@ async def test_leximin_shares_money_fairly_where_fcfs_does_not(client: Any, db: 
     await sign_in(client, "officer@example.vn")
     page = (await client.get("/officer/matching?policy=leximin")).text
     assert "50%" in page.replace("\xa0", "") and "100%" in page.replace("\xa0", "")  # leximin, then fcfs
+    assert page.count("r = 0,5 (") == 2  # each commune's reason: the same level, in Vietnamese numbers
     snapshot = await _preview(client)
     response = await post_form(client, "/officer/matching", {"policy": "leximin", "snapshot": snapshot})
     assert response.status_code == 303
