@@ -36,6 +36,7 @@ from app.web import (
     pop_flashes,
     public_cache_key,
 )
+from donations.allocation_controllers import AllocationController
 from donations.bank_controllers import OfficerPayments
 from donations.controllers import LibraryPledges, PledgeController, StripeWebhook
 from donations.providers import build_registry
@@ -54,6 +55,7 @@ OFFICER_LINKS: list[dict[str, str]] = [
     {"url": "/officer/item-kinds", "label": lazy("Item catalogue")},
     {"url": "/officer/pledges", "label": lazy("Pledges awaiting payment or delivery")},
     {"url": "/officer/statements", "label": lazy("Bank statements")},
+    {"url": "/officer/matching", "label": lazy("Fair allocation of the pool")},
 ]
 
 TEMPLATES = ROOT / "templates"
@@ -121,6 +123,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
             LibraryPledges,
             *DONATION_PUBLIC_ROUTES,
             OfficerPayments,
+            AllocationController,
             create_static_files_router(
                 path="/static",
                 directories=[STATIC],

@@ -227,3 +227,32 @@ class ReceiptCounter(Base):
 
     year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     last: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AllocationStatus(enum.StrEnum):
+    PLANNED = "planned"  # written by a matching run; goods or money not yet on their way
+    DISPATCHED = "dispatched"
+    DELIVERED = "delivered"
+
+
+class Allocation(Base):
+    """One line of a committed matching run: pooled supply (a pledge) assigned to one need.
+    Money buys whole items, so ``quantity`` is always the items covered and ``value`` their worth;
+    ``amount`` is the VND drawn from a money pledge (0 for items in kind)."""
+
+    __tablename__ = "allocations"
+    __table_args__ = (CheckConstraint("quantity > 0 AND amount >= 0 AND value > 0", name="positive"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(32), index=True)
+    policy: Mapped[str] = mapped_column(String(16))
+    pledge_id: Mapped[int] = mapped_column(ForeignKey("pledges.id"), index=True)
+    need_id: Mapped[int] = mapped_column(ForeignKey("needs.id"), index=True)
+    commune_code: Mapped[int] = mapped_column(ForeignKey("communes.code"), index=True)
+    quantity: Mapped[int] = mapped_column(Integer)
+    amount: Mapped[int] = mapped_column(Integer, default=0)
+    value: Mapped[int] = mapped_column(Integer)
+    status: Mapped[AllocationStatus] = mapped_column(enum_column(AllocationStatus, 16),
+                                                     default=AllocationStatus.PLANNED)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))

@@ -213,7 +213,9 @@ async def test_api_moderation(client, db, library, officer) -> None:
     assert (await send_json(client, "POST", f"/api/v1/needs/{a.id}/approve", {})).json()["status"] == "open"
     missing = await send_json(client, "POST", f"/api/v1/needs/{b.id}/return", {})
     assert missing.status_code == 422 and missing.json()["errors"]["note"] == "Ô này là bắt buộc."
-    assert (await send_json(client, "POST", f"/api/v1/needs/{b.id}/return", {"note": "Sửa"})).json()["status"] == "returned"
+    assert (await send_json(client, "POST", f"/api/v1/needs/{b.id}/return", {"note": "Sửa"})).json()[
+        "status"
+    ] == "returned"
     rejected = await send_json(client, "POST", f"/api/v1/needs/{c.id}/reject", {"reason": "Trùng"})
     assert rejected.json()["status"] == "rejected" and rejected.json()["moderation_note"] == "Trùng"
     assert (await send_json(client, "POST", f"/api/v1/needs/{c.id}/explode", {})).status_code == 404

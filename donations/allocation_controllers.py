@@ -1,0 +1,113 @@
+"""The province officer's matching pages: preview a policy's allocation of the pooled supply, then
+commit it. Thin: parse, call :mod:`donations.allocation`, render."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.params import FromQuery
+from litestar.response import Template
+
+from app.auth.guards import acting_user, officer_only
+from app.errors import ValidationFailed
+from app.forms import form_data
+from app.i18n import _, format_number, format_percent, lazy
+from app.web import DbSession, flash, render, see_other
+from donations import allocation
+from donations.matching import POLICIES
+
+POLICY_LABELS = {
+    "leximin": lazy("Fair share (leximin, weighted)"),
+    "proportional": lazy("Proportional to open value"),
+    "priority": lazy("Priority communes first"),
+    "fcfs": lazy("First come, first served"),
+}
+
+
+@dataclass(frozen=True)
+class Row:
+    """One commune in the chart: coverage before, after the chosen policy, after fcfs."""
+
+    name: str
+    weight: float
+    before: float
+    after: float
+    after_fcfs: float
+    level: float
+
+
+@dataclass(frozen=True)
+class LineView:
+    commune: str
+    need: str
+    source: str
+    quantity: int
+    amount: int
+    value: int
+    reason: str
+
+
+def _reason(fig: allocation.CommuneFigures) -> str:
+    return _("%(commune)s reaches level r = %(r)s (coverage %(coverage)s, weight %(weight)s).",
+             commune=fig.commune.name, r=format_number(round(fig.level, 3)),
+             coverage=format_percent(fig.level * fig.commune.priority_weight),
+             weight=format_number(fig.commune.priority_weight))
+
+
+def _preview(situation: allocation.Situation, policy: str) -> dict[str, Any]:
+    _result, lines = allocation.run(situation, policy)
+    figs = allocation.figures(situation, lines)
+    fcfs = allocation.figures(situation, lines if policy == "fcfs" else allocation.run(situation, "fcfs")[1])
+    rows = [Row(f.commune.name, f.commune.priority_weight, f.coverage_before, f.coverage_after,
+                fcfs[cid].coverage_after, f.level) for cid, f in figs.items()]
+    needs = {n["id"]: n for n in situation.instance["needs"]}
+    views = []
+    for line in lines:
+        need = situation.needs[line.need_key]
+        pledge = situation.pledges[line.source_key]
+        views.append(LineView(
+            commune=figs[needs[line.need_key]["commune"]].commune.name,
+            need=f"#{need.id} · {need.item_kind_key}", source=pledge.reference,
+            quantity=line.quantity, amount=line.amount, value=line.value,
+            reason=_reason(figs[needs[line.need_key]["commune"]])))
+    return {
+        "rows": rows,
+        "lines": views,
+        "total_value": sum(line.value for line in lines),
+        "total_value_fcfs": sum(f.added for f in fcfs.values()),
+        "supply": len(situation.instance["lots"]) + len(situation.instance["funds"]),
+        "open_needs": len(situation.instance["needs"]),
+    }
+
+
+class AllocationController(Controller):
+    path = "/officer/matching"
+    guards = [officer_only]
+
+    @get("/", name="matching_preview")
+    async def preview(
+        self, request: Request[Any, Any, Any], db_session: DbSession, policy: FromQuery[str] = "leximin"
+    ) -> Template:
+        if policy not in POLICIES:
+            policy = "leximin"
+        settings = request.app.state.settings
+        situation = await allocation.gather(db_session, settings.province_code)
+        return render(
+            request, "donations/matching.html", fragment="donations/_matching_preview.html",
+            policy=policy, policies=[(p, POLICY_LABELS[p]) for p in POLICIES], snapshot=situation.fingerprint,
+            **_preview(situation, policy),
+        )
+
+    @post("/", name="matching_commit")
+    async def commit(self, request: Request[Any, Any, Any], db_session: DbSession) -> Response[Any]:
+        values = form_data(await request.form())
+        policy, snapshot = values.get("policy"), values.get("snapshot")
+        if policy not in POLICIES or not isinstance(snapshot, str) or not snapshot:
+            raise ValidationFailed({"policy": _("Preview an allocation before committing it.")})
+        settings = request.app.state.settings
+        run_id = await allocation.commit_allocations(
+            db_session, acting_user(request), settings.province_code, policy, snapshot)
+        flash(request, _("Allocation committed (run %(run)s).", run=run_id))
+        return see_other(request, f"/officer/matching?policy={policy}")
