@@ -39,9 +39,7 @@ def timed(cmd: list[str], mem_cap_gb: float | None = None) -> tuple[float, float
     log = OUT / "child-stdout.txt"
     start = time.perf_counter()
     with open(log, "wb") as sink:
-        proc = subprocess.Popen(
-            cmd, stdout=sink, stderr=subprocess.DEVNULL, preexec_fn=cap, cwd=HERE.parent
-        )
+        proc = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.DEVNULL, preexec_fn=cap, cwd=HERE.parent)
         _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage
     wall = time.perf_counter() - start
     code = os.waitstatus_to_exitcode(status)
@@ -75,9 +73,7 @@ def reachable_communes(instance: dict) -> set[str]:
             out.add(c)
             continue
         for f in instance["funds"]:
-            if (f["communes"] is None or c in f["communes"]) and (
-                f["items"] is None or n["item"] in f["items"]
-            ):
+            if (f["communes"] is None or c in f["communes"]) and (f["items"] is None or n["item"] in f["items"]):
                 out.add(c)
                 break
     return out
@@ -98,9 +94,7 @@ def main() -> None:
         instance = generate(size)
         path = OUT / f"{size}.json"
         path.write_text(json.dumps(instance, ensure_ascii=False))
-        shape = ", ".join(
-            f"{len(instance[k]):,} {k}" for k in ("communes", "needs", "lots", "funds")
-        )
+        shape = ", ".join(f"{len(instance[k]):,} {k}" for k in ("communes", "needs", "lots", "funds"))
         results = {}
         for policy in ("leximin", "fcfs", "proportional"):
             target = OUT / f"{size}-{policy}.json"
@@ -119,8 +113,7 @@ def main() -> None:
             lp = json.loads(lines[-1]) if lp_code == 0 and lines else None
             if lp and lp["status"] == "Optimal":
                 lp_cells.append(
-                    f"{lp_wall:.1f} s, {lp['columns']:,} columns, {lp_rss:,.0f} MB"
-                    f" (solve {lp['solve_s']:.1f} s)"
+                    f"{lp_wall:.1f} s, {lp['columns']:,} columns, {lp_rss:,.0f} MB (solve {lp['solve_s']:.1f} s)"
                 )
                 lp_cells.append(f"{engine_wall / lp_wall:.2f}")
             elif lp and lp["status"] == "Time limit reached":
@@ -133,14 +126,10 @@ def main() -> None:
                 )
                 lp_cells.append("n/a")
             else:
-                lp_cells.append(
-                    f"did not fit: failed after {lp_wall:.0f} s within {args.lp_memory_gb:g} GB"
-                )
+                lp_cells.append(f"did not fit: failed after {lp_wall:.0f} s within {args.lp_memory_gb:g} GB")
                 lp_cells.append("n/a")
         speed_rows.append(
-            f"| {size} | {shape} | {engine_wall:.1f} s | {engine_rss:,.0f} MB | "
-            + " | ".join(lp_cells)
-            + " |"
+            f"| {size} | {shape} | {engine_wall:.1f} s | {engine_rss:,.0f} MB | " + " | ".join(lp_cells) + " |"
         )
         for policy, (wall, _, result) in results.items():
             q = quality(instance, result)
@@ -156,10 +145,7 @@ def main() -> None:
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     print("\n".join(speed_rows))
     print()
-    print(
-        "| size | policy | lowest coverage (reachable) | Gini of coverage | communes reached"
-        " | money spent | wall |"
-    )
+    print("| size | policy | lowest coverage (reachable) | Gini of coverage | communes reached | money spent | wall |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     print("\n".join(quality_rows))
 

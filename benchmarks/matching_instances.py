@@ -94,11 +94,7 @@ def generate(size: str, seed: int = 20251001) -> dict[str, Any]:
             return None
         province = rng.choice(sorted(by_province))
         if roll < 0.95:
-            return sorted(
-                rng.sample(
-                    by_province[province], min(rng.randint(1, 5), len(by_province[province]))
-                )
-            )
+            return sorted(rng.sample(by_province[province], min(rng.randint(1, 5), len(by_province[province]))))
         return list(by_province[province])
 
     lots = []
@@ -111,9 +107,7 @@ def generate(size: str, seed: int = 20251001) -> dict[str, Any]:
             item = rng.choices(BOOKS, weights=[value_by_kind[k] for k in BOOKS])[0]
         prices, _ = KINDS[item]
         quantity = max(1, round(value / prices[len(prices) // 2]))
-        lots.append(
-            {"id": f"L{i + 1:06d}", "item": item, "quantity": quantity, "communes": earmark()}
-        )
+        lots.append({"id": f"L{i + 1:06d}", "item": item, "quantity": quantity, "communes": earmark()})
 
     funds = []
     mean_fund = fund_budget / spec["funds"]

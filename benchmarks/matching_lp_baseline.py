@@ -91,9 +91,7 @@ def build_and_solve(path: str, time_limit: float, merge: bool = False) -> dict[s
         if fund["communes"] is None:
             cols = np.arange(n_need)
         else:
-            cols = np.array(
-                sorted(j for c in fund["communes"] for j in by_commune.get(c, [])), dtype=np.int64
-            )
+            cols = np.array(sorted(j for c in fund["communes"] for j in by_commune.get(c, [])), dtype=np.int64)
         if fund["items"] is not None and len(cols):
             cols = cols[np.isin(item_of[cols], fund["items"])]
         add(n_lot + i, cols, np.ones(len(cols)))
@@ -109,9 +107,7 @@ def build_and_solve(path: str, time_limit: float, merge: bool = False) -> dict[s
     value = np.concatenate([t_val, *blocks_val])
     n_col = 1 + sum(counts)
     # every pair column has exactly three entries (its supply, its need, its commune)
-    starts = np.concatenate([[0], len(t_idx) + 3 * np.arange(n_col, dtype=np.int64)]).astype(
-        np.int32
-    )
+    starts = np.concatenate([[0], len(t_idx) + 3 * np.arange(n_col, dtype=np.int64)]).astype(np.int32)
     blocks_idx.clear()  # free the pieces before HiGHS copies the matrix
     blocks_val.clear()
 
@@ -125,9 +121,7 @@ def build_and_solve(path: str, time_limit: float, merge: bool = False) -> dict[s
     row_upper = np.full(n_row, inf)
     row_upper[:n_lot] = [lot["quantity"] for lot in inst["lots"]]
     row_upper[n_lot : n_lot + n_fund] = [f["amount"] / SCALE for f in inst["funds"]]
-    row_upper[n_lot + n_fund : n_lot + n_fund + n_need] = [
-        n["quantity"] * n["unit_value"] / SCALE for n in needs
-    ]
+    row_upper[n_lot + n_fund : n_lot + n_fund + n_need] = [n["quantity"] * n["unit_value"] / SCALE for n in needs]
     row_lower[t_idx] = 0.0
     lp.row_lower_, lp.row_upper_ = row_lower, row_upper
     lp.sense_ = highspy.ObjSense.kMaximize
