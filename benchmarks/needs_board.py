@@ -3,8 +3,9 @@
 Loads 3,321 communes, one library per commune and 50,000 needs into a fresh database (SQLite,
 PostgreSQL or both), serves the app with uvicorn (one process, as `make run` does), and drives it
 with 16 concurrent clients (wrk when installed: `apt-get install wrk`): first `/healthz` (the
-baseline: a database round trip and nothing else), then the board's page and JSON with filters. Prints requests per second and p50/p99
-latency for each, and the board's throughput as a share of the baseline's.
+baseline: a database round trip and nothing else), then the board's page and JSON with filters.
+Prints requests per second and p50/p99 latency for each, and the board's throughput as a share of
+the baseline's.
 
     .venv/bin/python benchmarks/needs_board.py --db both --seconds 10
 """
