@@ -30,7 +30,7 @@ import uuid
 from pathlib import Path
 
 import httpx
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -124,6 +124,10 @@ async def load(url: str, n_needs: int, seed: int = 7) -> None:
         for start in range(0, len(rows), 5000):
             await session.execute(insert(Need), rows[start : start + 5000])
         await session.commit()
+    # Give the planner its statistics, as any database that has been running a while has them.
+    async with engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.execute(text("ANALYZE" if url.startswith("sqlite") else "VACUUM ANALYZE"))
     await engine.dispose()
 
 
