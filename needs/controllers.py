@@ -17,8 +17,9 @@ from app.auth.models import Role, User
 from app.errors import NotFound, ValidationFailed
 from app.forms import form_data, validate
 from app.geography.models import LIBRARY_KIND_LABELS, Commune, Library, Province
+from app.geography.services import commune_choices, province_choices
 from app.i18n import _, lazy
-from app.web import DbSession, flash, render, see_other
+from app.web import DbSession, flash, is_htmx, render, see_other
 from needs import forms, services
 from needs.models import (
     LANGUAGE_LABELS,
@@ -91,33 +92,32 @@ def _choices(labels: dict[Any, str], keys: Any = None) -> list[tuple[str, str]]:
     return [(str(getattr(k, "value", k)), _(labels[k])) for k in (keys or labels)]
 
 
-async def _board_context(session: AsyncSession, filters: BoardFilters, viewer: User | None) -> dict[str, Any]:
+async def _board_context(
+    session: AsyncSession, filters: BoardFilters, viewer: User | None, *, with_form: bool = True
+) -> dict[str, Any]:
+    """The results, and (for the whole page, not the htmx fragment) the filter form's choices."""
     rows, total = await services.board(session, filters, viewer)
-    province_code = filters.province_code
-    communes = (
-        list(
-            await session.scalars(
-                select(Commune).where(Commune.province_code == province_code).order_by(Commune.name_folded)
-            )
-        )
-        if province_code
-        else []
-    )
-    statuses = PUBLIC_STATUSES if services.visible_statuses(viewer) else set(NeedStatus)
-    return {
+    context: dict[str, Any] = {
         "rows": rows,
         "total": total,
         "filters": filters,
         "pages": max(1, -(-total // filters.per_page)),
-        "provinces": list(await session.scalars(select(Province).order_by(Province.name_folded))),
-        "communes": communes,
-        "kinds": await item_kinds(session),
-        "library_kinds": _choices(LIBRARY_KIND_LABELS),
-        "urgencies": [(str(int(u)), _(URGENCY_LABELS[u])) for u in reversed(Urgency)],
-        "statuses": _choices(STATUS_LABELS, [s for s in NeedStatus if s in statuses]),
-        "categories": _choices({c: c.label for c in ItemCategory}),
         "query_string": _query_string(filters),
     }
+    if not with_form:
+        return context
+    statuses = PUBLIC_STATUSES if services.visible_statuses(viewer) else set(NeedStatus)
+    province_code = filters.province_code
+    context.update(
+        provinces=await province_choices(session),
+        communes=await commune_choices(session, province_code) if province_code else [],
+        kinds=await item_kinds(session),
+        library_kinds=_choices(LIBRARY_KIND_LABELS),
+        urgencies=[(str(int(u)), _(URGENCY_LABELS[u])) for u in reversed(Urgency)],
+        statuses=_choices(STATUS_LABELS, [s for s in NeedStatus if s in statuses]),
+        categories=_choices({c: c.label for c in ItemCategory}),
+    )
+    return context
 
 
 def _query_string(filters: BoardFilters) -> str:
@@ -163,7 +163,7 @@ class NeedsBoard(Controller):
     @get("/needs", name="needs_board", cache=True)
     async def board(self, request: Request[Any, Any, Any], db_session: DbSession) -> Template:
         filters = _filters(request)
-        context = await _board_context(db_session, filters, current_user(request))
+        context = await _board_context(db_session, filters, current_user(request), with_form=not is_htmx(request))
         return render(request, "needs/board.html", fragment="needs/_results.html", **context)
 
     @get("/needs/{need_id:int}", name="need_detail")

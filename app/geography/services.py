@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from vietnam_provinces import Province as VNProvince
@@ -111,3 +113,32 @@ async def create_library(session: AsyncSession, actor: User | None, data: Librar
         after={"name": data.name, "commune_code": data.commune_code, "kind": data.kind.value},
     )
     return library
+
+
+class Place(NamedTuple):
+    code: int
+    name: str
+
+
+# Province and commune names come from the pinned package and never change while the app runs,
+# so the lists the filter forms offer are read once per process.
+_provinces: list[Place] = []
+_communes: dict[int, list[Place]] = {}
+
+
+async def province_choices(session: AsyncSession) -> list[Place]:
+    if not _provinces:
+        rows = await session.execute(select(Province.code, Province.name).order_by(Province.name_folded))
+        _provinces.extend(Place(*row) for row in rows)
+    return _provinces
+
+
+async def commune_choices(session: AsyncSession, province_code: int) -> list[Place]:
+    if province_code not in _communes:
+        rows = await session.execute(
+            select(Commune.code, Commune.name)
+            .where(Commune.province_code == province_code)
+            .order_by(Commune.name_folded, Commune.code)
+        )
+        _communes[province_code] = [Place(*row) for row in rows]
+    return _communes[province_code]
