@@ -35,7 +35,6 @@ async def base_figures(db: AsyncSession, province_code: int) -> dict[str, int]:
         "communes": await db.scalar(communes) or 0,
         "libraries": await db.scalar(libraries) or 0,
         "sponsors": await db.scalar(sponsors) or 0,
-        "open_needs": 0,
     }
 
 

@@ -123,7 +123,7 @@ def language_name(locale: str) -> str:
     return Locale.parse(locale).get_display_name(locale).capitalize()
 
 
-def pick_locale(cookie: str | None, accept_language: str | None) -> str:
+def pick_locale(cookie: str | None) -> str:
     """The remembered choice wins; otherwise Vietnamese (the site is Vietnamese first)."""
     if cookie in LOCALES:
         return cookie

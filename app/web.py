@@ -141,7 +141,7 @@ class LocaleMiddleware(ASGIMiddleware):
                     key, _sep, val = part.strip().partition("=")
                     if key == LOCALE_COOKIE:
                         cookie = val
-        set_locale(pick_locale(cookie, None))
+        set_locale(pick_locale(cookie))
         await next_app(scope, receive, send)
 
 

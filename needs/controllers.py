@@ -227,6 +227,36 @@ def _form_context(
     }
 
 
+async def _save_need(request: Request[Any, Any, Any], db: AsyncSession, need_id: int | None) -> Response[Any]:
+    """Create (need_id None) or update a need from the form, and submit it if asked; on bad input,
+    the form again with its messages (422)."""
+    form = await request.form()
+    values, data, errors = forms.parse(form)
+    user, submit = acting_user(request), form.get("action") == "submit"
+    if data is not None:
+        try:
+            if need_id is None:
+                need_id = (await services.create_need(db, user, data, submit=submit)).id
+            else:
+                await services.update_need(db, user, need_id, data, submit=submit)
+        except ValidationFailed as exc:
+            errors = forms.fold_errors(exc.errors)
+        else:
+            flash(request, _("Need saved."))
+            return see_other(request, f"/needs/{need_id}")
+    need = None
+    if need_id is not None:
+        need = await services.get_need(db, need_id)
+        services.require_editable(user, need)
+    return render(
+        request,
+        "needs/form.html",
+        fragment="needs/_form.html",
+        status_code=422,
+        **_form_context(await item_kinds(db), values, errors, need=need),
+    )
+
+
 class LibrarianNeeds(Controller):
     """A librarian's own needs: list, post, edit, submit, close."""
 
@@ -261,26 +291,7 @@ class LibrarianNeeds(Controller):
 
     @post("/new", name="need_create")
     async def create(self, request: Request[Any, Any, Any], db_session: DbSession) -> Response[Any]:
-        form = await request.form()
-        values, data, errors = forms.parse(form)
-        if data is not None:
-            try:
-                need = await services.create_need(
-                    db_session, acting_user(request), data, submit=form.get("action") == "submit"
-                )
-            except ValidationFailed as exc:
-                errors = forms.fold_errors(exc.errors)
-            else:
-                flash(request, _("Need saved."))
-                return see_other(request, f"/needs/{need.id}")
-        kinds = await item_kinds(db_session)
-        return render(
-            request,
-            "needs/form.html",
-            fragment="needs/_form.html",
-            status_code=422,
-            **_form_context(kinds, values, errors, need=None),
-        )
+        return await _save_need(request, db_session, None)
 
     @get("/{need_id:int}/edit", name="need_edit")
     async def edit(self, request: Request[Any, Any, Any], db_session: DbSession, need_id: FromPath[int]) -> Template:
@@ -293,28 +304,7 @@ class LibrarianNeeds(Controller):
     async def update(
         self, request: Request[Any, Any, Any], db_session: DbSession, need_id: FromPath[int]
     ) -> Response[Any]:
-        form = await request.form()
-        values, data, errors = forms.parse(form)
-        if data is not None:
-            try:
-                await services.update_need(
-                    db_session, acting_user(request), need_id, data, submit=form.get("action") == "submit"
-                )
-            except ValidationFailed as exc:
-                errors = forms.fold_errors(exc.errors)
-            else:
-                flash(request, _("Need saved."))
-                return see_other(request, f"/needs/{need_id}")
-        need = await services.get_need(db_session, need_id)
-        services.require_editable(acting_user(request), need)
-        kinds = await item_kinds(db_session)
-        return render(
-            request,
-            "needs/form.html",
-            fragment="needs/_form.html",
-            status_code=422,
-            **_form_context(kinds, values, errors, need=need),
-        )
+        return await _save_need(request, db_session, need_id)
 
     @post("/{need_id:int}/submit", name="need_submit")
     async def submit(
