@@ -109,6 +109,10 @@ class Pledge(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[dt.datetime | None]
     confirmed_at: Mapped[dt.datetime | None]  # paid (money) or received (in kind)
+    # In kind: what the receiving library acknowledged, at the pledge's unit value (partial receipts
+    # count what arrived). Recognition counts in-kind gifts at this value once acknowledged.
+    accepted_value: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    acknowledged_at: Mapped[dt.datetime | None]
 
     sponsor: Mapped[User] = relationship(lazy="raise")
     need: Mapped[Need | None] = relationship(lazy="raise")
