@@ -43,8 +43,10 @@ def _message(error: dict[str, Any]) -> str:
         return _("Enter a whole number.")
     if kind in ("float_parsing", "float_type", "finite_number"):
         return _("Enter a number.")
-    if kind in ("greater_than", "greater_than_equal"):
-        return _("Must be at least %(n)s.", n=ctx.get("gt", ctx.get("ge")))
+    if kind == "greater_than":
+        return _("Must be more than %(n)s.", n=ctx.get("gt"))
+    if kind == "greater_than_equal":
+        return _("Must be at least %(n)s.", n=ctx.get("ge"))
     if kind in ("less_than", "less_than_equal"):
         return _("Must be at most %(n)s.", n=ctx.get("lt", ctx.get("le")))
     if kind in ("enum", "literal_error"):

@@ -80,6 +80,33 @@ async def _drawn(session: AsyncSession, pledge_ids: list[int]) -> dict[int, tupl
     return {pid: (int(q or 0), int(a or 0)) for pid, q, a in rows}
 
 
+def _source(pledge: Pledge, by_code: dict[int, Commune], drawn: tuple[int, int]) -> tuple[str, dict[str, Any] | None]:
+    """A pooled pledge as the engine's fund (``F<id>``) or lot (``L<id>``), less what earlier runs
+    drew from it; None when nothing is left or it cannot reach any of the province's communes.
+    A gift not yet recorded has no id: it is ``F0`` or ``L0``."""
+    if pledge.target == Target.COMMUNE:
+        if pledge.commune_code not in by_code:
+            return "", None  # another province's commune
+        allowed: list[str] | None = [by_code[pledge.commune_code].matching_id]  # type: ignore[index]
+    elif pledge.allowed_communes:
+        allowed = [by_code[c].matching_id for c in sorted(pledge.allowed_communes) if c in by_code]
+        if not allowed:
+            return "", None
+    else:
+        allowed = None
+    items_drawn, vnd_drawn = drawn
+    if pledge.kind == PledgeKind.MONEY:
+        key = f"F{pledge.id or 0}"
+        left = pledge.amount - vnd_drawn
+        items = sorted(pledge.allowed_items) if pledge.allowed_items and pledge.target == Target.POOL else None
+        return key, {"id": key, "amount": left, "communes": allowed, "items": items} if left > 0 else None
+    key = f"L{pledge.id or 0}"
+    left = pledge.quantity - items_drawn
+    if left <= 0 or not pledge.item_kind_key:
+        return key, None
+    return key, {"id": key, "item": pledge.item_kind_key, "quantity": left, "communes": allowed}
+
+
 async def gather(session: AsyncSession, province_code: int, *, lock: bool = False) -> Situation:
     """Read the province's open needs and pooled supply into a matching-v1 instance."""
     communes = list(await session.scalars(
@@ -113,30 +140,10 @@ async def gather(session: AsyncSession, province_code: int, *, lock: bool = Fals
     lots: list[dict[str, Any]] = []
     funds: list[dict[str, Any]] = []
     for pledge in pledges:
-        if pledge.target == Target.COMMUNE:
-            if pledge.commune_code not in by_code:
-                continue  # another province's commune
-            allowed: list[str] | None = [by_code[pledge.commune_code].matching_id]  # type: ignore[index]
-        elif pledge.allowed_communes:
-            allowed = [by_code[c].matching_id for c in sorted(pledge.allowed_communes) if c in by_code]
-            if not allowed:
-                continue
-        else:
-            allowed = None
-        items_drawn, vnd_drawn = drawn.get(pledge.id, (0, 0))
-        if pledge.kind == PledgeKind.MONEY:
-            left = pledge.amount - vnd_drawn
-            if left > 0:
-                key = f"F{pledge.id}"
-                items = sorted(pledge.allowed_items) if pledge.allowed_items and pledge.target == Target.POOL else None
-                funds.append({"id": key, "amount": left, "communes": allowed, "items": items})
-                situation.pledges[key] = pledge
-        else:
-            left = pledge.quantity - items_drawn
-            if left > 0 and pledge.item_kind_key:
-                key = f"L{pledge.id}"
-                lots.append({"id": key, "item": pledge.item_kind_key, "quantity": left, "communes": allowed})
-                situation.pledges[key] = pledge
+        key, source = _source(pledge, by_code, drawn.get(pledge.id, (0, 0)))
+        if source is not None:
+            (funds if key.startswith("F") else lots).append(source)
+            situation.pledges[key] = pledge
 
     situation.communes = {c.matching_id: c for c in communes}
     situation.instance = {
@@ -253,3 +260,51 @@ async def commit_allocations(session: AsyncSession, actor: User, province_code: 
                         "snapshot": snapshot})
     await session.flush()
     return run_id
+
+
+@dataclass(frozen=True)
+class GiftLine:
+    """Where part of a prospective gift would go."""
+
+    need: Need
+    commune: Commune
+    quantity: int
+    value: int
+
+
+@dataclass(frozen=True)
+class GiftPreview:
+    lines: list[GiftLine]
+    unused: int  # value of the gift no open need can take today (it waits in the pool)
+    lowest_before: float  # lowest commune coverage after a run without the gift
+    lowest_after: float  # ... and with it
+
+    @property
+    def communes(self) -> int:
+        return len({line.commune.code for line in self.lines})
+
+
+def _lowest(situation: Situation, lines: list[Line]) -> float:
+    coverages = [f.coverage_after for f in figures(situation, lines).values()]
+    return min(coverages, default=0.0)
+
+
+async def gift_preview(session: AsyncSession, province_code: int, gift: Pledge) -> GiftPreview:
+    """Where would my gift go: the fair-share engine run on today's open needs and pooled supply
+    plus ``gift`` (a checked pledge not yet recorded, see ``services.build_pledge``). Nothing is
+    written; what a later committed run decides may differ as needs and gifts change."""
+    situation = await gather(session, province_code)
+    _result, without = run(situation, "leximin")
+    by_code = {c.code: c for c in situation.communes.values()}
+    key, source = _source(gift, by_code, (0, 0))
+    if source is None:
+        return GiftPreview([], gift.value, _lowest(situation, without), _lowest(situation, without))
+    situation.instance[("funds" if key.startswith("F") else "lots")].append(source)
+    situation.pledges[key] = gift
+    _result, with_gift = run(situation, "leximin")
+    lines = [GiftLine(situation.needs[line.need_key], by_code[situation.needs[line.need_key].commune_code],
+                      line.quantity, line.value)
+             for line in with_gift if line.source_key == key]
+    lines.sort(key=lambda line: (line.commune.name_folded, -line.value))
+    return GiftPreview(lines, max(0, gift.value - sum(line.value for line in lines)),
+                       _lowest(situation, without), _lowest(situation, with_gift))

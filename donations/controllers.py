@@ -21,7 +21,7 @@ from app.i18n import _
 from app.payments.registry import PaymentState, ProviderRegistry
 from app.payments.stripe_client import verify_webhook
 from app.web import DbSession, flash, render, see_other
-from donations import services
+from donations import allocation, services
 from donations.models import Condition, Delivery, Payment, Pledge, PledgeStatus
 from donations.schemas import PledgeIn, RefundIn
 from donations.webhooks import handle_stripe_event
@@ -68,6 +68,14 @@ async def _form_context(
     return context
 
 
+def _values(form: Any) -> dict[str, Any]:
+    """A pledge form's fields (from a POST body or a query string), multi-selects as lists."""
+    values = form_data(form)
+    for many in ("allowed_communes", "allowed_items"):
+        values[many] = form.getall(many) if many in form else None
+    return values
+
+
 def _can_see(user: User, pledge: Pledge) -> bool:
     return user.role == Role.OFFICER or user.id == pledge.sponsor_id
 
@@ -87,12 +95,32 @@ class PledgeController(Controller):
             request, "donations/pledge_form.html", **await _form_context(db_session, request, values, {}, target)
         )
 
+    @get("/give/preview", name="gift_preview", guards=[sponsor_only])
+    async def preview(self, request: Request[Any, Any, Any], db_session: DbSession) -> Template:
+        """Where would my gift go: the fair-share matching run on today's state plus this gift,
+        before it is pledged. The whole form with the answer, or (htmx) just the answer."""
+        values = _values(request.query_params)
+        values.pop("_csrf_token", None)
+        settings = request.app.state.settings
+        context = await _form_context(db_session, request, values, {}, None)
+        context["kind_names"] = {k.key: k.name for k in context["kinds"]}
+        try:
+            if values.get("target") not in ("pool", "commune"):
+                raise ValidationFailed({"target": _("The preview is for gifts to the pool or to a commune.")})
+            # Where the sponsor brings items does not change where they go.
+            data = validate(PledgeIn, {"delivery": "to_hub", **_pledge_data(values)})
+            gift = await services.build_pledge(db_session, acting_user(request), data, settings)
+            context["preview"] = await allocation.gift_preview(db_session, settings.province_code, gift)
+            context["gift"] = gift
+        except ValidationFailed as exc:
+            context["errors"] = exc.errors
+            return render(request, "donations/pledge_form.html", fragment="donations/_gift_preview.html",
+                          status_code=422, **context)
+        return render(request, "donations/pledge_form.html", fragment="donations/_gift_preview.html", **context)
+
     @post("/give", name="pledge_create", guards=[sponsor_only])
     async def create(self, request: Request[Any, Any, Any], db_session: DbSession) -> Response[Any]:
-        form = await request.form()
-        values = form_data(form)
-        for many in ("allowed_communes", "allowed_items"):
-            values[many] = form.getall(many) if many in form else None
+        values = _values(await request.form())
         need = await db_session.get(Need, int(values["need_id"])) if (values.get("need_id") or "").isdigit() else None
         try:
             data = validate(PledgeIn, _pledge_data(values))

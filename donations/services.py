@@ -124,7 +124,9 @@ async def _give_back_to_need(session: AsyncSession, pledge: Pledge, *, allocated
 # --- pledging -------------------------------------------------------------------------------------
 
 
-async def create_pledge(session: AsyncSession, sponsor: User, data: PledgeIn, settings: Settings) -> Pledge:
+async def build_pledge(session: AsyncSession, sponsor: User, data: PledgeIn, settings: Settings) -> Pledge:
+    """A checked pledge, not yet in the session: nothing is reserved or written. ``create_pledge``
+    records it; the "where would my gift go" preview solves the matching with it."""
     if sponsor.role != Role.SPONSOR:
         raise Forbidden(_("Only sponsors can pledge."))
     pledge = Pledge(
@@ -168,6 +170,11 @@ async def create_pledge(session: AsyncSession, sponsor: User, data: PledgeIn, se
     if data.kind == PledgeKind.MONEY and pledge.amount > settings.max_money_pledge:
         raise ValidationFailed({"amount": _(
             "A single pledge can be at most %(max)s.", max=format_vnd(settings.max_money_pledge))})
+    return pledge
+
+
+async def create_pledge(session: AsyncSession, sponsor: User, data: PledgeIn, settings: Settings) -> Pledge:
+    pledge = await build_pledge(session, sponsor, data, settings)
     if pledge.need_id is not None:
         await _take_from_need(session, pledge.need_id, pledge.quantity)
     pledge.expires_at = utcnow() + dt.timedelta(days=settings.pledge_expiry_days)

@@ -213,12 +213,12 @@ async def test_unpaid_pledges_expire(client, db, world) -> None:
 @pytest.mark.parametrize(
     ("form", "field", "message"),
     [
-        ({"kind": "money", "target": "pool", "amount": "0"}, "amount", "Không được nhỏ hơn"),
-        ({"kind": "money", "target": "pool", "amount": "-5000"}, "amount", "Không được nhỏ hơn"),
+        ({"kind": "money", "target": "pool", "amount": "0"}, "amount", "Phải lớn hơn 0"),
+        ({"kind": "money", "target": "pool", "amount": "-5000"}, "amount", "Phải lớn hơn 0"),
         ({"kind": "money", "target": "pool", "amount": "2000000001"}, "amount", "Mỗi lần cam kết tối đa 2.000.000.000"),
         ({"kind": "money", "target": "pool"}, "amount", "Nhập số tiền"),
         ({"kind": "money", "target": "need", "quantity": "11"}, "quantity", "Nhu cầu này chỉ còn thiếu 10"),
-        ({"kind": "money", "target": "need", "quantity": "0"}, "quantity", "Không được nhỏ hơn"),
+        ({"kind": "money", "target": "need", "quantity": "0"}, "quantity", "Phải lớn hơn 0"),
         (
             {"kind": "books", "target": "pool", "item_kind": "book/children", "quantity": "5"},
             "delivery",

@@ -77,7 +77,7 @@ async def test_officer_edits_commune_attributes_with_audit(client, db) -> None:
 async def test_bad_commune_attributes_change_nothing(client, db) -> None:
     await _officer(client, db)
     for form, message in [
-        ({"priority_weight": "0"}, "Không được nhỏ hơn 0"),
+        ({"priority_weight": "0"}, "Phải lớn hơn 0"),
         ({"priority_weight": "abc"}, "Nhập một số."),
         ({"priority_weight": "nan"}, "Nhập một số."),
         ({"priority_weight": "1", "population": "-5"}, "Không được nhỏ hơn 0"),

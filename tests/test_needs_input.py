@@ -30,8 +30,8 @@ async def _count(db) -> int:  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize(("change", "field", "message"), [
-    ({"quantity": "0"}, "quantity", "Không được nhỏ hơn 0"),
-    ({"quantity": "-5"}, "quantity", "Không được nhỏ hơn 0"),
+    ({"quantity": "0"}, "quantity", "Phải lớn hơn 0"),
+    ({"quantity": "-5"}, "quantity", "Phải lớn hơn 0"),
     ({"quantity": "100001"}, "quantity", "Không được lớn hơn 100000"),
     ({"quantity": "nhiều"}, "quantity", "Nhập một số nguyên."),
     ({"quantity": ""}, "quantity", "Ô này là bắt buộc."),
@@ -60,7 +60,7 @@ async def test_bad_need_json_gets_422_with_messages(client, db, librarian) -> No
         "item_kind": "book/children", "quantity": 0, "titles": [{"title": "A", "isbn": "123"}]})
     assert response.status_code == 422
     errors = response.json()["errors"]
-    assert errors["quantity"] == "Không được nhỏ hơn 0." or errors["quantity"].startswith("Không được nhỏ hơn")
+    assert errors["quantity"] == "Phải lớn hơn 0."
     assert errors["titles.0.isbn"].startswith("Đây không phải ISBN-13 hợp lệ")
     unknown = await send_json(client, "POST", "/api/v1/needs", {"item_kind": "x/y", "quantity": 1, "colour": "red"})
     assert unknown.status_code == 422 and "colour" in unknown.json()["errors"]
@@ -72,7 +72,7 @@ async def test_inline_validation_saves_nothing(client, db, librarian) -> None:
                                headers={"HX-Request": "true"})
     assert response.status_code == 200
     assert "<form" not in response.text
-    assert 'id="e-quantity" hx-swap-oob="true">Không được nhỏ hơn 0' in response.text
+    assert 'id="e-quantity" hx-swap-oob="true">Phải lớn hơn 0' in response.text
     assert 'id="e-item_kind" hx-swap-oob="true"></small>' in response.text
     assert await _count(db) == 0
 

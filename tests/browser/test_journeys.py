@@ -67,7 +67,7 @@ def test_need_posted_approved_and_found_without_diacritics(live_server: str, pag
     page.get_by_label("Hạng mục").select_option("book/agriculture")
     page.get_by_label("Số lượng").fill("0")
     page.get_by_role("button", name="Gửi duyệt").click()
-    expect(page.locator("#e-quantity")).to_contain_text("Không được nhỏ hơn")  # inline, nothing saved
+    expect(page.locator("#e-quantity")).to_contain_text("Phải lớn hơn 0")  # inline, nothing saved
     page.get_by_label("Số lượng").fill("75")
     page.get_by_label("Vì sao thư viện cần").fill(reason)
     page.get_by_role("button", name="Gửi duyệt").click()
