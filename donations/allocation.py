@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -275,7 +276,7 @@ class GiftLine:
 @dataclass(frozen=True)
 class GiftPreview:
     lines: list[GiftLine]
-    unused: int  # value of the gift no open need can take today (it waits in the pool)
+    unused: int  # VND (money) or items (in kind) no open need can take today: they wait in the pool
     lowest_before: float  # lowest commune coverage after a run without the gift
     lowest_after: float  # ... and with it
 
@@ -289,22 +290,44 @@ def _lowest(situation: Situation, lines: list[Line]) -> float:
     return min(coverages, default=0.0)
 
 
+# Lowest coverage after a run without any new gift, by state of the province: every sponsor's
+# preview of the same state needs it, and it takes as long as the run with the gift.
+_LOWEST_WITHOUT: OrderedDict[str, float] = OrderedDict()
+
+
+def _lowest_without(situation: Situation) -> float:
+    state = hashlib.sha256(situation.fingerprint.encode())
+    for need in situation.all_needs:  # full needs are not in the instance but count for coverage
+        state.update(f"{need.id}:{need.quantity}:{need.pledged_quantity}:{need.unit_value};".encode())
+    key = state.hexdigest()
+    if key not in _LOWEST_WITHOUT:
+        _LOWEST_WITHOUT[key] = _lowest(situation, run(situation, "leximin")[1])
+        while len(_LOWEST_WITHOUT) > 16:
+            _LOWEST_WITHOUT.popitem(last=False)
+    return _LOWEST_WITHOUT[key]
+
+
 async def gift_preview(session: AsyncSession, province_code: int, gift: Pledge) -> GiftPreview:
     """Where would my gift go: the fair-share engine run on today's open needs and pooled supply
     plus ``gift`` (a checked pledge not yet recorded, see ``services.build_pledge``). Nothing is
     written; what a later committed run decides may differ as needs and gifts change."""
     situation = await gather(session, province_code)
-    _result, without = run(situation, "leximin")
+    lowest_before = _lowest_without(situation)
     by_code = {c.code: c for c in situation.communes.values()}
     key, source = _source(gift, by_code, (0, 0))
     if source is None:
-        return GiftPreview([], gift.value, _lowest(situation, without), _lowest(situation, without))
+        return GiftPreview([], _amount(gift), lowest_before, lowest_before)
     situation.instance[("funds" if key.startswith("F") else "lots")].append(source)
     situation.pledges[key] = gift
     _result, with_gift = run(situation, "leximin")
+    mine = [line for line in with_gift if line.source_key == key]
     lines = [GiftLine(situation.needs[line.need_key], by_code[situation.needs[line.need_key].commune_code],
-                      line.quantity, line.value)
-             for line in with_gift if line.source_key == key]
+                      line.quantity, line.value) for line in mine]
     lines.sort(key=lambda line: (line.commune.name_folded, -line.value))
-    return GiftPreview(lines, max(0, gift.value - sum(line.value for line in lines)),
-                       _lowest(situation, without), _lowest(situation, with_gift))
+    used = sum(line.amount for line in mine) if gift.kind == PledgeKind.MONEY else sum(line.quantity for line in mine)
+    return GiftPreview(lines, _amount(gift) - used, lowest_before, _lowest(situation, with_gift))
+
+
+def _amount(gift: Pledge) -> int:
+    """A gift's size in its own unit: VND for money, items in kind."""
+    return gift.amount if gift.kind == PledgeKind.MONEY else gift.quantity

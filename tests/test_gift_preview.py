@@ -108,3 +108,14 @@ async def test_only_sponsors_preview(db: AsyncSession, client: Any) -> None:
     await db.commit()
     await sign_in(client, "librarian@example.vn")
     assert (await _preview(client, amount="100000")).status_code == 403
+
+
+async def test_the_answer_follows_todays_state(db: AsyncSession, client: Any) -> None:
+    a = await _arrange(db)
+    await sign_in(client, "sponsor@example.vn")
+    assert "0% nếu không có món quà của bạn" in (await _preview(client, amount="100000")).text
+    a["need_b"].pledged_quantity = 9  # a sponsor pledged straight to it in the meantime
+    await db.commit()
+    response = await _preview(client, amount="100000")
+    assert "80% nếu không có món quà của bạn" in response.text  # Mường La is now the lowest
+    assert f"/needs/{a['need_a'].id}" in response.text
