@@ -14,10 +14,10 @@ from sqlalchemy import select
 
 from app.auth.guards import acting_user, librarian_only, officer_only, signed_in, sponsor_only
 from app.auth.models import Role, User
-from app.errors import DomainError, IllegalTransition, NotFound, ValidationFailed
+from app.errors import IllegalTransition, NotFound, ValidationFailed
 from app.forms import form_data, validate
 from app.geography.models import Commune, Library
-from app.i18n import _
+from app.i18n import _, lazy
 from app.payments.registry import PaymentState, ProviderRegistry
 from app.payments.stripe_client import verify_webhook
 from app.web import DbSession, flash, render, see_other
@@ -27,6 +27,16 @@ from donations.schemas import PledgeIn, RefundIn
 from donations.webhooks import handle_stripe_event
 from needs.controllers import item_kinds
 from needs.models import Need, NeedStatus
+
+# Stripe's decline codes, in the sponsor's language (Stripe's own messages are in English).
+DECLINE_REASONS = {
+    "card_declined": lazy("the issuing bank declined the card. Try another card or pay by bank transfer."),
+    "insufficient_funds": lazy("not enough funds on the card."),
+    "expired_card": lazy("the card has expired."),
+    "incorrect_cvc": lazy("the security code (CVC) is wrong."),
+    "processing_error": lazy("the card could not be processed. Try again in a moment."),
+}
+NO_REASON = lazy("the bank gave no reason. Try another card or pay by bank transfer.")
 
 
 def _providers(state: State) -> ProviderRegistry:
@@ -199,9 +209,12 @@ class PledgeController(Controller):
         try:
             status, reason = await provider.pay_with_token(payment, payment.external_id or "", token)  # type: ignore[attr-defined]
         except stripe.StripeError as exc:
-            status, reason = "requires_payment_method", exc.user_message or ""
-        if status == "requires_payment_method":  # declined: the sponsor may try another card
-            raise DomainError(_("The card was refused: %(reason)s", reason=reason))
+            code = exc.error.decline_code if exc.error else None
+            status, reason = "requires_payment_method", code or exc.code or ""
+        if status == "requires_payment_method":  # declined: this attempt failed; the sponsor may start another
+            await services.fail_payment(db_session, payment, f"declined: {reason}")
+            flash(request, _("The card was refused: %(reason)s", reason=_(DECLINE_REASONS.get(reason, NO_REASON))))
+            return see_other(request, f"/pledges/{reference}")
         if status == "succeeded":
             await services.confirm_payment(db_session, payment)
             flash(request, _("Payment received. Thank you!"))

@@ -45,7 +45,7 @@ class StripeProvider(PaymentProvider):
 
     async def pay_with_token(self, payment: PaymentLike, external_id: str, token: str) -> tuple[str, str]:
         """Attach the card the page tokenised and confirm; returns the intent's status and, for a
-        declined card, Stripe's reason."""
+        declined card, Stripe's decline code (``card_declined``, ``insufficient_funds`` ...)."""
         client = stripe_client(self.settings)
         card = (await client.v1.tokens.retrieve_async(token)).card
         if card is None:
@@ -53,7 +53,7 @@ class StripeProvider(PaymentProvider):
         await client.v1.payment_intents.update_async(external_id, params={"payment_method": card.id})
         intent = (await client.v1.payment_intents.confirm_async(external_id)).to_dict()
         error = intent.get("last_payment_error") or {}
-        return str(intent["status"]), str(error.get("message") or "")
+        return str(intent["status"]), str(error.get("decline_code") or error.get("code") or "")
 
     def render_pending(self, payment: PaymentLike) -> dict[str, Any]:
         return {"publishable_key": self.settings.stripe_publishable_key, "js_url": self.settings.stripe_js_url}

@@ -97,6 +97,27 @@ async def test_card_payment_confirms_allocates_and_writes_ledger(client, db, wor
     assert payment.receipt_number in page.text
 
 
+async def test_declined_card_fails_the_attempt_and_another_card_can_pay(client, db, world, localstripe_url) -> None:
+    reference = await _pledge_money_to_need(client, world)
+    await post_form(client, f"/pledges/{reference}/pay/stripe", {})
+    declined = card_token(localstripe_url, "4000000000000341")  # Stripe's "charge fails" test card
+    response = await post_form(client, f"/pledges/{reference}/card", {"token": declined})
+    assert response.status_code == 303  # back to the pledge, to try again
+    page = await client.get(f"/pledges/{reference}")
+    assert "Thẻ bị từ chối: ngân hàng phát hành đã từ chối thẻ." in page.text, page.text
+    assert f'action="/pledges/{reference}/pay/stripe"' in page.text  # the ways to pay are offered again
+    payment = await db.scalar(select(Payment).execution_options(populate_existing=True))
+    assert payment.state == PaymentState.FAILED
+    assert (await _pledge(db)).status == P.AWAITING_PAYMENT
+    assert await db.scalar(select(func.count()).select_from(LedgerEntry)) == 0
+    await post_form(client, f"/pledges/{reference}/pay/stripe", {})
+    response = await post_form(client, f"/pledges/{reference}/card", {"token": card_token(localstripe_url)})
+    assert response.status_code == 303
+    states = list(await db.scalars(select(Payment.state).order_by(Payment.id).execution_options(populate_existing=True)))
+    assert states == [PaymentState.FAILED, PaymentState.CONFIRMED]
+    assert (await _pledge(db)).status == P.ALLOCATED
+
+
 async def _pending_intent(client, db, world) -> tuple[str, str]:  # type: ignore[no-untyped-def]
     reference = await _pledge_money_to_need(client, world)
     await post_form(client, f"/pledges/{reference}/pay/stripe", {})
