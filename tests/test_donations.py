@@ -113,7 +113,7 @@ async def test_declined_card_fails_the_attempt_and_another_card_can_pay(client, 
     await post_form(client, f"/pledges/{reference}/pay/stripe", {})
     response = await post_form(client, f"/pledges/{reference}/card", {"token": card_token(localstripe_url)})
     assert response.status_code == 303
-    states = list(await db.scalars(select(Payment.state).order_by(Payment.id).execution_options(populate_existing=True)))
+    states = list(await db.scalars(select(Payment.state).order_by(Payment.id)))
     assert states == [PaymentState.FAILED, PaymentState.CONFIRMED]
     assert (await _pledge(db)).status == P.ALLOCATED
 
