@@ -12,8 +12,10 @@ Choices, documented here because they decide what "remaining" means:
   to the province's pool or to one of its communes, less what earlier runs already drew from it
   (computed from ``Allocation`` rows, no extra column). A pledge fully drawn becomes ALLOCATED.
 - Money buys whole items: a fund's amount for a need is rounded down to whole items
-  (``unit_value`` each), and what is left stays in the fund for a later run. Preview and commit
-  apply the same rounding, so what the officer sees is what is written.
+  (``unit_value`` each); the change a fund leaves at several needs buys more whole items where the
+  remainders are largest, never beyond what a need lacks, and only what is still left stays in the
+  fund for a later run. Preview and commit apply the same rounding, so what the officer sees is
+  what is written.
 - The instance's fingerprint (sha256 of its canonical JSON) is shown with the preview and checked
   again at commit: any payment, receipt or need change in between refuses the commit.
 """
@@ -170,16 +172,31 @@ def run(situation: Situation, policy: str) -> tuple[Result, list[Line]]:
         raise ValueError(policy)
     result = solve(parse_instance(situation.instance), policy)
     needs = {n["id"]: n for n in situation.instance["needs"]}
-    lines: list[Line] = []
+    items: dict[tuple[str, str], int] = {}  # (need, source) → whole items
+    room = {key: need["quantity"] for key, need in needs.items()}  # items each need may still take
+    change: dict[str, int] = {}  # VND a fund gave this run that did not make a whole item
+    remainders: list[tuple[int, str, str]] = []
     for a in result.allocations:
         unit_value = needs[a.need]["unit_value"]
-        if a.kind == "lot":
-            lines.append(Line(a.need, a.source, a.units, 0, a.units * unit_value))
-        else:
-            quantity = a.units // unit_value  # money buys whole items; the rest stays in the fund
-            if quantity > 0:
-                amount = quantity * unit_value
-                lines.append(Line(a.need, a.source, quantity, amount, amount))
+        quantity = a.units if a.kind == "lot" else a.units // unit_value
+        items[a.need, a.source] = items.get((a.need, a.source), 0) + quantity
+        room[a.need] -= quantity
+        if a.kind == "fund" and a.units % unit_value:
+            change[a.source] = change.get(a.source, 0) + a.units % unit_value
+            remainders.append((a.units % unit_value, a.need, a.source))
+    # Money buys whole items. A fund's change from several needs may add up to more items: give
+    # them where the engine meant the most money (largest remainder first), never beyond a need.
+    for _remainder, need_key, source in sorted(remainders, key=lambda r: (-r[0], r[1], r[2])):
+        unit_value = needs[need_key]["unit_value"]
+        if change[source] >= unit_value and room[need_key] > 0:
+            items[need_key, source] += 1
+            room[need_key] -= 1
+            change[source] -= unit_value
+    lines: list[Line] = []
+    for (need_key, source), quantity in items.items():
+        if quantity > 0:
+            value = quantity * needs[need_key]["unit_value"]
+            lines.append(Line(need_key, source, quantity, value if source.startswith("F") else 0, value))
     return result, lines
 
 

@@ -208,3 +208,20 @@ async def test_commit_without_a_preview_is_refused(client: Any, db: AsyncSession
     response = await post_form(client, "/officer/matching", {"policy": "leximin"})
     assert response.status_code == 422
     assert await _count(db, Allocation) == 0
+
+
+async def test_a_funds_change_from_several_needs_buys_whole_items(db: AsyncSession) -> None:
+    """90,000 ₫ over two equal needs of 30,000 ₫ items: the engine gives 45,000 ₫ to each, which
+    buys one item each; the two 15,000 ₫ of change buy a third item rather than idling."""
+    from donations.allocation import gather, run
+
+    other = await _other_commune(db)
+    need_a = await make_need(db, await make_library(db), quantity=10, unit_value=30_000)
+    need_b = await make_need(db, await make_library(db, "Thư viện B", other.code), quantity=10, unit_value=30_000)
+    sponsor = await make_user(db, Role.SPONSOR)
+    db.add(_pledge(sponsor, kind=PledgeKind.MONEY, amount=90_000, status=PledgeStatus.PAID))
+    await db.commit()
+    _result, lines = run(await gather(db, SON_LA), "leximin")
+    assert sorted((line.need_key, line.quantity, line.amount) for line in lines) == [
+        (f"N{need_a.id}", 2, 60_000), (f"N{need_b.id}", 1, 30_000)]  # ties go to the first need
+

@@ -44,12 +44,15 @@ async def test_money_goes_to_the_least_covered_commune(db: AsyncSession, client:
     response = await _preview(client, amount="250000")
     assert response.status_code == 200, response.text
     assert "<html" not in response.text  # the htmx fragment only
-    assert a["other"].name in response.text and f"/needs/{a['need_b'].id}" in response.text
-    assert f"/needs/{a['need_a'].id}" not in response.text  # 80 % covered already: nothing goes there
-    # Leximin on what is still open (2 items in Mường La, 10 here) levels both at 5/12; money buys
-    # whole items only, so 4 items here and 50 000 ₫ waits for the next run.
-    assert '<td class="num">4</td><td class="num">200.000\xa0₫</td>' in response.text
-    assert "50.000\xa0₫ sẽ chờ trong quỹ chung" in response.text
+    assert a["other"].name in response.text
+    # Leximin on what is still open (2 items in Mường La, 10 here) levels both at 5/12 of it:
+    # 208,333 ₫ here buys 4 whole items; the change from both (50,000 ₫) buys one more where the
+    # engine meant the most money, in Mường La. Every đồng is used.
+    assert f'/needs/{a["need_b"].id}">#{a["need_b"].id} · Sách thiếu nhi</a></td>\n' \
+           '        <td class="num">4</td><td class="num">200.000\xa0₫</td>' in response.text
+    assert f'/needs/{a["need_a"].id}">#{a["need_a"].id} · Sách thiếu nhi</a></td>\n' \
+           '        <td class="num">1</td><td class="num">50.000\xa0₫</td>' in response.text
+    assert "chờ trong quỹ chung" not in response.text
     assert "0% nếu không có món quà của bạn, 40% nếu có" in response.text
     await _nothing_written(db)
 
