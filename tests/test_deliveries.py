@@ -327,3 +327,51 @@ async def test_refund_before_dispatch_cancels_the_allocation(client: Any, db: As
     allocation = await _line(db, a["pledge"])
     assert allocation.status == AllocationStatus.CANCELED and allocation.shipment_id is None
     assert "Nhà tài trợ rút lại" not in (await client.get("/officer/deliveries")).text
+
+
+async def test_pooled_gifts_ship_from_the_hub_after_a_matching_run(client: Any, db: AsyncSession) -> None:
+    """A received lot and paid pool money, allocated by a committed matching run, travel in one
+    shipment; the lot's pledge is acknowledged at its own unit value, the money's at the item price."""
+    a = await _arrange(db, need_quantity=40, pledged=10)
+    lot = Pledge(reference="GLGTLOT00001", sponsor_id=a["sponsor"].id, kind=PledgeKind.BOOKS,
+                 target=Target.COMMUNE, commune_code=MUONG_LA, item_kind_key="book/children", quantity=12,
+                 unit_value=30_000, status=PledgeStatus.RECEIVED)
+    fund = Pledge(reference="GLGTFUND0001", sponsor_id=a["sponsor"].id, kind=PledgeKind.MONEY,
+                  target=Target.POOL, amount=400_000, status=PledgeStatus.PAID)
+    db.add_all([lot, fund])
+    await db.commit()
+    await _as(client, a["officer"])
+    page = await client.get("/officer/matching?policy=leximin")
+    snapshot = re.search(r'name="snapshot" value="([0-9a-f]{64})"', page.text).group(1)  # type: ignore[union-attr]
+    response = await post_form(client, "/officer/matching", {"policy": "leximin", "snapshot": snapshot})
+    assert response.status_code == 303
+    assert await _count(db, Allocation, Allocation.policy == "leximin") == 2
+
+    shipment = await _ship(client, db, a)  # the direct allocation and the two pooled ones
+    lines = list(await db.scalars(select(Allocation).where(Allocation.shipment_id == shipment.id)
+                                  .order_by(Allocation.id)))
+    assert len(lines) == 3 and {line.status for line in lines} == {AllocationStatus.DISPATCHED}
+    # The officer records the arrival; the librarian then confirms each line.
+    assert (await post_form(client, f"/officer/deliveries/{shipment.id}/deliver", {})).status_code == 303
+    for pledge in (lot, fund):
+        assert (await _fresh(db, Pledge, pledge.id)).status == PledgeStatus.DELIVERED
+    await _as(client, a["librarian"])
+    for line in lines:
+        response = await _receipt(client, shipment.id, line.id, line.quantity)
+        assert response.status_code == 303, response.text
+    lot, fund = await _fresh(db, Pledge, lot.id), await _fresh(db, Pledge, fund.id)
+    assert lot.status == fund.status == PledgeStatus.ACKNOWLEDGED
+    assert lot.accepted_value == 12 * 30_000
+    assert fund.accepted_value == 8 * 50_000  # money bought whole books at the need's price
+    need = await _fresh(db, Need, a["need"].id)
+    assert need.delivered_quantity == 10 + 12 + 8 and need.status == NeedStatus.OPEN
+    assert await _count(db, OutboxMessage, OutboxMessage.topic == "pledge.delivered") == 3
+
+
+async def test_shipment_list_fragment_for_htmx(client: Any, db: AsyncSession) -> None:
+    a = await _arrange(db)
+    shipment = await _ship(client, db, a)
+    fragment = await client.get("/officer/deliveries?status=dispatched", headers={"HX-Request": "true"})
+    assert fragment.status_code == 200 and "<html" not in fragment.text and shipment.code in fragment.text
+    empty = await client.get("/officer/deliveries?status=delivered", headers={"HX-Request": "true"})
+    assert shipment.code not in empty.text
