@@ -15,7 +15,7 @@ from app.auth.guards import acting_user, librarian_only, officer_only, signed_in
 from app.auth.models import Role
 from app.errors import NotFound, ValidationFailed
 from app.forms import form_data
-from app.geography.models import Library
+from app.geography.models import Commune, Library
 from app.i18n import _
 from app.web import DbSession, flash, render, see_other
 from donations import deliveries, services
@@ -125,8 +125,11 @@ class LibraryDeliveries(Controller):
     async def _page(self, request: Request[Any, Any, Any], db_session: DbSession, *, status_code: int = 200,
                     errors: dict[str, str] | None = None, line: int | None = None,
                     values: dict[str, Any] | None = None) -> Template:
+        user = acting_user(request)
+        library = await db_session.get(Library, user.library_id) if user.library_id else None
+        commune = await db_session.get(Commune, library.commune_code) if library else None
         return render(request, "donations/library_deliveries.html", status_code=status_code,
-                      views=await deliveries.incoming(db_session, acting_user(request)),
+                      views=await deliveries.incoming(db_session, user), commune=commune,
                       errors=errors or {}, error_line=line, values=values or {},
                       max_mb=request.app.state.settings.receipt_photo_max_bytes // (1024 * 1024))
 
