@@ -111,6 +111,7 @@ class Pledge(Base):
     confirmed_at: Mapped[dt.datetime | None]  # paid (money) or received (in kind)
     # In kind: what the receiving library acknowledged, at the pledge's unit value (partial receipts
     # count what arrived). Recognition counts in-kind gifts at this value once acknowledged.
+    # (Money: the items it bought that arrived, at the price they were bought for; donations.deliveries.)
     accepted_value: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     acknowledged_at: Mapped[dt.datetime | None]
 
