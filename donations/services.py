@@ -340,10 +340,21 @@ async def record_refund(session: AsyncSession, actor_id: int | None, payment: Pa
 
 
 async def _cancel_planned_allocations(session: AsyncSession, actor_id: int | None, pledge: Pledge) -> None:
-    """The money went back: what it was to buy is not shipped (planned lines leave their shipment)."""
+    """The money went back: what it was to buy is not shipped (planned lines leave their shipment).
+    A matching run's lines also give their items back to the needs (a direct gift's need is given
+    back by the caller) and are reversed in the ledger."""
     for allocation in await session.scalars(select(Allocation).where(
             Allocation.pledge_id == pledge.id, Allocation.status == AllocationStatus.PLANNED).with_for_update()):
         allocation.status, allocation.shipment_id = AllocationStatus.CANCELED, None
+        if allocation.policy != "direct":
+            await session.execute(
+                update(Need).where(Need.id == allocation.need_id)
+                .values(pledged_quantity=Need.pledged_quantity - allocation.quantity,
+                        allocated_quantity=Need.allocated_quantity - allocation.quantity)
+                .execution_options(synchronize_session=False))
+            session.add(LedgerEntry(kind=LedgerKind.ALLOCATION, pledge_id=pledge.id, amount=-allocation.value,
+                                    quantity=-allocation.quantity, need_id=allocation.need_id,
+                                    commune_code=allocation.commune_code))
         audit.record(session, actor_id=actor_id, action="allocation.cancel", entity_type="allocation",
                      entity_id=allocation.id, summary="refund", before={"status": AllocationStatus.PLANNED.value},
                      after={"status": AllocationStatus.CANCELED.value})

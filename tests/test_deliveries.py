@@ -375,3 +375,26 @@ async def test_shipment_list_fragment_for_htmx(client: Any, db: AsyncSession) ->
     assert fragment.status_code == 200 and "<html" not in fragment.text and shipment.code in fragment.text
     empty = await client.get("/officer/deliveries?status=delivered", headers={"HX-Request": "true"})
     assert shipment.code not in empty.text
+
+
+async def test_refunding_pooled_money_gives_its_planned_items_back(client: Any, db: AsyncSession) -> None:
+    a = await _arrange(db, need_quantity=40, pledged=10)
+    fund = Pledge(reference="GLGTFUND0002", sponsor_id=a["sponsor"].id, kind=PledgeKind.MONEY,
+                  target=Target.POOL, amount=300_000, status=PledgeStatus.AWAITING_PAYMENT)
+    db.add(fund)
+    await db.flush()
+    await services.confirm_payment(db, await services.new_payment(db, fund, "bank_transfer"), actor_id=a["officer"].id)
+    await db.commit()
+    await _as(client, a["officer"])
+    page = await client.get("/officer/matching?policy=leximin")
+    snapshot = re.search(r'name="snapshot" value="([0-9a-f]{64})"', page.text).group(1)  # type: ignore[union-attr]
+    committed = await post_form(client, "/officer/matching", {"policy": "leximin", "snapshot": snapshot})
+    assert committed.status_code == 303
+    need = await _fresh(db, Need, a["need"].id)
+    assert (need.pledged_quantity, need.allocated_quantity) == (16, 16)
+    response = await post_form(client, f"/pledges/{fund.reference}/refund", {"reason": "Nhà tài trợ rút lại"})
+    assert response.status_code == 303, response.text
+    line = await _line(db, fund)
+    assert line.status == AllocationStatus.CANCELED
+    need = await _fresh(db, Need, a["need"].id)
+    assert (need.pledged_quantity, need.allocated_quantity) == (10, 10)
