@@ -437,6 +437,14 @@ async def _record(session: AsyncSession, actor: User, settings: Settings, shipme
     if received < allocation.quantity:
         audit.record(session, actor_id=actor.id, action="delivery.shortfall", entity_type="shipment_receipt",
                      entity_id=receipt.id, summary=note, after={"missing": allocation.quantity - received})
+        commune = await session.get(Commune, allocation.commune_code)
+        for officer_id in await session.scalars(select(User.id).where(User.role == Role.OFFICER,
+                                                                      User.is_active.is_(True))):
+            services.notify(session, officer_id, "delivery.shortfall",
+                            _("Shortfall in shipment %(code)s", code=shipment.code),
+                            _("%(commune)s received %(received)s of %(sent)s items: %(note)s",
+                              commune=commune.name if commune else "", received=received,
+                              sent=allocation.quantity, note=note))
     pledge.accepted_value += receipt.accepted_value
     if received:
         await session.execute(update(Need).where(Need.id == allocation.need_id)

@@ -280,6 +280,8 @@ async def test_partial_receipt_flags_a_shortfall(client: Any, db: AsyncSession) 
     need = await _fresh(db, Need, a["need"].id)
     assert need.delivered_quantity == 7 and need.status == NeedStatus.OPEN  # not everything arrived
     assert await _count(db, AuditLog, AuditLog.action == "delivery.shortfall") == 1
+    told = list(await db.scalars(select(OutboxMessage).where(OutboxMessage.topic == "delivery.shortfall")))
+    assert [m.recipient_id for m in told] == [a["officer"].id] and "Thiếu 3 cuốn" in told[0].body
 
     await _as(client, a["officer"])
     queue = await client.get("/officer/deliveries/shortfalls")
