@@ -14,7 +14,7 @@ from app.auth.models import User
 from app.geography.models import Commune, Library
 from app.i18n import format_vnd, lazy
 from app.payments.registry import STATE_LABELS, PaymentState
-from donations.deliveries import LineView, deliveries_of
+from donations.delivery_queries import LineView, deliveries_of
 from donations.models import PLEDGE_STATUS_LABELS, Pledge, PledgeStatus
 from donations.receipts import can_file_confirmation, receipt_number
 from needs.models import ItemKind, Need

@@ -13,6 +13,7 @@ arrived. Every change is a service here: checked, written, audited; services nev
   once all its items arrived) and to the pledge's ``accepted_value`` (received items × the
   pledge's unit value; for money, × the item price the allocation bought). Less than was sent is a
   shortfall, listed for the officers with the librarian's note until one of them handles it.
+- Photos: :mod:`donations.receipt_photos`; what the pages show: :mod:`donations.delivery_queries`.
 - Goods a sponsor brings straight to the commune (in kind, to one need) are confirmed by the
   librarian in one step: received → allocated → a shipment "directly from the sponsor",
   delivered → the receipt.
@@ -20,14 +21,6 @@ arrived. Every change is a service here: checked, written, audited; services nev
 
 from __future__ import annotations
 
-import io
-import secrets
-import warnings
-from collections import defaultdict
-from dataclasses import dataclass, field
-from pathlib import Path
-
-from PIL import Image
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -37,7 +30,7 @@ from app.auth.models import Role, User
 from app.db import utcnow
 from app.errors import Forbidden, IllegalTransition, NotFound, ValidationFailed
 from app.geography.models import Commune, Library
-from app.i18n import _, format_number
+from app.i18n import _
 from app.settings import Settings
 from donations import services
 from donations.models import (
@@ -52,8 +45,9 @@ from donations.models import (
     ShipmentSource,
     ShipmentStatus,
 )
+from donations.receipt_photos import Photo, check_photo, store_photo
 from needs import services as need_services
-from needs.models import ItemKind, Need, NeedStatus
+from needs.models import Need, NeedStatus
 
 S = ShipmentStatus
 ALLOWED: dict[ShipmentStatus, frozenset[ShipmentStatus]] = {
@@ -62,54 +56,7 @@ ALLOWED: dict[ShipmentStatus, frozenset[ShipmentStatus]] = {
     S.DELIVERED: frozenset(),
 }
 FOLLOW = {S.DISPATCHED: AllocationStatus.DISPATCHED, S.DELIVERED: AllocationStatus.DELIVERED}
-# Image formats a receipt photo may be in, and the extension it is stored with.
-PHOTO_FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif"}
-PHOTO_MEDIA_TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp", "gif": "image/gif"}
 NOTE_MAX = 2000
-
-
-# --- photos ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Photo:
-    content: bytes
-    extension: str
-
-
-def check_photo(content: bytes, max_bytes: int) -> Photo:
-    """The upload if it really is an image (decoded by Pillow, not trusted by its name or type)
-    of at most ``max_bytes``; otherwise a validation error on the ``photo`` field."""
-    if len(content) > max_bytes:
-        raise ValidationFailed({"photo": _("The photo is too large: at most %(size)s MB.",
-                                           size=format_number(round(max_bytes / 1024 / 1024, 1)))})
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(content)) as image:
-                kind = image.format
-                image.verify()
-    except Exception:  # noqa: BLE001 - whatever Pillow cannot read is not a photo we keep
-        kind = None
-    if kind not in PHOTO_FORMATS:
-        raise ValidationFailed({"photo": _("This file is not a photo: choose a JPEG, PNG, WebP or GIF image.")})
-    return Photo(content, PHOTO_FORMATS[kind])
-
-
-def store_photo(upload_dir: Path, photo: Photo) -> str:
-    """Write the photo under the upload directory; returns its path relative to it."""
-    relative = f"receipts/{utcnow():%Y-%m}/{secrets.token_hex(16)}.{photo.extension}"
-    path = upload_dir / relative
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(photo.content)
-    return relative
-
-
-def photo_file(upload_dir: Path, relative: str) -> tuple[Path, str]:
-    path = (upload_dir / relative).resolve()
-    if not path.is_relative_to(upload_dir.resolve()) or not path.is_file():
-        raise NotFound(_("No such photo."))
-    return path, PHOTO_MEDIA_TYPES.get(path.suffix.lstrip("."), "application/octet-stream")
 
 
 # --- reading --------------------------------------------------------------------------------------
@@ -123,138 +70,6 @@ async def get_shipment(session: AsyncSession, shipment_id: int, *, for_update: b
     if shipment is None:
         raise NotFound(_("No such shipment."))
     return shipment
-
-
-@dataclass
-class LineView:
-    allocation: Allocation
-    pledge: Pledge
-    need: Need
-    item_name: str
-    library_name: str
-    receipt: ShipmentReceipt | None = None
-
-
-@dataclass
-class ShipmentView:
-    shipment: Shipment
-    commune_name: str
-    lines: list[LineView] = field(default_factory=list)
-
-    @property
-    def pending(self) -> list[LineView]:
-        return [line for line in self.lines if line.receipt is None]
-
-    @property
-    def quantity(self) -> int:
-        return sum(line.allocation.quantity for line in self.lines)
-
-
-async def _lines(session: AsyncSession, allocations: list[Allocation]) -> list[LineView]:
-    if not allocations:
-        return []
-    pledges = {p.id: p for p in await session.scalars(
-        select(Pledge).where(Pledge.id.in_({a.pledge_id for a in allocations})))}
-    needs = {n.id: n for n in await session.scalars(select(Need).where(Need.id.in_({a.need_id for a in allocations})))}
-    kinds = {k.key: k for k in await session.scalars(
-        select(ItemKind).where(ItemKind.key.in_({n.item_kind_key for n in needs.values()})))}
-    libraries = dict((await session.execute(select(Library.id, Library.name).where(
-        Library.id.in_({n.library_id for n in needs.values()})))).tuples().all())
-    receipts = {r.allocation_id: r for r in await session.scalars(
-        select(ShipmentReceipt).where(ShipmentReceipt.allocation_id.in_([a.id for a in allocations])))}
-    return [LineView(a, pledges[a.pledge_id], needs[a.need_id], kinds[needs[a.need_id].item_kind_key].name,
-                     libraries.get(needs[a.need_id].library_id, ""), receipts.get(a.id)) for a in allocations]
-
-
-async def _views(session: AsyncSession, shipments: list[Shipment]) -> list[ShipmentView]:
-    names = dict((await session.execute(select(Commune.code, Commune.name).where(
-        Commune.code.in_({s.commune_code for s in shipments})))).tuples().all())
-    lines = await _lines(session, [a for s in shipments for a in s.allocations])
-    by_allocation = {line.allocation.id: line for line in lines}
-    return [ShipmentView(s, names.get(s.commune_code, ""), [by_allocation[a.id] for a in s.allocations])
-            for s in shipments]
-
-
-async def shipment_view(session: AsyncSession, shipment: Shipment) -> ShipmentView:
-    return (await _views(session, [shipment]))[0]
-
-
-@dataclass
-class Waiting:
-    """A commune's planned allocations that no shipment carries yet."""
-
-    commune_code: int
-    commune_name: str
-    lines: list[LineView]
-
-
-async def waiting_for_shipment(session: AsyncSession, province_code: int) -> list[Waiting]:
-    allocations = list(await session.scalars(
-        select(Allocation).join(Commune, Commune.code == Allocation.commune_code)
-        .where(Commune.province_code == province_code, Allocation.status == AllocationStatus.PLANNED,
-               Allocation.shipment_id.is_(None))
-        .order_by(Commune.name_folded, Allocation.id)))
-    names = dict((await session.execute(select(Commune.code, Commune.name).where(
-        Commune.code.in_({a.commune_code for a in allocations})))).tuples().all())
-    groups: dict[int, list[LineView]] = defaultdict(list)
-    for line in await _lines(session, allocations):
-        groups[line.allocation.commune_code].append(line)
-    return [Waiting(code, names[code], lines) for code, lines in groups.items()]
-
-
-async def shipments(session: AsyncSession, province_code: int, status: ShipmentStatus | None,
-                    *, limit: int = 100) -> list[ShipmentView]:
-    query = (select(Shipment).join(Commune, Commune.code == Shipment.commune_code)
-             .where(Commune.province_code == province_code)
-             .options(selectinload(Shipment.allocations)).order_by(Shipment.id.desc()).limit(limit))
-    if status is not None:
-        query = query.where(Shipment.status == status)
-    return await _views(session, list(await session.scalars(query)))
-
-
-async def incoming(session: AsyncSession, librarian: User) -> list[ShipmentView]:
-    """Shipments on their way to (or arrived at) the librarian's commune: those with lines to
-    confirm first, then the last confirmed ones."""
-    library = await _library_of(session, librarian)
-    rows = list(await session.scalars(
-        select(Shipment).where(Shipment.commune_code == library.commune_code,
-                               Shipment.status.in_([S.DISPATCHED, S.DELIVERED]))
-        .options(selectinload(Shipment.allocations)).order_by(Shipment.id.desc()).limit(50)))
-    views = await _views(session, rows)
-    return sorted(views, key=lambda v: (not v.pending, -v.shipment.id))
-
-
-@dataclass
-class Shortfall:
-    receipt: ShipmentReceipt
-    pledge: Pledge
-    commune_name: str
-    shipment_code: str
-
-
-async def open_shortfalls(session: AsyncSession) -> list[Shortfall]:
-    rows = (await session.execute(
-        select(ShipmentReceipt, Pledge, Commune.name, Shipment)
-        .join(Pledge, Pledge.id == ShipmentReceipt.pledge_id)
-        .join(Commune, Commune.code == ShipmentReceipt.commune_code)
-        .join(Shipment, Shipment.id == ShipmentReceipt.shipment_id)
-        .where(ShipmentReceipt.quantity_received < ShipmentReceipt.quantity_sent,
-               ShipmentReceipt.shortfall_handled_at.is_(None))
-        .order_by(ShipmentReceipt.received_at, ShipmentReceipt.id))).tuples().all()
-    return [Shortfall(receipt, pledge, name, shipment.code) for receipt, pledge, name, shipment in rows]
-
-
-async def deliveries_of(session: AsyncSession, pledge_ids: list[int]) -> dict[int, list[LineView]]:
-    """For the sponsor's dashboard: each pledge's allocations with their shipment and receipt."""
-    if not pledge_ids:
-        return {}
-    allocations = list(await session.scalars(
-        select(Allocation).where(Allocation.pledge_id.in_(pledge_ids), Allocation.status != AllocationStatus.CANCELED)
-        .order_by(Allocation.id)))
-    result: dict[int, list[LineView]] = defaultdict(list)
-    for line in await _lines(session, allocations):
-        result[line.allocation.pledge_id].append(line)
-    return result
 
 
 # --- shipments ------------------------------------------------------------------------------------
@@ -367,7 +182,7 @@ async def _advance_pledge(session: AsyncSession, actor_id: int | None, pledge_id
 # --- receipts -------------------------------------------------------------------------------------
 
 
-async def _library_of(session: AsyncSession, actor: User) -> Library:
+async def library_of(session: AsyncSession, actor: User) -> Library:
     library = await session.get(Library, actor.library_id) if actor.library_id else None
     if actor.role != Role.LIBRARIAN or library is None:
         raise Forbidden(_("Only the receiving commune's librarian can confirm a delivery."))
@@ -400,7 +215,7 @@ async def confirm_receipt(session: AsyncSession, actor: User, settings: Settings
                           allocation_id: int, quantity: int | None, note: str | None = None,
                           photo: bytes | None = None) -> ShipmentReceipt:
     """The commune's librarian confirms one line of a shipment to their commune."""
-    library = await _library_of(session, actor)
+    library = await library_of(session, actor)
     shipment = await get_shipment(session, shipment_id, for_update=True)
     if shipment.commune_code != library.commune_code:
         raise Forbidden(_("This shipment goes to another commune: only its librarians can confirm it."))

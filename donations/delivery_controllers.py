@@ -18,7 +18,7 @@ from app.forms import form_data
 from app.geography.models import Commune, Library
 from app.i18n import _
 from app.web import DbSession, flash, render, see_other
-from donations import deliveries, services
+from donations import deliveries, delivery_queries, receipt_photos, services
 from donations.models import Pledge, PledgeStatus, ShipmentReceipt, ShipmentSource, ShipmentStatus
 from needs.models import Need
 
@@ -59,9 +59,9 @@ class OfficerDeliveries(Controller):
         province = request.app.state.settings.province_code
         return render(
             request, "donations/officer_deliveries.html", fragment="donations/_shipment_list.html",
-            waiting=await deliveries.waiting_for_shipment(db_session, province),
-            shipments=await deliveries.shipments(db_session, province, chosen),
-            shortfalls=len(await deliveries.open_shortfalls(db_session)),
+            waiting=await delivery_queries.waiting_for_shipment(db_session, province),
+            shipments=await delivery_queries.shipments(db_session, province, chosen),
+            shortfalls=len(await delivery_queries.open_shortfalls(db_session)),
             status=chosen, statuses=list(ShipmentStatus), sources=list(ShipmentSource),
         )
 
@@ -84,7 +84,8 @@ class OfficerDeliveries(Controller):
     async def detail(self, request: Request[Any, Any, Any], db_session: DbSession,
                      shipment_id: FromPath[int]) -> Template:
         shipment = await deliveries.get_shipment(db_session, shipment_id)
-        return render(request, "donations/shipment.html", view=await deliveries.shipment_view(db_session, shipment))
+        view = await delivery_queries.shipment_view(db_session, shipment)
+        return render(request, "donations/shipment.html", view=view)
 
     @post("/{shipment_id:int}/dispatch", name="officer_shipment_dispatch")
     async def dispatch(self, request: Request[Any, Any, Any], db_session: DbSession,
@@ -105,7 +106,7 @@ class OfficerDeliveries(Controller):
 
     @get("/shortfalls", name="officer_shortfalls")
     async def shortfalls(self, request: Request[Any, Any, Any], db_session: DbSession) -> Template:
-        return render(request, "donations/shortfalls.html", rows=await deliveries.open_shortfalls(db_session))
+        return render(request, "donations/shortfalls.html", rows=await delivery_queries.open_shortfalls(db_session))
 
     @post("/shortfalls/{receipt_id:int}", name="officer_shortfall_handle")
     async def handle(self, request: Request[Any, Any, Any], db_session: DbSession,
@@ -129,7 +130,7 @@ class LibraryDeliveries(Controller):
         library = await db_session.get(Library, user.library_id) if user.library_id else None
         commune = await db_session.get(Commune, library.commune_code) if library else None
         return render(request, "donations/library_deliveries.html", status_code=status_code,
-                      views=await deliveries.incoming(db_session, user), commune=commune,
+                      views=await delivery_queries.incoming(db_session, user), commune=commune,
                       errors=errors or {}, error_line=line, values=values or {},
                       max_mb=request.app.state.settings.receipt_photo_max_bytes // (1024 * 1024))
 
@@ -218,7 +219,7 @@ class ReceiptPhotos(Controller):
             allowed = pledge is not None and pledge.sponsor_id == user.id
         if not allowed:
             raise NotFound(_("No such photo."))
-        path, media_type = deliveries.photo_file(request.app.state.settings.upload_dir, receipt.photo_path)
+        path, media_type = receipt_photos.photo_file(request.app.state.settings.upload_dir, receipt.photo_path)
         return File(path=path, media_type=media_type, content_disposition_type="inline",
                     headers={"Cache-Control": "private, max-age=86400"})
 

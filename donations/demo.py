@@ -11,7 +11,7 @@ from app.auth.passwords import hash_password
 from app.demo import DEMO_PASSWORD, DemoContext
 from app.geography.models import Library
 from app.settings import get_settings
-from donations import deliveries, services
+from donations import deliveries, delivery_queries, services
 from donations.models import Delivery, Pledge, PledgeKind, PledgeStatus, ShipmentSource, Target
 from donations.schemas import PledgeIn
 from needs.models import ItemCategory, ItemKind, Need, NeedStatus
@@ -111,7 +111,7 @@ async def seed_deliveries(session: AsyncSession, ctx: DemoContext, receipt: int)
         await deliveries.receive_from_sponsor(session, librarian, settings, brought, None,
                                               "Nhà tài trợ mang sách đến tận thư viện.")
     await session.flush()
-    waiting = await deliveries.waiting_for_shipment(session, settings.province_code)
+    waiting = await delivery_queries.waiting_for_shipment(session, settings.province_code)
     shortfall = False  # one, for the officer's queue
     carriers = ["Viettel Post VTP2611{:04d}", "Bưu điện Sơn La EL2611{:04d}VN", "Xe của Sở, chuyến {:04d}"]
     for n, group in enumerate(sorted(waiting, key=lambda g: (home is None or g.commune_code != home.commune_code,
