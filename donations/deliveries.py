@@ -51,9 +51,10 @@ from needs.models import Need, NeedStatus
 
 S = ShipmentStatus
 ALLOWED: dict[ShipmentStatus, frozenset[ShipmentStatus]] = {
-    S.PLANNED: frozenset({S.DISPATCHED}),
+    S.PLANNED: frozenset({S.DISPATCHED, S.CANCELED}),
     S.DISPATCHED: frozenset({S.DELIVERED}),
     S.DELIVERED: frozenset(),
+    S.CANCELED: frozenset(),
 }
 FOLLOW = {S.DISPATCHED: AllocationStatus.DISPATCHED, S.DELIVERED: AllocationStatus.DELIVERED}
 NOTE_MAX = 2000
@@ -85,7 +86,8 @@ def _move(session: AsyncSession, actor_id: int | None, shipment: Shipment, to: S
     before = shipment.status
     shipment.status = to
     for allocation in shipment.allocations:
-        allocation.status = FOLLOW[to]
+        if to in FOLLOW:
+            allocation.status = FOLLOW[to]
     audit.record(session, actor_id=actor_id, action=action, entity_type="shipment", entity_id=shipment.id,
                  summary=shipment.carrier, before={"status": before.value}, after={"status": to.value})
 
@@ -137,6 +139,16 @@ async def _dispatch(session: AsyncSession, actor_id: int, shipment: Shipment, ca
     for pledge_id in sorted({a.pledge_id for a in shipment.allocations}):  # the sponsor's timeline
         audit.record(session, actor_id=actor_id, action="pledge.dispatch", entity_type="pledge",
                      entity_id=pledge_id, summary=shipment.code, after={"shipment": shipment.id})
+    return shipment
+
+
+async def cancel_shipment(session: AsyncSession, actor: User, shipment: Shipment) -> Shipment:
+    """A planned shipment was a mistake: it is canceled and its allocations wait for another."""
+    services.require_officer(actor)
+    _move(session, actor.id, shipment, S.CANCELED, "shipment.cancel")
+    for allocation in shipment.allocations:
+        allocation.shipment_id = None
+    await session.flush()
     return shipment
 
 

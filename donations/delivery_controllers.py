@@ -96,6 +96,14 @@ class OfficerDeliveries(Controller):
         flash(request, _("Shipment %(code)s dispatched.", code=shipment.code))
         return see_other(request, f"/officer/deliveries/{shipment.id}")
 
+    @post("/{shipment_id:int}/cancel", name="officer_shipment_cancel")
+    async def cancel(self, request: Request[Any, Any, Any], db_session: DbSession,
+                     shipment_id: FromPath[int]) -> Response[Any]:
+        shipment = await deliveries.get_shipment(db_session, shipment_id, for_update=True)
+        await deliveries.cancel_shipment(db_session, acting_user(request), shipment)
+        flash(request, _("Shipment %(code)s canceled: its allocations wait for another shipment.", code=shipment.code))
+        return see_other(request, "/officer/deliveries")
+
     @post("/{shipment_id:int}/deliver", name="officer_shipment_deliver")
     async def deliver(self, request: Request[Any, Any, Any], db_session: DbSession,
                       shipment_id: FromPath[int]) -> Response[Any]:

@@ -295,6 +295,7 @@ class ShipmentStatus(enum.StrEnum):
     PLANNED = "planned"
     DISPATCHED = "dispatched"
     DELIVERED = "delivered"
+    CANCELED = "canceled"  # planned by mistake: its allocations wait for another shipment
 
     @property
     def label(self) -> str:
@@ -302,7 +303,7 @@ class ShipmentStatus(enum.StrEnum):
 
 
 SHIPMENT_STATUS_LABELS = {ShipmentStatus.PLANNED: lazy("Planned"), ShipmentStatus.DISPATCHED: lazy("Dispatched"),
-                          ShipmentStatus.DELIVERED: lazy("Delivered")}
+                          ShipmentStatus.DELIVERED: lazy("Delivered"), ShipmentStatus.CANCELED: lazy("Canceled")}
 
 
 class Shipment(Base):

@@ -400,3 +400,17 @@ async def test_refunding_pooled_money_gives_its_planned_items_back(client: Any, 
     assert line.status == AllocationStatus.CANCELED
     need = await _fresh(db, Need, a["need"].id)
     assert (need.pledged_quantity, need.allocated_quantity) == (10, 10)
+
+
+async def test_a_planned_shipment_can_be_canceled_and_its_lines_shipped_again(client: Any, db: AsyncSession) -> None:
+    a = await _arrange(db)
+    shipment = await _ship(client, db, a, dispatch=False)
+    response = await post_form(client, f"/officer/deliveries/{shipment.id}/cancel", {})
+    assert response.status_code == 303
+    assert (await _fresh(db, Shipment, shipment.id)).status == ShipmentStatus.CANCELED
+    line = await _line(db, a["pledge"])
+    assert line.shipment_id is None and line.status == AllocationStatus.PLANNED
+    assert (await post_form(client, f"/officer/deliveries/{shipment.id}/dispatch", {})).status_code == 409
+    again = await _ship(client, db, a)  # the line waits for a shipment again
+    assert again.id != shipment.id and again.status == ShipmentStatus.DISPATCHED
+    assert (await post_form(client, f"/officer/deliveries/{again.id}/cancel", {})).status_code == 409
