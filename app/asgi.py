@@ -38,7 +38,8 @@ from app.web import (
 )
 from donations.allocation_controllers import AllocationController
 from donations.bank_controllers import OfficerPayments
-from donations.controllers import LibraryPledges, PledgeController, StripeWebhook
+from donations.controllers import PledgeController, StripeWebhook
+from donations.delivery_controllers import ROUTE_HANDLERS as DELIVERY_ROUTES
 from donations.providers import build_registry
 from donations.public_controllers import ROUTE_HANDLERS as DONATION_PUBLIC_ROUTES
 from needs.controllers import LibrarianNeeds, NeedsApi, NeedsBoard, OfficerNeeds
@@ -56,6 +57,7 @@ OFFICER_LINKS: list[dict[str, str]] = [
     {"url": "/officer/pledges", "label": lazy("Pledges awaiting payment or delivery")},
     {"url": "/officer/statements", "label": lazy("Bank statements")},
     {"url": "/officer/matching", "label": lazy("Fair allocation of the pool")},
+    {"url": "/officer/deliveries", "label": lazy("Deliveries and shortfalls")},
 ]
 
 TEMPLATES = ROOT / "templates"
@@ -120,7 +122,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
             NeedsApi,
             PledgeController,
             StripeWebhook,
-            LibraryPledges,
+            *DELIVERY_ROUTES,
             *DONATION_PUBLIC_ROUTES,
             OfficerPayments,
             AllocationController,

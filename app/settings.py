@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     bank_account: str = "0011004455667"
     bank_account_name: str = "SO VAN HOA THE THAO VA DU LICH TINH SON LA"
     stripe_js_url: str = "https://js.stripe.com/v3/"
+    # Deliveries: librarians' receipt photos (images only, at most this many bytes), kept here.
+    upload_dir: Path = VAR_DIR / "uploads"
+    receipt_photo_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     # Public pages (the needs board) are cached this long for anonymous visitors; 0 turns it off.
     public_cache_seconds: int = Field(default=15, ge=0, le=3600)
     # Stripe (card payments). No defaults for secrets: unset means card payments are off.

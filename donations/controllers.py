@@ -12,7 +12,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 from sqlalchemy import select
 
-from app.auth.guards import acting_user, librarian_only, officer_only, signed_in, sponsor_only
+from app.auth.guards import acting_user, officer_only, signed_in, sponsor_only
 from app.auth.models import Role, User
 from app.errors import IllegalTransition, NotFound, ValidationFailed
 from app.forms import form_data, validate
@@ -238,41 +238,13 @@ class PledgeController(Controller):
         reason = validate(RefundIn, {"reason": form_data(await request.form()).get("reason")}).reason
         pledge = await services.get_pledge(db_session, reference, for_update=True)
         payment = services.confirmed_payment(pledge)
-        if payment is None or pledge.status not in (PledgeStatus.PAID, PledgeStatus.ALLOCATED):
+        if payment is None or pledge.status not in (PledgeStatus.PAID, PledgeStatus.ALLOCATED) or (
+                await services.goods_on_their_way(db_session, pledge)):
             raise IllegalTransition(_("Only a paid pledge not yet delivered can be refunded."))
         await _providers(request.app.state).get(payment.provider).refund(payment, payment.amount)
         await services.record_refund(db_session, acting_user(request).id, payment, reason)
         flash(request, _("Refund recorded."))
         return see_other(request, f"/pledges/{reference}")
-
-
-class LibraryPledges(Controller):
-    """Gifts in kind that sponsors bring to a commune: its librarian confirms they arrived."""
-
-    path = "/library/pledges"
-    guards = [librarian_only]
-
-    @get("/", name="library_pledges")
-    async def index(self, request: Request[Any, Any, Any], db_session: DbSession) -> Template:
-        user = acting_user(request)
-        rows = (
-            await db_session.execute(
-                select(Pledge, Need)
-                .join(Need, Pledge.need_id == Need.id)
-                .where(Need.library_id == user.library_id, Pledge.status == PledgeStatus.AWAITING_DELIVERY)
-                .order_by(Pledge.created_at)
-            )
-        ).all()
-        return render(request, "donations/library_pledges.html", rows=rows)
-
-    @post("/{reference:str}/receive", name="library_pledge_receive")
-    async def receive(
-        self, request: Request[Any, Any, Any], db_session: DbSession, reference: FromPath[str]
-    ) -> Response[Any]:
-        pledge = await services.get_pledge(db_session, reference, for_update=True)
-        await services.receive_in_kind(db_session, acting_user(request), pledge)
-        flash(request, _("Receipt confirmed. Thank you!"))
-        return see_other(request, "/library/pledges")
 
 
 class StripeWebhook(Controller):

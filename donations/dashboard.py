@@ -12,14 +12,16 @@ from sqlalchemy.orm import selectinload
 from app.audit import AuditLog
 from app.auth.models import User
 from app.geography.models import Commune, Library
-from app.i18n import lazy
+from app.i18n import format_vnd, lazy
 from app.payments.registry import STATE_LABELS, PaymentState
+from donations.delivery_queries import LineView, deliveries_of
 from donations.models import PLEDGE_STATUS_LABELS, Pledge, PledgeStatus
 from donations.receipts import can_file_confirmation, receipt_number
 from needs.models import ItemKind, Need
 
 PLEDGE_MADE = lazy("Pledge made")
 PAYMENT_STARTED = lazy("Payment started")
+DISPATCHED = lazy("Dispatched")
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ class PledgeView:
     receipt_number: str | None
     confirmation: bool
     timeline: list[Event] = field(default_factory=list)
+    deliveries: list[LineView] = field(default_factory=list)  # its allocations, shipments, receipts
 
 
 def _event(row: AuditLog) -> Event | None:
@@ -46,9 +49,13 @@ def _event(row: AuditLog) -> Event | None:
     if row.entity_type == "pledge":
         if row.action == "pledge.create":
             return Event(row.at, PLEDGE_MADE)
+        if row.action == "pledge.dispatch":
+            return Event(row.at, DISPATCHED, row.summary)
         if "status" not in after:
             return None
         detail = row.summary if row.action in ("pledge.paid", "pledge.refund") else ""
+        if row.action == "pledge.acknowledge" and row.summary.isdigit():
+            detail = format_vnd(int(row.summary))  # the value the library acknowledged
         return Event(row.at, PLEDGE_STATUS_LABELS[PledgeStatus(after["status"])], detail)
     if row.action == "payment.create":
         return Event(row.at, PAYMENT_STARTED, str(after.get("provider", "")))
@@ -99,6 +106,8 @@ async def sponsor_pledges(session: AsyncSession, sponsor: User) -> list[PledgeVi
             receipt_number=numbered[0] if numbered else None,
             confirmation=confirmation and numbered is not None,
         )
+    for pledge_id, lines in (await deliveries_of(session, [p.id for p in pledges])).items():
+        views[pledge_id].deliveries = lines
     for row in audit_rows:
         if row.entity_type == "pledge":
             pledge_id = int(row.entity_id)

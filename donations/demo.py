@@ -9,9 +9,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.models import OrganisationKind, Role, SponsorType, User
 from app.auth.passwords import hash_password
 from app.demo import DEMO_PASSWORD, DemoContext
+from app.geography.models import Library
 from app.settings import get_settings
-from donations import services
-from donations.models import Delivery, PledgeKind, Target
+from donations import deliveries, delivery_queries, services
+from donations.models import Delivery, Pledge, PledgeKind, PledgeStatus, ShipmentSource, Target
 from donations.schemas import PledgeIn
 from needs.models import ItemCategory, ItemKind, Need, NeedStatus
 
@@ -72,4 +73,73 @@ async def seed(session: AsyncSession, ctx: DemoContext) -> None:
             payment = await services.new_payment(session, pledge, "offline")
             await services.confirm_payment(session, payment, actor_id=officer_id,
                                            receipt_number=f"PT-DEMO-{receipt:04d}")
+    await session.flush()
+    if ctx.officer is not None:
+        await seed_deliveries(session, ctx, receipt)
+
+
+async def _librarian_of(session: AsyncSession, commune_code: int) -> User | None:
+    return await session.scalar(select(User).join(Library, Library.id == User.library_id)
+                                .where(Library.commune_code == commune_code).order_by(User.id))
+
+
+async def seed_deliveries(session: AsyncSession, ctx: DemoContext, receipt: int) -> None:
+    """Shipments in every state: the demo librarian's commune gets one dispatched (to confirm) and
+    one planned (to dispatch); other communes' are delivered and acknowledged (one with a
+    shortfall), dispatched, or planned; the rest of the allocations wait for a shipment."""
+    assert ctx.officer is not None
+    officer, settings = ctx.officer, get_settings()
+    home = ctx.libraries[0] if ctx.libraries else None
+    need = await session.scalar(select(Need).where(
+        Need.library_id == home.id, Need.status == NeedStatus.OPEN,
+        Need.quantity - Need.pledged_quantity >= 5).order_by(Need.id)) if home else None
+    if need is not None and ctx.sponsor is not None:  # two paid gifts for the demo librarian's library
+        for quantity in (3, 2):
+            pledge = await services.create_pledge(session, ctx.sponsor, PledgeIn(
+                kind=PledgeKind.MONEY, target=Target.NEED, need_id=need.id, quantity=quantity), settings)
+            receipt += 1
+            payment = await services.new_payment(session, pledge, "offline")
+            await services.confirm_payment(session, payment, actor_id=officer.id,
+                                           receipt_number=f"PT-DEMO-{receipt:04d}")
+    brought = await session.scalar(  # a gift the sponsor brought to the commune itself
+        select(Pledge).join(Need, Need.id == Pledge.need_id)
+        .where(Pledge.status == PledgeStatus.AWAITING_DELIVERY, Pledge.kind != PledgeKind.MONEY,
+               Need.library_id != (home.id if home else 0)).order_by(Pledge.id))
+    librarian = await session.scalar(select(User).join(Need, Need.library_id == User.library_id)
+                                     .where(Need.id == brought.need_id)) if brought else None
+    if brought is not None and librarian is not None:
+        await deliveries.receive_from_sponsor(session, librarian, settings, brought, None,
+                                              "Nhà tài trợ mang sách đến tận thư viện.")
+    await session.flush()
+    waiting = await delivery_queries.waiting_for_shipment(session, settings.province_code)
+    shortfall = False  # one, for the officer's queue
+    carriers = ["Viettel Post VTP2611{:04d}", "Bưu điện Sơn La EL2611{:04d}VN", "Xe của Sở, chuyến {:04d}"]
+    for n, group in enumerate(sorted(waiting, key=lambda g: (home is None or g.commune_code != home.commune_code,
+                                                             g.commune_code))):
+        ids = [line.allocation.id for line in group.lines]
+        carrier = ctx.rng.choice(carriers).format(n)
+        if home is not None and group.commune_code == home.commune_code:
+            first = await deliveries.create_shipment(session, officer, group.commune_code, ids[:1],
+                                                     ShipmentSource.HUB, carrier)
+            await deliveries.dispatch(session, officer, first)
+            if ids[1:]:
+                await deliveries.create_shipment(session, officer, group.commune_code, ids[1:], ShipmentSource.HUB)
+            continue
+        if n > 9:
+            break  # the rest wait for the officer
+        shipment = await deliveries.create_shipment(session, officer, group.commune_code, ids, ShipmentSource.HUB,
+                                                    carrier)
+        if n > 7:
+            continue  # planned
+        await deliveries.dispatch(session, officer, shipment)
+        librarian = await _librarian_of(session, group.commune_code)
+        if n > 5 or librarian is None:
+            continue  # on its way
+        for line in group.lines:
+            short = not shortfall and line.allocation.quantity > 1
+            shortfall = shortfall or short
+            await deliveries.confirm_receipt(
+                session, librarian, settings, shipment.id, line.allocation.id,
+                line.allocation.quantity - 1 if short else line.allocation.quantity,
+                "Thiếu 1 cuốn, thùng hàng bị ướt khi qua suối." if short else "Đã nhận đủ, cảm ơn nhà tài trợ.")
     await session.flush()

@@ -53,6 +53,16 @@ class LedgerRow:
     commune_name: str | None
     library_name: str | None
     status: PledgeStatus
+    accepted_value: int = 0
+
+    @property
+    def acknowledged_value(self) -> int | None:
+        """What the receiving library acknowledged (received items at their value), once it has."""
+        return self.accepted_value if self.status == P.ACKNOWLEDGED else None
+
+    @property
+    def shortfall(self) -> bool:
+        return self.status == P.ACKNOWLEDGED and self.accepted_value < self.value
 
     @property
     def anonymous(self) -> bool:
@@ -115,7 +125,7 @@ def _rows_query(conditions: list[ColumnElement[bool]]) -> Select[Any]:
                ItemKind.name_en.label("item_name_en"), Pledge.quantity,
                Pledge.unit_value, pledge_value().label("value"), Pledge.commune_code,
                Commune.name.label("commune_name"), Library.name.label("library_name"),
-               Pledge.status)
+               Pledge.status, Pledge.accepted_value)
         .join(User, User.id == Pledge.sponsor_id)
         .outerjoin(ItemKind, ItemKind.key == Pledge.item_kind_key)
         .outerjoin(Commune, Commune.code == Pledge.commune_code)

@@ -111,6 +111,7 @@ class Pledge(Base):
     confirmed_at: Mapped[dt.datetime | None]  # paid (money) or received (in kind)
     # In kind: what the receiving library acknowledged, at the pledge's unit value (partial receipts
     # count what arrived). Recognition counts in-kind gifts at this value once acknowledged.
+    # (Money: the items it bought that arrived, at the price they were bought for; donations.deliveries.)
     accepted_value: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     acknowledged_at: Mapped[dt.datetime | None]
 
@@ -237,10 +238,24 @@ class AllocationStatus(enum.StrEnum):
     PLANNED = "planned"  # written by a matching run; goods or money not yet on their way
     DISPATCHED = "dispatched"
     DELIVERED = "delivered"
+    CANCELED = "canceled"  # the pledge was refunded before its goods left
+
+    @property
+    def label(self) -> str:
+        return ALLOCATION_STATUS_LABELS[self]
+
+
+ALLOCATION_STATUS_LABELS = {
+    AllocationStatus.PLANNED: lazy("Being prepared"),
+    AllocationStatus.DISPATCHED: lazy("On its way"),
+    AllocationStatus.DELIVERED: lazy("Delivered"),
+    AllocationStatus.CANCELED: lazy("Canceled"),
+}
 
 
 class Allocation(Base):
-    """One line of a committed matching run: pooled supply (a pledge) assigned to one need.
+    """Supply (a pledge) assigned to one need: a line of a committed matching run, or (policy
+    ``direct``) a gift to one need once it is paid or received. Every delivery goes through one.
     Money buys whole items, so ``quantity`` is always the items covered and ``value`` their worth;
     ``amount`` is the VND drawn from a money pledge (0 for items in kind)."""
 
@@ -260,3 +275,87 @@ class Allocation(Base):
                                                      default=AllocationStatus.PLANNED)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    shipment_id: Mapped[int | None] = mapped_column(ForeignKey("shipments.id"), index=True)
+
+
+class ShipmentSource(enum.StrEnum):
+    HUB = "hub"  # from the province's hub (items received there, or bought with money)
+    SPONSOR = "sponsor"  # the sponsor brings or sends the items to the commune
+
+    @property
+    def label(self) -> str:
+        return SHIPMENT_SOURCE_LABELS[self]
+
+
+SHIPMENT_SOURCE_LABELS = {ShipmentSource.HUB: lazy("From the province hub"),
+                          ShipmentSource.SPONSOR: lazy("Directly from the sponsor")}
+
+
+class ShipmentStatus(enum.StrEnum):
+    PLANNED = "planned"
+    DISPATCHED = "dispatched"
+    DELIVERED = "delivered"
+    CANCELED = "canceled"  # planned by mistake: its allocations wait for another shipment
+
+    @property
+    def label(self) -> str:
+        return SHIPMENT_STATUS_LABELS[self]
+
+
+SHIPMENT_STATUS_LABELS = {ShipmentStatus.PLANNED: lazy("Planned"), ShipmentStatus.DISPATCHED: lazy("Dispatched"),
+                          ShipmentStatus.DELIVERED: lazy("Delivered"), ShipmentStatus.CANCELED: lazy("Canceled")}
+
+
+class Shipment(Base):
+    """Allocations to one commune travelling together: planned → dispatched → delivered."""
+
+    __tablename__ = "shipments"
+    __table_args__ = (Index("ix_shipments_commune_status", "commune_code", "status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    commune_code: Mapped[int] = mapped_column(ForeignKey("communes.code"))
+    source: Mapped[ShipmentSource] = mapped_column(enum_column(ShipmentSource, 16))
+    status: Mapped[ShipmentStatus] = mapped_column(enum_column(ShipmentStatus, 16), default=ShipmentStatus.PLANNED)
+    carrier: Mapped[str] = mapped_column(String(200), default="")  # carrier and tracking number, free text
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    dispatched_at: Mapped[dt.datetime | None]
+    delivered_at: Mapped[dt.datetime | None]
+
+    allocations: Mapped[list[Allocation]] = relationship(lazy="raise", order_by="Allocation.id")
+
+    @property
+    def code(self) -> str:
+        return f"GH-{self.id:05d}"
+
+
+class ShipmentReceipt(Base):
+    """The librarian's confirmation of one allocation: what arrived (partial allowed), a note, an
+    optional photo. Less than was sent is a shortfall, listed for the officers until handled."""
+
+    __tablename__ = "shipment_receipts"
+    __table_args__ = (
+        CheckConstraint("quantity_received >= 0 AND quantity_received <= quantity_sent", name="received_in_range"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shipment_id: Mapped[int] = mapped_column(ForeignKey("shipments.id"), index=True)
+    allocation_id: Mapped[int] = mapped_column(ForeignKey("allocations.id"), unique=True)
+    pledge_id: Mapped[int] = mapped_column(ForeignKey("pledges.id"), index=True)
+    need_id: Mapped[int] = mapped_column(ForeignKey("needs.id"), index=True)
+    commune_code: Mapped[int] = mapped_column(ForeignKey("communes.code"), index=True)
+    quantity_sent: Mapped[int] = mapped_column(Integer)
+    quantity_received: Mapped[int] = mapped_column(Integer)
+    accepted_value: Mapped[int] = mapped_column(Integer, default=0)  # VND the received items are worth
+    note: Mapped[str] = mapped_column(Text, default="")
+    photo_path: Mapped[str | None] = mapped_column(String(200))  # relative to the upload directory
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    received_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    shortfall_handled_at: Mapped[dt.datetime | None]
+    shortfall_handled_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    shortfall_handling_note: Mapped[str] = mapped_column(Text, default="")
+
+    @property
+    def shortfall(self) -> int:
+        return self.quantity_sent - self.quantity_received

@@ -136,6 +136,7 @@ def row_out(row: LedgerRow) -> dict[str, Any]:
         "commune": row.commune_name,
         "library": row.library_name,
         "status": row.status.value,
+        "acknowledged_value": row.acknowledged_value,
     }
 
 
@@ -151,7 +152,7 @@ def totals_out(page: LedgerPage) -> dict[str, Any]:
 def csv_headers() -> list[str]:
     return [_("Reference"), _("Date"), _("Sponsor"), _("Anonymous"), _("Kind of gift"), _("Item"),
             _("Quantity"), _("Unit value (VND)"), _("Value (VND)"), _("Commune code"), _("Commune"),
-            _("Library"), _("Status")]
+            _("Library"), _("Status"), _("Value acknowledged by the library (VND)")]
 
 
 def ledger_csv(rows: list[LedgerRow]) -> bytes:

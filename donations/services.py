@@ -21,6 +21,8 @@ from app.payments.registry import PaymentState, check_transition
 from app.settings import Settings
 from donations.models import (
     PLEDGE_STATUS_LABELS,
+    Allocation,
+    AllocationStatus,
     LedgerEntry,
     LedgerKind,
     OutboxMessage,
@@ -309,6 +311,12 @@ async def _allocate_direct(session: AsyncSession, actor_id: int | None, pledge: 
     await session.execute(update(Need).where(Need.id == pledge.need_id)
                           .values(allocated_quantity=Need.allocated_quantity + pledge.quantity)
                           .execution_options(synchronize_session=False))
+    if pledge.quantity > 0:  # every delivery goes through an Allocation row (donations.deliveries)
+        assert pledge.commune_code is not None
+        session.add(Allocation(run_id="direct", policy="direct", pledge_id=pledge.id, need_id=pledge.need_id,
+                               commune_code=pledge.commune_code, quantity=pledge.quantity,
+                               amount=pledge.amount if pledge.kind == PledgeKind.MONEY else 0,
+                               value=pledge.value, created_by_id=actor_id))
     session.add(LedgerEntry(kind=LedgerKind.ALLOCATION, pledge_id=pledge.id, amount=pledge.value,
                             quantity=pledge.quantity, need_id=pledge.need_id, commune_code=pledge.commune_code))
     _move(session, actor_id, pledge, P.ALLOCATED, "pledge.allocate", summary=f"need {pledge.need_id}")
@@ -333,8 +341,37 @@ async def record_refund(session: AsyncSession, actor_id: int | None, payment: Pa
     session.add(LedgerEntry(kind=LedgerKind.REFUND, pledge_id=pledge.id, payment_id=payment.id,
                             amount=-payment.amount, commune_code=pledge.commune_code, need_id=pledge.need_id))
     await _give_back_to_need(session, pledge, allocated=allocated)
+    await _cancel_planned_allocations(session, actor_id, pledge)
     notify(session, pledge.sponsor_id, "payment.refunded", _("Refund for pledge %(ref)s", ref=pledge.reference),
            _("%(value)s was refunded.", value=format_vnd(payment.amount)))
+
+
+async def _cancel_planned_allocations(session: AsyncSession, actor_id: int | None, pledge: Pledge) -> None:
+    """The money went back: what it was to buy is not shipped (planned lines leave their shipment).
+    A matching run's lines also give their items back to the needs (a direct gift's need is given
+    back by the caller) and are reversed in the ledger."""
+    for allocation in await session.scalars(select(Allocation).where(
+            Allocation.pledge_id == pledge.id, Allocation.status == AllocationStatus.PLANNED).with_for_update()):
+        allocation.status, allocation.shipment_id = AllocationStatus.CANCELED, None
+        if allocation.policy != "direct":
+            await session.execute(
+                update(Need).where(Need.id == allocation.need_id)
+                .values(pledged_quantity=Need.pledged_quantity - allocation.quantity,
+                        allocated_quantity=Need.allocated_quantity - allocation.quantity)
+                .execution_options(synchronize_session=False))
+            session.add(LedgerEntry(kind=LedgerKind.ALLOCATION, pledge_id=pledge.id, amount=-allocation.value,
+                                    quantity=-allocation.quantity, need_id=allocation.need_id,
+                                    commune_code=allocation.commune_code))
+        audit.record(session, actor_id=actor_id, action="allocation.cancel", entity_type="allocation",
+                     entity_id=allocation.id, summary="refund", before={"status": AllocationStatus.PLANNED.value},
+                     after={"status": AllocationStatus.CANCELED.value})
+
+
+async def goods_on_their_way(session: AsyncSession, pledge: Pledge) -> bool:
+    """Whether some of what the pledge pays for has left (dispatched or delivered): too late to refund."""
+    return await session.scalar(select(func.count()).select_from(Allocation).where(
+        Allocation.pledge_id == pledge.id,
+        Allocation.status.in_([AllocationStatus.DISPATCHED, AllocationStatus.DELIVERED]))) != 0
 
 
 def confirmed_payment(pledge: Pledge) -> Payment | None:

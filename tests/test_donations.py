@@ -324,8 +324,10 @@ async def test_librarian_confirms_goods_brought_to_the_commune(client, db, world
     assert reference in (await client.get("/library/pledges")).text
     assert (await post_form(client, f"/library/pledges/{reference}/receive", {})).status_code == 303
     pledge = await _pledge(db)
-    assert pledge.status == P.ALLOCATED
+    # Received at the commune: allocated, delivered (a shipment directly from the sponsor) and
+    # acknowledged by the librarian in one step (donations.deliveries).
+    assert pledge.status == P.ACKNOWLEDGED and pledge.accepted_value == 200_000
     need = await _need(db, world["need"])
-    assert (need.pledged_quantity, need.allocated_quantity) == (14, 4)
+    assert (need.pledged_quantity, need.allocated_quantity, need.delivered_quantity) == (14, 4, 4)
     kinds = [(e.kind, e.amount) for e in await db.scalars(select(LedgerEntry).order_by(LedgerEntry.id))]
     assert kinds == [(LedgerKind.IN_KIND, 200_000), (LedgerKind.ALLOCATION, 200_000)]

@@ -115,3 +115,61 @@ def test_sponsor_pledges_500000_and_pays_by_card(live_server: str, page: Page) -
     expect(page.locator(".flash")).to_contain_text("Đã nhận thanh toán")
     expect(page.locator("#payment-state")).to_contain_text("Đã thanh toán")
     expect(page.locator("#receipt-number")).to_contain_text("GLG-")
+
+
+def _png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (16, 12), (30, 140, 60)).save(out, "PNG")
+    return out.getvalue()
+
+
+def test_officer_dispatches_and_the_librarian_confirms_a_partial_receipt(live_server: str, page: Page) -> None:
+    # The demo librarian's commune has a planned shipment (demo data).
+    _sign_in(page, live_server, "thuthu@demo.sonla.vn")
+    page.get_by_role("link", name="Hàng đang đến").click()
+    commune = page.locator("#commune-name").inner_text()
+    page.get_by_role("button", name="Đăng xuất").click()
+
+    _sign_in(page, live_server, "canbo@demo.sonla.vn")
+    page.goto(f"{live_server}/officer/deliveries")
+    page.get_by_label("Trạng thái").select_option("planned")  # htmx swaps the list
+    expect(page).to_have_url(re.compile(r"status=planned"))
+    page.locator("#shipments tr", has_text=commune).get_by_role("link").first.click()
+    page.get_by_label("Đơn vị vận chuyển và mã vận đơn").fill("Viettel Post VTP-HANHTRINH")
+    page.get_by_role("button", name="Đánh dấu đã gửi đi").click()
+    expect(page.locator("#shipment-status")).to_have_text("Đã gửi đi")
+    shipment_id = page.url.rstrip("/").rsplit("/", 1)[1]
+    page.get_by_role("button", name="Đăng xuất").click()
+
+    _sign_in(page, live_server, "thuthu@demo.sonla.vn")
+    page.goto(f"{live_server}/library/deliveries")
+    card = page.locator(f"#shipment-{shipment_id}")
+    expect(card).to_contain_text("Viettel Post VTP-HANHTRINH")
+    form = card.locator("form").first
+    sent = int(form.get_by_label("Số lượng đã nhận").get_attribute("max") or "0")
+    # A file that is not an image: refused beside the field, nothing written.
+    form.get_by_label("Ảnh (không bắt buộc)").set_input_files(
+        {"name": "bien-ban.jpg", "mimeType": "image/jpeg", "buffer": b"%PDF-1.4 not an image"})
+    form.get_by_role("button", name="Xác nhận đã nhận").click()
+    expect(page.locator(".field-error")).to_contain_text("không phải là ảnh")
+    form = page.locator(f"#shipment-{shipment_id} form").first
+    form.get_by_label("Số lượng đã nhận").fill(str(sent - 1))
+    form.get_by_label("Ghi chú").fill("Thiếu 1, bìa bị ướt")
+    form.get_by_label("Ảnh (không bắt buộc)").set_input_files(
+        {"name": "anh.png", "mimeType": "image/png", "buffer": _png()})
+    form.get_by_role("button", name="Xác nhận đã nhận").click()
+    expect(page.locator(".flash")).to_contain_text("báo thiếu 1")
+    expect(page.locator(f"#shipment-{shipment_id}")).to_contain_text("Thiếu 1, bìa bị ướt")
+    page.get_by_role("button", name="Đăng xuất").click()
+
+    _sign_in(page, live_server, "canbo@demo.sonla.vn")
+    page.goto(f"{live_server}/officer/deliveries/shortfalls")
+    item = page.locator("li", has_text="Thiếu 1, bìa bị ướt")
+    expect(item).to_contain_text(commune)
+    item.get_by_label("Đã xử lý thế nào?").fill("Đã gửi bù trong chuyến sau")
+    item.get_by_role("button", name="Đánh dấu đã xử lý").click()
+    expect(page.locator(".flash")).to_contain_text("đã xử lý")
