@@ -15,7 +15,7 @@ from app.settings import get_settings
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):
-    fileConfig(config.config_file_name)
+    fileConfig(config.config_file_name, disable_existing_loggers=False)  # keep the app's loggers (tests, `migrate`)
 
 import_models()
 target_metadata = Base.metadata
