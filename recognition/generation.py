@@ -1,0 +1,170 @@
+"""Computing a roll in the database: what counts, per sponsor, tiered and ranked, in SQL.
+
+One `INSERT ... SELECT` writes a roll's donor entries: the period's counted contributions are
+summed per sponsor (and per anonymity: an anonymous gift is never added to a sponsor's named
+total, it is counted in the anonymous group), each sum gets the highest form whose threshold (for
+the sponsor's category) it reaches, and `ROW_NUMBER()` ranks the sponsors within their category
+and form by value, ties going to the earliest contribution. A second aggregate gives the period's
+totals. Both run unchanged on SQLite and PostgreSQL.
+
+What counts (the rule set says which kinds):
+
+- money when confirmed: status paid, allocated, delivered or acknowledged, its `amount`, on its
+  `confirmed_at`;
+- books and equipment when the library acknowledged them: status acknowledged, at
+  `accepted_value`, on `acknowledged_at`.
+
+A pledge's province: its need's province, else its commune's, else (a gift to the pool) the
+province this deployment serves (`settings.province_code`), as the matching adapter has it.
+The period is the calendar days [start, end] in Vietnam's time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import Integer, String, and_, case, func, insert, literal, null, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
+
+from app.auth.models import SponsorType, User
+from app.geography.models import Commune
+from app.i18n import VN_TZ
+from donations.models import Pledge, PledgeKind, PledgeStatus
+from needs.models import Need
+from recognition.models import FORM_ORDER, Category, EntrySource, RollEntry, RuleSet
+
+P = PledgeStatus
+MONEY_COUNTS = (P.PAID, P.ALLOCATED, P.DELIVERED, P.ACKNOWLEDGED)
+CODE_LENGTH = 20  # hex digits: 80 random bits
+
+
+class random_code(FunctionElement[str]):  # noqa: N801 - a SQL function's name
+    """A fresh random certificate code per row, from the database's strong random source."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(random_code, "sqlite")
+def _random_code_sqlite(_element: random_code, _compiler: object, **_kw: object) -> str:
+    return f"lower(hex(randomblob({CODE_LENGTH // 2})))"
+
+
+@compiles(random_code, "postgresql")
+def _random_code_postgresql(_element: random_code, _compiler: object, **_kw: object) -> str:
+    return f"substr(encode(sha256(gen_random_uuid()::text::bytea), 'hex'), 1, {CODE_LENGTH})"
+
+
+def period_bounds(start: dt.date, end: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    """[start 00:00, the day after end 00:00) in Vietnam, as UTC instants."""
+    lower = dt.datetime.combine(start, dt.time.min, VN_TZ).astimezone(dt.UTC)
+    upper = dt.datetime.combine(end + dt.timedelta(days=1), dt.time.min, VN_TZ).astimezone(dt.UTC)
+    return lower, upper
+
+
+def contributions(rule_set: RuleSet, pool_province: int):  # type: ignore[no-untyped-def]
+    """The period's counted contributions in the rule set's province: sponsor, anonymity, value,
+    date (a subquery)."""
+    lower, upper = period_bounds(rule_set.period_start, rule_set.period_end)
+    counted = []
+    if rule_set.count_money:
+        counted.append(and_(Pledge.kind == PledgeKind.MONEY, Pledge.status.in_(MONEY_COUNTS),
+                            Pledge.confirmed_at >= lower, Pledge.confirmed_at < upper))
+    in_kind = [k for k, on in ((PledgeKind.BOOKS, rule_set.count_books),
+                               (PledgeKind.EQUIPMENT, rule_set.count_equipment)) if on]
+    if in_kind:
+        counted.append(and_(Pledge.kind.in_(in_kind), Pledge.status == P.ACKNOWLEDGED,
+                            Pledge.acknowledged_at >= lower, Pledge.acknowledged_at < upper))
+    is_money = Pledge.kind == PledgeKind.MONEY
+    province = func.coalesce(Need.province_code, Commune.province_code, literal(pool_province, Integer))
+    return (
+        select(
+            Pledge.sponsor_id.label("sponsor_id"),
+            Pledge.anonymous.label("anonymous"),
+            case((is_money, Pledge.amount), else_=Pledge.accepted_value).label("value"),
+            case((is_money, Pledge.confirmed_at), else_=Pledge.acknowledged_at).label("at"),
+        )
+        .select_from(Pledge)
+        .outerjoin(Need, Need.id == Pledge.need_id)
+        .outerjoin(Commune, Commune.code == Pledge.commune_code)
+        .where(or_(*counted) if counted else literal(False), province == rule_set.province_code)
+        .subquery("contributions")
+    )
+
+
+def per_sponsor(rule_set: RuleSet, pool_province: int):  # type: ignore[no-untyped-def]
+    c = contributions(rule_set, pool_province)
+    return (
+        select(c.c.sponsor_id, c.c.anonymous, func.sum(c.c.value).label("total"),
+               func.count().label("gifts"), func.min(c.c.at).label("first_at"))
+        .group_by(c.c.sponsor_id, c.c.anonymous)
+        .subquery("per_sponsor")
+    )
+
+
+def ranked_entries(rule_set: RuleSet, roll_id: int, pool_province: int):  # type: ignore[no-untyped-def]
+    """The SELECT whose rows are the roll's donor entries (columns named as RollEntry's)."""
+    s = per_sponsor(rule_set, pool_province)
+    category = case((User.sponsor_type == SponsorType.ORGANISATION.value, Category.COLLECTIVE.value),
+                    else_=Category.INDIVIDUAL.value)
+    is_collective = User.sponsor_type == SponsorType.ORGANISATION.value
+
+    def threshold(form_index: int):  # type: ignore[no-untyped-def]
+        form = FORM_ORDER[form_index]
+        return case((is_collective, rule_set.threshold(form, Category.COLLECTIVE)),
+                    else_=rule_set.threshold(form, Category.INDIVIDUAL))
+
+    form_rank = case(*((s.c.total >= threshold(i), i + 1) for i in range(len(FORM_ORDER))), else_=null())
+    tiered = (
+        select(
+            s.c.sponsor_id, s.c.anonymous, s.c.total, s.c.gifts, s.c.first_at,
+            category.label("category"), form_rank.label("form_rank"),
+            case((s.c.anonymous, null()), else_=func.coalesce(User.organisation_name, User.full_name)).label("name"),
+        )
+        .select_from(s)
+        .join(User, User.id == s.c.sponsor_id)
+        .subquery("tiered")
+    )
+    t = tiered.c
+    form = case(*((t.form_rank == i + 1, f.value) for i, f in enumerate(FORM_ORDER)))
+    rank = func.row_number().over(partition_by=(t.category, t.form_rank),
+                                  order_by=(t.total.desc(), t.first_at, t.sponsor_id))
+    return (
+        select(
+            literal(roll_id, Integer).label("roll_id"),
+            literal(EntrySource.DONATIONS.value, String).label("source"),
+            t.category, form.label("form"), t.form_rank, rank.label("rank"), t.sponsor_id,
+            t.anonymous, t.name, literal("", String).label("address"), t.total.label("value"),
+            t.gifts.label("gift_count"), t.first_at, literal("", String).label("work"),
+            case((t.anonymous, null()), else_=random_code()).label("code"),
+        )
+        .where(t.form_rank.is_not(None))
+    )
+
+
+ENTRY_COLUMNS = ["roll_id", "source", "category", "form", "form_rank", "rank", "sponsor_id", "anonymous", "name",
+                 "address", "value", "gift_count", "first_at", "work", "code"]
+
+
+@dataclass(frozen=True)
+class Totals:
+    value: int
+    contributors: int
+
+
+async def insert_donor_entries(session: AsyncSession, rule_set: RuleSet, roll_id: int, pool_province: int) -> None:
+    """Write the roll's donor entries with one INSERT ... SELECT."""
+    columns = [getattr(RollEntry.__table__.c, name) for name in ENTRY_COLUMNS]
+    await session.execute(insert(RollEntry).from_select(columns, ranked_entries(rule_set, roll_id, pool_province)))
+
+
+async def period_totals(session: AsyncSession, rule_set: RuleSet, pool_province: int) -> Totals:
+    """Everything counted in the period, and how many sponsors gave it."""
+    c = contributions(rule_set, pool_province)
+    row = (await session.execute(
+        select(func.coalesce(func.sum(c.c.value), 0), func.count(func.distinct(c.c.sponsor_id)))
+    )).one()
+    return Totals(value=int(row[0]), contributors=int(row[1]))
