@@ -89,4 +89,5 @@ def roll_xlsx(roll: HonorRoll, entries: list[RollEntry], province_name: str) -> 
 
 
 def qr_data_uri(url: str) -> str:
-    return str(segno.make(url, error="m", micro=False).svg_data_uri(scale=4, border=2))
+    """The address as a QR code, a PNG data URI (a raster image any PDF reader and scanner take)."""
+    return str(segno.make(url, error="m", micro=False).png_data_uri(scale=6, border=2))
