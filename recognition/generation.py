@@ -1,11 +1,12 @@
 """Computing a roll in the database: what counts, per sponsor, tiered and ranked, in SQL.
 
-One `INSERT ... SELECT` writes a roll's donor entries: the period's counted contributions are
-summed per sponsor (and per anonymity: an anonymous gift is never added to a sponsor's named
-total, it is counted in the anonymous group), each sum gets the highest form whose threshold (for
-the sponsor's category) it reaches, and `ROW_NUMBER()` ranks the sponsors within their category
-and form by value, ties going to the earliest contribution. A second aggregate gives the period's
-totals. Both run unchanged on SQLite and PostgreSQL.
+One aggregating `CREATE TEMPORARY TABLE ... AS SELECT` sums the period's counted contributions per
+sponsor (and per anonymity: an anonymous gift is never added to a sponsor's named total, it is
+counted in the anonymous group) and gives each sum the highest form whose threshold (for the
+sponsor's category) it reaches; one `INSERT ... SELECT` then writes the entries, `ROW_NUMBER()`
+ranking the sponsors within their category and form by value, ties going to the earliest
+contribution; the period's totals are summed from the same work table. No row passes through
+Python. Everything runs unchanged on SQLite and PostgreSQL.
 
 What counts (the rule set says which kinds):
 
@@ -23,10 +24,29 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Integer, String, and_, case, func, insert, literal, null, or_, select
+from sqlalchemy import (
+    Integer,
+    Select,
+    String,
+    and_,
+    case,
+    column,
+    func,
+    insert,
+    literal,
+    null,
+    or_,
+    select,
+    table,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.base import Executable
+from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.sql.functions import FunctionElement
 
 from app.auth.models import SponsorType, User
@@ -39,6 +59,7 @@ from recognition.models import FORM_ORDER, Category, EntrySource, RollEntry, Rul
 P = PledgeStatus
 MONEY_COUNTS = (P.PAID, P.ALLOCATED, P.DELIVERED, P.ACKNOWLEDGED)
 CODE_LENGTH = 20  # hex digits: 80 random bits
+WORK_MEM = "64MB"
 
 
 class random_code(FunctionElement[str]):  # noqa: N801 - a SQL function's name
@@ -105,12 +126,12 @@ def per_sponsor(rule_set: RuleSet, pool_province: int):  # type: ignore[no-untyp
     )
 
 
-def ranked_entries(rule_set: RuleSet, roll_id: int, pool_province: int):  # type: ignore[no-untyped-def]
-    """The SELECT whose rows are the roll's donor entries (columns named as RollEntry's)."""
+def tiered(rule_set: RuleSet, pool_province: int):  # type: ignore[no-untyped-def]
+    """Per sponsor and anonymity: the total, the gifts, the first date, the category and the form
+    reached (NULL below the lowest), and the name to show (NULL when anonymous)."""
     s = per_sponsor(rule_set, pool_province)
-    category = case((User.sponsor_type == SponsorType.ORGANISATION.value, Category.COLLECTIVE.value),
-                    else_=Category.INDIVIDUAL.value)
     is_collective = User.sponsor_type == SponsorType.ORGANISATION.value
+    category = case((is_collective, Category.COLLECTIVE.value), else_=Category.INDIVIDUAL.value)
 
     def threshold(form_index: int):  # type: ignore[no-untyped-def]
         form = FORM_ORDER[form_index]
@@ -118,7 +139,7 @@ def ranked_entries(rule_set: RuleSet, roll_id: int, pool_province: int):  # type
                     else_=rule_set.threshold(form, Category.INDIVIDUAL))
 
     form_rank = case(*((s.c.total >= threshold(i), i + 1) for i in range(len(FORM_ORDER))), else_=null())
-    tiered = (
+    return (
         select(
             s.c.sponsor_id, s.c.anonymous, s.c.total, s.c.gifts, s.c.first_at,
             category.label("category"), form_rank.label("form_rank"),
@@ -126,9 +147,33 @@ def ranked_entries(rule_set: RuleSet, roll_id: int, pool_province: int):  # type
         )
         .select_from(s)
         .join(User, User.id == s.c.sponsor_id)
-        .subquery("tiered")
     )
-    t = tiered.c
+
+
+WORK_TABLE = "recognition_work"
+work = table(WORK_TABLE, *(column(name) for name in (
+    "sponsor_id", "anonymous", "total", "gifts", "first_at", "category", "form_rank", "name")))
+
+
+class CreateTempTableAs(Executable, ClauseElement):
+    """`CREATE TEMPORARY TABLE name AS SELECT ...` (SQLite and PostgreSQL; PostgreSQL runs the
+    SELECT in parallel, which it does not for an INSERT ... SELECT)."""
+
+    inherit_cache = False
+
+    def __init__(self, name: str, query: Select[Any]) -> None:
+        self.name = name
+        self.query = query
+
+
+@compiles(CreateTempTableAs)
+def _create_temp_table_as(element: CreateTempTableAs, compiler: Any, **kw: Any) -> str:
+    return f"CREATE TEMPORARY TABLE {element.name} AS {compiler.process(element.query, **kw)}"
+
+
+def ranked_entries(roll_id: int):  # type: ignore[no-untyped-def]
+    """The roll's donor entries from the work table, ranked (columns named as RollEntry's)."""
+    t = work.c
     form = case(*((t.form_rank == i + 1, f.value) for i, f in enumerate(FORM_ORDER)))
     rank = func.row_number().over(partition_by=(t.category, t.form_rank),
                                   order_by=(t.total.desc(), t.first_at, t.sponsor_id))
@@ -139,14 +184,14 @@ def ranked_entries(rule_set: RuleSet, roll_id: int, pool_province: int):  # type
             t.category, form.label("form"), t.form_rank, rank.label("rank"), t.sponsor_id,
             t.anonymous, t.name, literal("", String).label("address"), t.total.label("value"),
             t.gifts.label("gift_count"), t.first_at, literal("", String).label("work"),
-            case((t.anonymous, null()), else_=random_code()).label("code"),
         )
+        .select_from(work)
         .where(t.form_rank.is_not(None))
     )
 
 
 ENTRY_COLUMNS = ["roll_id", "source", "category", "form", "form_rank", "rank", "sponsor_id", "anonymous", "name",
-                 "address", "value", "gift_count", "first_at", "work", "code"]
+                 "address", "value", "gift_count", "first_at", "work"]
 
 
 @dataclass(frozen=True)
@@ -155,16 +200,29 @@ class Totals:
     contributors: int
 
 
-async def insert_donor_entries(session: AsyncSession, rule_set: RuleSet, roll_id: int, pool_province: int) -> None:
-    """Write the roll's donor entries with one INSERT ... SELECT."""
-    columns = [getattr(RollEntry.__table__.c, name) for name in ENTRY_COLUMNS]
-    await session.execute(insert(RollEntry).from_select(columns, ranked_entries(rule_set, roll_id, pool_province)))
-
-
-async def period_totals(session: AsyncSession, rule_set: RuleSet, pool_province: int) -> Totals:
-    """Everything counted in the period, and how many sponsors gave it."""
-    c = contributions(rule_set, pool_province)
-    row = (await session.execute(
-        select(func.coalesce(func.sum(c.c.value), 0), func.count(func.distinct(c.c.sponsor_id)))
-    )).one()
+async def insert_donor_entries(session: AsyncSession, rule_set: RuleSet, roll_id: int, pool_province: int) -> Totals:
+    """Write the roll's donor entries; return the period's totals (everything counted, and how
+    many sponsors gave it). One pass over the pledges into a temporary work table (per sponsor:
+    one row per anonymity), then one INSERT ... SELECT ranking the rows that reach a form.
+    Certificate codes are given when the roll is published: a draft has none."""
+    if session.get_bind().dialect.name == "postgresql":
+        # Room for the aggregation and the ranking's sort in memory, for this transaction only.
+        await session.execute(text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
+    await session.execute(text(f"DROP TABLE IF EXISTS {WORK_TABLE}"))
+    await session.execute(CreateTempTableAs(WORK_TABLE, tiered(rule_set, pool_province)))
+    try:
+        columns = [getattr(RollEntry.__table__.c, name) for name in ENTRY_COLUMNS]
+        await session.execute(insert(RollEntry).from_select(columns, ranked_entries(roll_id)))
+        row = (await session.execute(
+            select(func.coalesce(func.sum(work.c.total), 0), func.count(func.distinct(work.c.sponsor_id)))
+        )).one()
+    finally:
+        await session.execute(text(f"DROP TABLE IF EXISTS {WORK_TABLE}"))
     return Totals(value=int(row[0]), contributors=int(row[1]))
+
+
+async def give_codes(session: AsyncSession, roll_id: int) -> None:
+    """A fresh random certificate code for every named entry of the roll (one UPDATE)."""
+    await session.execute(
+        update(RollEntry).where(RollEntry.roll_id == roll_id, RollEntry.anonymous.is_(False), RollEntry.code.is_(None))
+        .values(code=random_code()).execution_options(synchronize_session=False))

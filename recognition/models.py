@@ -11,7 +11,19 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base, enum_column, utcnow
@@ -170,7 +182,7 @@ class HonorRoll(Base):
     superseded_by_id: Mapped[int | None] = mapped_column(ForeignKey("honor_rolls.id"))
     change_note: Mapped[str] = mapped_column(Text, default="")
     # Totals over everything counted in the period (named and anonymous, in a form or not).
-    total_value: Mapped[int] = mapped_column(Integer, default=0)
+    total_value: Mapped[int] = mapped_column(BigInteger, default=0)
     contributor_count: Mapped[int] = mapped_column(Integer, default=0)
     anonymous_count: Mapped[int] = mapped_column(Integer, default=0)  # anonymous sponsors in a form
     # [{"category", "form", "named", "anonymous", "value"}] per category and form
@@ -212,17 +224,19 @@ class RollEntry(Base):
     form: Mapped[CommendationForm] = mapped_column(enum_column(CommendationForm, 32))
     form_rank: Mapped[int] = mapped_column(Integer)
     rank: Mapped[int] = mapped_column(Integer)  # within category and form: value desc, earliest first
-    sponsor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    # The sponsor the entry was computed from. No foreign key: an entry is a snapshot (its name is
+    # copied), and checking one per row would cost a third of a large roll's generation.
+    sponsor_id: Mapped[int | None] = mapped_column(Integer)
     nomination_id: Mapped[int | None] = mapped_column(ForeignKey("recognition_nominations.id"))
     anonymous: Mapped[bool] = mapped_column(Boolean, default=False)
     name: Mapped[str | None] = mapped_column(String(200))
     name_folded: Mapped[str | None] = mapped_column(String(200))
     address: Mapped[str] = mapped_column(String(300), default="")
-    value: Mapped[int] = mapped_column(Integer, default=0)  # VND counted
+    value: Mapped[int] = mapped_column(BigInteger, default=0)  # VND counted
     gift_count: Mapped[int] = mapped_column(Integer, default=0)
     first_at: Mapped[dt.datetime | None]
     work: Mapped[str] = mapped_column(Text, default="")  # nominations: what they did
-    code: Mapped[str | None] = mapped_column(String(32), unique=True)  # certificate verification
+    code: Mapped[str | None] = mapped_column(String(32), unique=True)  # certificate verification, once published
     revoked_at: Mapped[dt.datetime | None]
     revoked_reason: Mapped[str | None] = mapped_column(Text)
     revoked_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))

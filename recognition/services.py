@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import secrets
 from typing import Any
 
 from sqlalchemy import case, delete, func, select, update
@@ -25,7 +24,6 @@ from app.errors import IllegalTransition, NotFound, ValidationFailed
 from app.i18n import _
 from app.text import fold
 from recognition import generation
-from recognition.generation import CODE_LENGTH
 from recognition.models import (
     ROLL_STATUS_LABELS,
     Category,
@@ -46,10 +44,6 @@ ALLOWED: dict[RollStatus, frozenset[RollStatus]] = {
     S.APPROVED: frozenset({S.PUBLISHED}),
     S.PUBLISHED: frozenset(),
 }
-
-
-def new_code() -> str:
-    return secrets.token_hex(CODE_LENGTH // 2)
 
 
 def published_is_final() -> IllegalTransition:
@@ -151,8 +145,7 @@ async def _fill(session: AsyncSession, roll: HonorRoll, rule_set: RuleSet, pool_
     """Compute the roll's entries and figures from the period's contributions and nominations."""
     roll.rule_set_id = rule_set.id
     await session.execute(delete(RollEntry).where(RollEntry.roll_id == roll.id))
-    await generation.insert_donor_entries(session, rule_set, roll.id, pool_province)
-    totals = await generation.period_totals(session, rule_set, pool_province)
+    totals = await generation.insert_donor_entries(session, rule_set, roll.id, pool_province)
     counts = {(c, r): n for c, r, n in await session.execute(
         select(RollEntry.category, RollEntry.form_rank, func.count()).where(RollEntry.roll_id == roll.id)
         .group_by(RollEntry.category, RollEntry.form_rank))}
@@ -164,7 +157,7 @@ async def _fill(session: AsyncSession, roll: HonorRoll, rule_set: RuleSet, pool_
             roll_id=roll.id, source=EntrySource.NOMINATION, category=category, form=form, form_rank=form.rank,
             rank=rank, nomination_id=nomination.id, anonymous=False, name=nomination.nominee_name,
             address=nomination.address, value=0, gift_count=0, first_at=nomination.created_at,
-            work=nomination.work, code=new_code()))
+            work=nomination.work))
     await session.flush()
     roll.summary = await summary(session, roll.id)
     roll.total_value, roll.contributor_count = totals.value, totals.contributors
@@ -263,7 +256,8 @@ async def entries(session: AsyncSession, roll_id: int, *, named_only: bool = Fal
     query = select(RollEntry).where(RollEntry.roll_id == roll_id)
     if named_only:
         query = query.where(RollEntry.anonymous.is_(False))
-    return list(await session.scalars(query.order_by(RollEntry.form_rank, RollEntry.category, RollEntry.rank)))
+    query = query.order_by(RollEntry.form_rank, RollEntry.category, RollEntry.rank)
+    return list(await session.scalars(query.execution_options(populate_existing=True)))
 
 
 def snapshot_of(roll: HonorRoll, rule_set: RuleSet, rows: list[RollEntry]) -> dict[str, Any]:
@@ -296,8 +290,9 @@ async def publish(session: AsyncSession, actor: User | None, roll: HonorRoll) ->
         raise ValidationFailed({"decision_number": _("A roll is approved with a decision number.")})
     rule_set = await session.get(RuleSet, roll.rule_set_id)
     assert rule_set is not None
-    rows = await entries(session, roll.id)
     _move(session, actor, roll, S.PUBLISHED, "recognition.roll_published")
+    await generation.give_codes(session, roll.id)
+    rows = await entries(session, roll.id)
     for entry in rows:  # the public search ignores diacritics
         if entry.name:
             entry.name_folded = fold(entry.name)

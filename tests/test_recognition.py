@@ -104,9 +104,7 @@ async def test_roll_tiers_ranks_ties_and_anonymous_sponsors(db: AsyncSession) ->
     ]
     bank = next(e for e in entries if e.sponsor_id == s["bank"].id)
     assert bank.gift_count == 2 and bank.first_at is not None
-    assert all(e.code and len(e.code) == 20 for e in entries if not e.anonymous)
-    assert all(e.code is None for e in entries if e.anonymous)
-    assert len({e.code for e in entries if e.code}) == 7
+    assert all(e.code is None for e in entries)  # certificates come with publication
 
     assert roll.status == RollStatus.DRAFT and roll.version == 1
     counted = 250_000_000 + 60_000_000 + 4_900_000 + 50_000_000 + 24_000_000 + 3_000_000 + 1_100_000 \
@@ -332,7 +330,7 @@ async def test_nominations_join_the_roll_in_their_form(client: Any, db: AsyncSes
     group = [e for e in await services.entries(db, roll_id)
              if e.form == F.DIRECTOR_COMMENDATION and e.category == Category.INDIVIDUAL]
     assert [e.name for e in group] == [None, "Trần Quốc Bảo", "Lò Thị Mai", "Lường Thị Hoa"]
-    assert group[-1].work == "Vận hành thư viện lưu động tại 12 bản" and group[-1].code
+    assert group[-1].work == "Vận hành thư viện lưu động tại 12 bản" and group[-1].source.value == "nomination"
 
 
 async def test_revocation_shows_publicly(client: Any, db: AsyncSession) -> None:
@@ -389,9 +387,17 @@ async def test_visitors_are_sent_to_sign_in(client: Any, db: AsyncSession) -> No
     assert response.status_code == 303 and "/login" in response.headers["location"]
 
 
-async def test_entries_of_unpublished_rolls_cannot_be_verified(client: Any, db: AsyncSession) -> None:
-    roll = await generated(client, db)
-    code = next(e.code for e in await services.entries(db, roll.id) if e.code)
-    assert (await client.get(f"/verify/{code}")).status_code == 404
-    assert (await client.get(f"/certificates/{code}.pdf")).status_code == 404
-    assert await count(db, RollEntry, RollEntry.code == code) == 1
+async def test_certificate_codes_come_with_publication(client: Any, db: AsyncSession) -> None:
+    roll = await published(client, db)
+    entries = await services.entries(db, roll.id)
+    codes = [e.code for e in entries if not e.anonymous]
+    assert all(c and len(c) == 20 and int(c, 16) >= 0 for c in codes) and len(set(codes)) == len(codes) == 7
+    assert all(e.code is None for e in entries if e.anonymous)
+    assert roll.snapshot and [e["code"] for e in roll.snapshot["entries"]] == codes
+
+    await post_form(client, f"/officer/recognition/rolls/{roll.id}/correct", {"change_note": "Sửa tên"})
+    draft = await db.scalar(select(HonorRoll).where(HonorRoll.supersedes_id == roll.id))
+    assert draft is not None
+    assert await count(db, RollEntry, RollEntry.roll_id == draft.id, RollEntry.code.is_not(None)) == 0
+    await client.post("/logout", headers={"x-csrftoken": client.cookies["csrftoken"]})
+    assert (await client.get(f"/honor-rolls/{draft.id}")).status_code == 404
