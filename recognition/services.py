@@ -149,7 +149,7 @@ async def _fill(session: AsyncSession, roll: HonorRoll, rule_set: RuleSet, pool_
     counts = {(c, r): n for c, r, n in await session.execute(
         select(RollEntry.category, RollEntry.form_rank, func.count()).where(RollEntry.roll_id == roll.id)
         .group_by(RollEntry.category, RollEntry.form_rank))}
-    for nomination in await nominations(session, roll.province_code, roll.period_key):
+    for nomination in sorted(await nominations(session, roll.province_code, roll.period_key), key=lambda n: n.id):
         category, form = nomination.nominee_kind.category, nomination.form
         rank = counts.get((category, form.rank), 0) + 1
         counts[(category, form.rank)] = rank
