@@ -45,7 +45,7 @@ class RuleSetIn(BaseModel):
     director_commendation_collective: Money
     thank_you_letter_individual: Money
     thank_you_letter_collective: Money
-    note: Annotated[str, StringConstraints(max_length=2000)] = ""
+    note: Annotated[str | None, StringConstraints(max_length=2000)] = None
 
     @model_validator(mode="before")
     @classmethod
@@ -90,7 +90,7 @@ class NominationIn(BaseModel):
     period_key: Annotated[str, StringConstraints(min_length=1, max_length=80)]
     nominee_name: Text200
     nominee_kind: NomineeKind
-    address: Annotated[str, StringConstraints(max_length=300)] = ""
+    address: Annotated[str | None, StringConstraints(max_length=300)] = None
     form: CommendationForm
     work: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
     evidence: Annotated[str, StringConstraints(min_length=1, max_length=5000)]
@@ -118,7 +118,7 @@ class EntryEditIn(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
     name: Text200
-    address: Annotated[str, StringConstraints(max_length=300)] = ""
+    address: Annotated[str | None, StringConstraints(max_length=300)] = None
     form: CommendationForm
 
 

@@ -87,7 +87,7 @@ async def save_rule_set(session: AsyncSession, actor: User | None, province_code
         province_code=province_code, period_key=data.period_key, period_kind=data.period_kind,
         period_start=data.period_start, period_end=data.period_end, version=(latest.version + 1) if latest else 1,
         count_money=data.count_money, count_books=data.count_books, count_equipment=data.count_equipment,
-        thresholds=data.thresholds(), note=data.note, created_by_id=actor.id if actor else None,
+        thresholds=data.thresholds(), note=data.note or "", created_by_id=actor.id if actor else None,
     )
     session.add(rule_set)
     await session.flush()
@@ -106,7 +106,7 @@ async def nominate(session: AsyncSession, actor: User | None, province_code: int
     if await latest_rule_set(session, province_code, data.period_key) is None:
         raise ValidationFailed({"period_key": _("Define the rules of this period first.")})
     nomination = Nomination(province_code=province_code, created_by_id=actor.id if actor else None,
-                            **data.model_dump())
+                            **{**data.model_dump(), "address": data.address or ""})
     session.add(nomination)
     await session.flush()
     audit.record(session, actor_id=nomination.created_by_id, action="recognition.nominated",
@@ -334,7 +334,7 @@ async def edit_entry(session: AsyncSession, actor: User | None, roll: HonorRoll,
         last = await session.scalar(select(func.max(RollEntry.rank)).where(
             RollEntry.roll_id == roll.id, RollEntry.category == entry.category, RollEntry.form_rank == data.form.rank))
         entry.form, entry.form_rank, entry.rank = data.form, data.form.rank, (last or 0) + 1
-    entry.name, entry.address = data.name, data.address
+    entry.name, entry.address = data.name, data.address or ""
     await session.flush()
     roll.summary = await summary(session, roll.id)
     audit.record(session, actor_id=actor.id if actor else None, action="recognition.entry_edited",

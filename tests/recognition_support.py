@@ -72,6 +72,7 @@ def rules_form(**overrides: Any) -> dict[str, Any]:
         "chair_merit_individual": 50_000_000, "chair_merit_collective": 200_000_000,
         "director_commendation_individual": 10_000_000, "director_commendation_collective": 50_000_000,
         "thank_you_letter_individual": 1_000_000, "thank_you_letter_collective": 5_000_000,
+        "note": "",  # a blank optional field, as a browser posts it
     }
     data.update(overrides)
     return {k: v for k, v in data.items() if v is not None}
