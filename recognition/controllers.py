@@ -48,6 +48,14 @@ from recognition.schemas import (
 )
 
 SEARCH_LIMIT = 200
+PAGE_LIMIT = 1000  # entries shown on a page; the exports have them all
+
+
+def listing(roll: HonorRoll, entries: list[RollEntry]) -> dict[str, Any]:
+    """What the roll pages need beside the entries: the anonymous count of each group (from the
+    roll's summary, so it holds when the page shows only the first entries) and how many exist."""
+    return {"anonymous_counts": {(r["form"], r["category"]): r["anonymous"] for r in roll.summary},
+            "total_entries": sum(r["count"] for r in roll.summary), "shown": len(entries)}
 
 
 def default_rule_values() -> dict[str, Any]:
@@ -86,9 +94,10 @@ async def _officer_page(request: Request[Any, Any, Any], db: AsyncSession, *, st
 async def _roll_page(request: Request[Any, Any, Any], db: AsyncSession, roll: HonorRoll, *,
                      status_code: int = 200, errors: dict[str, str] | None = None,
                      values: dict[str, Any] | None = None) -> Template:
+    entries = await services.entries(db, roll.id, limit=PAGE_LIMIT)
     return render(
         request, "recognition/roll_officer.html", status_code=status_code, roll=roll,
-        rule_set=await db.get(RuleSet, roll.rule_set_id), entries=await services.entries(db, roll.id),
+        rule_set=await db.get(RuleSet, roll.rule_set_id), entries=entries, **listing(roll, entries),
         errors=errors or {}, values=values or {}, forms=FORM_ORDER, contribution=documents.contribution,
         RollStatus=RollStatus, form_labels=FORM_LABELS, category_labels=CATEGORY_LABELS,
     )
@@ -243,13 +252,14 @@ class PublicHonorRolls(Controller):
                        RollEntry.name_folded.like(like_pattern(q), escape="\\"))
                 .order_by(HonorRoll.period_key.desc(), RollEntry.form_rank, RollEntry.category, RollEntry.rank)
                 .limit(SEARCH_LIMIT)))
-        return render(request, "recognition/honor_rolls.html", q=q, rolls=rolls, found=found, by_id=by_id,
-                      contribution=documents.contribution)
+        return render(request, "recognition/honor_rolls.html", fragment="recognition/_search_results.html", q=q,
+                      rolls=rolls, found=found, by_id=by_id, contribution=documents.contribution)
 
     @get("/honor-rolls/{roll_id:int}", name="honor_roll")
     async def roll(self, request: Request[Any, Any, Any], db_session: DbSession, roll_id: FromPath[int]) -> Template:
         roll = await _viewable_roll(request, db_session, roll_id)
-        return render(request, "recognition/roll.html", roll=roll, entries=await services.entries(db_session, roll.id),
+        entries = await services.entries(db_session, roll.id, limit=PAGE_LIMIT)
+        return render(request, "recognition/roll.html", roll=roll, entries=entries, **listing(roll, entries),
                       contribution=documents.contribution, forms=FORM_ORDER, categories=list(Category))
 
     @get("/honor-rolls/{roll_id:int}/export.csv", name="honor_roll_csv")

@@ -252,11 +252,13 @@ def approve(session: AsyncSession, actor: User | None, roll: HonorRoll, data: Ap
     roll.decision_number, roll.decision_date, roll.signer = data.decision_number, data.decision_date, data.signer
 
 
-async def entries(session: AsyncSession, roll_id: int, *, named_only: bool = False) -> list[RollEntry]:
+async def entries(session: AsyncSession, roll_id: int, *, named_only: bool = False,
+                  limit: int | None = None) -> list[RollEntry]:
+    """The roll's entries in its order: highest form first, collectives, then by rank."""
     query = select(RollEntry).where(RollEntry.roll_id == roll_id)
     if named_only:
         query = query.where(RollEntry.anonymous.is_(False))
-    query = query.order_by(RollEntry.form_rank, RollEntry.category, RollEntry.rank)
+    query = query.order_by(RollEntry.form_rank, RollEntry.category, RollEntry.rank).limit(limit)
     return list(await session.scalars(query.execution_options(populate_existing=True)))
 
 

@@ -87,9 +87,28 @@ async def test_public_page_search_and_anonymous_count(client: Any, db: AsyncSess
     found = await client.get("/honor-rolls", params={"q": "lo thi mai"})  # without diacritics
     assert f"/certificates/{mai.code}.pdf" in found.text
     assert "Công ty CP Giấy Sơn La" not in found.text
+    fragment = await client.get("/honor-rolls", params={"q": "lo thi mai"}, headers={"HX-Request": "true"})
+    assert "<html" not in fragment.text and f"/certificates/{mai.code}.pdf" in fragment.text
     assert "Không có tên nào" in (await client.get("/honor-rolls", params={"q": "an danh"})).text
     api = (await client.get("/api/v1/honor-rolls")).json()
     assert api[0]["decision_number"] == "123/QĐ-UBND" and api[0]["content_hash"] == roll.content_hash
+
+
+async def test_long_rolls_show_their_first_entries_and_every_anonymous_count(
+    client: Any, db: AsyncSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from recognition import controllers
+
+    roll = await published(client, db)
+    monkeypatch.setattr(controllers, "PAGE_LIMIT", 3)
+    text = flat((await client.get(f"/honor-rolls/{roll.id}")).text)
+    assert "Trang này hiển thị 3 mục đầu tiên trong số 9 mục" in text
+    assert "Ngân hàng TMCP Tây Bắc" in text and "Lò Thị Mai" not in text
+    assert text.count("và 1 nhà tài trợ ẩn danh") == 2  # counted from the summary, not the page
+    officer_page = flat((await client.get(f"/officer/recognition/rolls/{roll.id}")).text)
+    assert "Trang này hiển thị 3 mục đầu tiên trong số 9 mục" in officer_page
+    rows = list(csv.reader(io.StringIO((await client.get(f"/honor-rolls/{roll.id}/export.csv")).text)))
+    assert len(rows) == 1 + len(EXPECTED)
 
 
 async def test_certificate_pdf_with_vietnamese_text_and_qr_code(client: Any, db: AsyncSession) -> None:
