@@ -151,6 +151,7 @@ def tiered(rule_set: RuleSet, pool_province: int):  # type: ignore[no-untyped-de
 
 
 WORK_TABLE = "recognition_work"
+TEMP_SCHEMA = {"postgresql": "pg_temp", "sqlite": "temp"}
 work = table(WORK_TABLE, *(column(name) for name in (
     "sponsor_id", "anonymous", "total", "gifts", "first_at", "category", "form_rank", "name")))
 
@@ -208,7 +209,9 @@ async def insert_donor_entries(session: AsyncSession, rule_set: RuleSet, roll_id
     if session.get_bind().dialect.name == "postgresql":
         # Room for the aggregation and the ranking's sort in memory, for this transaction only.
         await session.execute(text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
-    await session.execute(text(f"DROP TABLE IF EXISTS {WORK_TABLE}"))
+    # Qualified, so that only a temporary table of that name could ever be dropped.
+    drop = text(f"DROP TABLE IF EXISTS {TEMP_SCHEMA[session.get_bind().dialect.name]}.{WORK_TABLE}")
+    await session.execute(drop)
     await session.execute(CreateTempTableAs(WORK_TABLE, tiered(rule_set, pool_province)))
     try:
         columns = [getattr(RollEntry.__table__.c, name) for name in ENTRY_COLUMNS]
@@ -217,7 +220,7 @@ async def insert_donor_entries(session: AsyncSession, rule_set: RuleSet, roll_id
             select(func.coalesce(func.sum(work.c.total), 0), func.count(func.distinct(work.c.sponsor_id)))
         )).one()
     finally:
-        await session.execute(text(f"DROP TABLE IF EXISTS {WORK_TABLE}"))
+        await session.execute(drop)
     return Totals(value=int(row[0]), contributors=int(row[1]))
 
 
