@@ -44,12 +44,14 @@ from donations.providers import build_registry
 from donations.public_controllers import ROUTE_HANDLERS as DONATION_PUBLIC_ROUTES
 from needs.controllers import LibrarianNeeds, NeedsApi, NeedsBoard, OfficerNeeds
 from needs.services import open_needs_count
+from recognition.controllers import ROUTE_HANDLERS as RECOGNITION_ROUTES
 
 # Links each domain adds to the site's navigation and to the officer's dashboard: (url, msgid).
 NAV_LINKS: list[dict[str, str]] = [
     {"url": "/needs", "label": lazy("Needs")},
     {"url": "/give", "label": lazy("Give")},
     {"url": "/ledger", "label": lazy("Public ledger")},
+    {"url": "/honor-rolls", "label": lazy("Honor rolls")},
 ]
 OFFICER_LINKS: list[dict[str, str]] = [
     {"url": "/officer/needs", "label": lazy("Needs awaiting review")},
@@ -58,6 +60,7 @@ OFFICER_LINKS: list[dict[str, str]] = [
     {"url": "/officer/statements", "label": lazy("Bank statements")},
     {"url": "/officer/matching", "label": lazy("Fair allocation of the pool")},
     {"url": "/officer/deliveries", "label": lazy("Deliveries and shortfalls")},
+    {"url": "/officer/recognition", "label": lazy("Recognition: rules, nominations, honor rolls")},
 ]
 
 TEMPLATES = ROOT / "templates"
@@ -126,6 +129,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
             *DONATION_PUBLIC_ROUTES,
             OfficerPayments,
             AllocationController,
+            *RECOGNITION_ROUTES,
             create_static_files_router(
                 path="/static",
                 directories=[STATIC],

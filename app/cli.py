@@ -24,8 +24,9 @@ DemoSeeder = Callable[[AsyncSession, demo.DemoContext], Awaitable[None]]
 def demo_seeders() -> list[DemoSeeder]:
     from donations.demo import seed as seed_donations
     from needs.demo import seed as seed_needs
+    from recognition.demo import seed as seed_recognition
 
-    return [demo.seed, seed_needs, seed_donations]
+    return [demo.seed, seed_needs, seed_donations, seed_recognition]
 
 
 async def seed_reference(session: AsyncSession) -> None:

@@ -104,3 +104,4 @@ def import_models() -> None:
     import app.geography.models  # noqa: F401
     import donations.models  # noqa: F401
     import needs.models  # noqa: F401
+    import recognition.models  # noqa: F401

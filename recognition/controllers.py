@@ -1,0 +1,358 @@
+"""Recognition over HTTP: the officer's rules, nominations and rolls (generate, submit, approve,
+publish, correct, edit and revoke entries); the public honor rolls, their exports, certificates and
+their verification; a small JSON API. Thin: parse, call a service, render."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import anyio.to_thread
+from litestar import Controller, Request, Response, get, patch, post
+from litestar.params import FromPath, JSONBody
+from litestar.response import Template
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.guards import acting_user, current_user, officer_only
+from app.auth.models import Role
+from app.errors import NotFound, ValidationFailed
+from app.forms import form_data, validate
+from app.i18n import VN_TZ, _
+from app.text import like_pattern
+from app.web import DbSession, flash, render, see_other
+from donations.receipts import html_to_pdf, issuer, render_html
+from recognition import documents, services
+from recognition.models import (
+    CATEGORY_LABELS,
+    FORM_LABELS,
+    FORM_ORDER,
+    NOMINEE_KIND_LABELS,
+    Category,
+    HonorRoll,
+    PeriodKind,
+    RollEntry,
+    RollStatus,
+    RuleSet,
+)
+from recognition.schemas import (
+    DEFAULT_THRESHOLDS,
+    ApproveIn,
+    CorrectionIn,
+    EntryEditIn,
+    GenerateIn,
+    NominationIn,
+    RevokeIn,
+    RuleSetIn,
+    threshold_field,
+)
+
+SEARCH_LIMIT = 200
+PAGE_LIMIT = 1000  # entries shown on a page; the exports have them all
+
+
+def listing(roll: HonorRoll, entries: list[RollEntry]) -> dict[str, Any]:
+    """What the roll pages need beside the entries: the anonymous count of each group (from the
+    roll's summary, so it holds when the page shows only the first entries) and how many exist."""
+    return {"anonymous_counts": {(r["form"], r["category"]): r["anonymous"] for r in roll.summary},
+            "total_entries": sum(r["count"] for r in roll.summary), "shown": len(entries)}
+
+
+def default_rule_values() -> dict[str, Any]:
+    year = dt.datetime.now(VN_TZ).year
+    values: dict[str, Any] = {"period_key": str(year), "period_kind": PeriodKind.YEAR.value,
+                              "period_start": f"{year}-01-01", "period_end": f"{year}-12-31",
+                              "count_money": True, "count_books": True, "count_equipment": True}
+    for form in FORM_ORDER:
+        for category in Category:
+            values[threshold_field(form, category)] = DEFAULT_THRESHOLDS[form.value][category.value]
+    return values
+
+
+def _settings(request: Request[Any, Any, Any]) -> Any:
+    return request.app.state.settings
+
+
+async def _officer_page(request: Request[Any, Any, Any], db: AsyncSession, *, status_code: int = 200,
+                        rule_values: dict[str, Any] | None = None, rule_errors: dict[str, str] | None = None,
+                        nomination_values: dict[str, Any] | None = None,
+                        nomination_errors: dict[str, str] | None = None,
+                        generate_errors: dict[str, str] | None = None) -> Template:
+    province = _settings(request).province_code
+    sets = await services.rule_sets(db, province)
+    return render(
+        request, "recognition/officer.html", status_code=status_code,
+        rule_sets=sets, periods=sorted({s.period_key for s in sets}, reverse=True),
+        nominations=await services.nominations(db, province), rolls=await services.rolls(db, province),
+        rule_values=rule_values or default_rule_values(), rule_errors=rule_errors or {},
+        nomination_values=nomination_values or {}, nomination_errors=nomination_errors or {},
+        generate_errors=generate_errors or {}, forms=FORM_ORDER, categories=list(Category),
+        nominee_kinds=NOMINEE_KIND_LABELS, threshold_field=threshold_field,
+    )
+
+
+async def _roll_page(request: Request[Any, Any, Any], db: AsyncSession, roll: HonorRoll, *,
+                     status_code: int = 200, errors: dict[str, str] | None = None,
+                     values: dict[str, Any] | None = None) -> Template:
+    entries = await services.entries(db, roll.id, limit=PAGE_LIMIT)
+    return render(
+        request, "recognition/roll_officer.html", status_code=status_code, roll=roll,
+        rule_set=await db.get(RuleSet, roll.rule_set_id), entries=entries, **listing(roll, entries),
+        errors=errors or {}, values=values or {}, forms=FORM_ORDER, contribution=documents.contribution,
+        RollStatus=RollStatus, form_labels=FORM_LABELS, category_labels=CATEGORY_LABELS,
+    )
+
+
+class OfficerRecognition(Controller):
+    path = "/officer/recognition"
+    guards = [officer_only]
+
+    @get("/", name="recognition_officer")
+    async def index(self, request: Request[Any, Any, Any], db_session: DbSession) -> Template:
+        return await _officer_page(request, db_session)
+
+    @post("/rules", name="recognition_rules_save")
+    async def save_rules(self, request: Request[Any, Any, Any], db_session: DbSession) -> Response[Any]:
+        values = form_data(await request.form())
+        try:
+            data = validate(RuleSetIn, values)
+            rule_set = await services.save_rule_set(db_session, acting_user(request),
+                                                    _settings(request).province_code, data)
+        except ValidationFailed as exc:
+            return await _officer_page(request, db_session, status_code=422, rule_values=values,
+                                       rule_errors=exc.errors)
+        flash(request, _("Rules saved: %(period)s, version %(version)s.", period=rule_set.period_key,
+                         version=rule_set.version))
+        return see_other(request, "/officer/recognition")
+
+    @post("/nominations", name="recognition_nominate")
+    async def nominate(self, request: Request[Any, Any, Any], db_session: DbSession) -> Response[Any]:
+        values = form_data(await request.form())
+        try:
+            data = validate(NominationIn, values)
+            await services.nominate(db_session, acting_user(request), _settings(request).province_code, data)
+        except ValidationFailed as exc:
+            return await _officer_page(request, db_session, status_code=422, nomination_values=values,
+                                       nomination_errors=exc.errors)
+        flash(request, _("Nomination saved."))
+        return see_other(request, "/officer/recognition")
+
+    @post("/rolls", name="recognition_generate")
+    async def generate(self, request: Request[Any, Any, Any], db_session: DbSession) -> Response[Any]:
+        values = form_data(await request.form())
+        settings = _settings(request)
+        try:
+            data = validate(GenerateIn, values)
+            roll = await services.generate(db_session, acting_user(request), settings.province_code,
+                                           data.period_key, settings.province_code)
+        except ValidationFailed as exc:
+            return await _officer_page(request, db_session, status_code=422, generate_errors=exc.errors)
+        flash(request, _("Honor roll generated."))
+        return see_other(request, f"/officer/recognition/rolls/{roll.id}")
+
+    @get("/rolls/{roll_id:int}", name="recognition_roll")
+    async def roll(self, request: Request[Any, Any, Any], db_session: DbSession, roll_id: FromPath[int]) -> Template:
+        return await _roll_page(request, db_session, await services.get_roll(db_session, roll_id))
+
+    @post("/rolls/{roll_id:int}/{action:str}", name="recognition_roll_action")
+    async def act(self, request: Request[Any, Any, Any], db_session: DbSession, roll_id: FromPath[int],
+                  action: FromPath[str]) -> Response[Any]:
+        roll = await services.get_roll(db_session, roll_id, for_update=True)
+        actor = acting_user(request)
+        values = form_data(await request.form())
+        target = f"/officer/recognition/rolls/{roll.id}"
+        try:
+            if action == "submit":
+                services.submit(db_session, actor, roll)
+                message = _("Submitted for approval.")
+            elif action == "return":
+                services.return_to_draft(db_session, actor, roll)
+                message = _("Returned to draft.")
+            elif action == "approve":
+                services.approve(db_session, actor, roll, validate(ApproveIn, values))
+                message = _("Approved.")
+            elif action == "publish":
+                await services.publish(db_session, actor, roll)
+                message = _("Published.")
+            elif action == "regenerate":
+                settings = _settings(request)
+                await services.generate(db_session, actor, roll.province_code, roll.period_key,
+                                        settings.province_code)
+                message = _("Honor roll generated.")
+            elif action == "correct":
+                new = await services.correct(db_session, actor, roll, validate(CorrectionIn, values),
+                                             _settings(request).province_code)
+                target = f"/officer/recognition/rolls/{new.id}"
+                message = _("Correction started as version %(version)s.", version=new.version)
+            else:
+                raise NotFound(_("This page does not exist."))
+        except ValidationFailed as exc:
+            return await _roll_page(request, db_session, roll, status_code=422, errors=exc.errors, values=values)
+        flash(request, message)
+        return see_other(request, target)
+
+    @post("/rolls/{roll_id:int}/entries/{entry_id:int}", name="recognition_entry_edit")
+    async def edit_entry(self, request: Request[Any, Any, Any], db_session: DbSession, roll_id: FromPath[int],
+                         entry_id: FromPath[int]) -> Response[Any]:
+        roll = await services.get_roll(db_session, roll_id, for_update=True)
+        entry = await services.get_entry(db_session, roll, entry_id)
+        values = form_data(await request.form())
+        services.require_editable(roll, entry)
+        try:
+            await services.edit_entry(db_session, acting_user(request), roll, entry, validate(EntryEditIn, values))
+        except ValidationFailed as exc:
+            return await _roll_page(request, db_session, roll, status_code=422,
+                                    errors={f"{entry.id}.{k}": v for k, v in exc.errors.items()}, values=values)
+        flash(request, _("Entry saved."))
+        return see_other(request, f"/officer/recognition/rolls/{roll.id}")
+
+    @post("/rolls/{roll_id:int}/entries/{entry_id:int}/revoke", name="recognition_entry_revoke")
+    async def revoke_entry(self, request: Request[Any, Any, Any], db_session: DbSession, roll_id: FromPath[int],
+                           entry_id: FromPath[int]) -> Response[Any]:
+        roll = await services.get_roll(db_session, roll_id, for_update=True)
+        entry = await services.get_entry(db_session, roll, entry_id)
+        values = form_data(await request.form())
+        try:
+            await services.revoke_entry(db_session, acting_user(request), roll, entry, validate(RevokeIn, values))
+        except ValidationFailed as exc:
+            return await _roll_page(request, db_session, roll, status_code=422,
+                                    errors={f"{entry.id}.{k}": v for k, v in exc.errors.items()}, values=values)
+        flash(request, _("Entry revoked."))
+        return see_other(request, f"/officer/recognition/rolls/{roll.id}")
+
+
+# --- the public side ------------------------------------------------------------------------------
+
+
+async def _viewable_roll(request: Request[Any, Any, Any], db: AsyncSession, roll_id: int) -> HonorRoll:
+    """A published roll for anyone; any roll for an officer."""
+    roll = await db.get(HonorRoll, roll_id)
+    user = current_user(request)
+    if roll is None or (roll.status != RollStatus.PUBLISHED and (user is None or user.role != Role.OFFICER)):
+        raise NotFound(_("No such honor roll."))
+    return roll
+
+
+def _attachment(content: bytes, media_type: str, filename: str) -> Response[bytes]:
+    return Response(content, media_type=media_type,
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+class PublicHonorRolls(Controller):
+    @get("/honor-rolls", name="honor_rolls")
+    async def index(self, request: Request[Any, Any, Any], db_session: DbSession) -> Template:
+        q = (request.query_params.get("q") or "").strip()[:100]
+        rolls = await services.published_rolls(db_session)
+        by_id = {r.id: r for r in rolls}
+        found: list[RollEntry] = []
+        if q:
+            found = list(await db_session.scalars(
+                select(RollEntry).join(HonorRoll, HonorRoll.id == RollEntry.roll_id)
+                .where(HonorRoll.status == RollStatus.PUBLISHED, HonorRoll.superseded_by_id.is_(None),
+                       RollEntry.name_folded.like(like_pattern(q), escape="\\"))
+                .order_by(HonorRoll.period_key.desc(), RollEntry.form_rank, RollEntry.category, RollEntry.rank)
+                .limit(SEARCH_LIMIT)))
+        return render(request, "recognition/honor_rolls.html", fragment="recognition/_search_results.html", q=q,
+                      rolls=rolls, found=found, by_id=by_id, contribution=documents.contribution)
+
+    @get("/honor-rolls/{roll_id:int}", name="honor_roll")
+    async def roll(self, request: Request[Any, Any, Any], db_session: DbSession, roll_id: FromPath[int]) -> Template:
+        roll = await _viewable_roll(request, db_session, roll_id)
+        entries = await services.entries(db_session, roll.id, limit=PAGE_LIMIT)
+        return render(request, "recognition/roll.html", roll=roll, entries=entries, **listing(roll, entries),
+                      contribution=documents.contribution, forms=FORM_ORDER, categories=list(Category))
+
+    @get("/honor-rolls/{roll_id:int}/export.csv", name="honor_roll_csv")
+    async def export_csv(self, request: Request[Any, Any, Any], db_session: DbSession,
+                         roll_id: FromPath[int]) -> Response[bytes]:
+        roll = await _viewable_roll(request, db_session, roll_id)
+        content = documents.roll_csv(await services.entries(db_session, roll.id))
+        return _attachment(content, "text/csv; charset=utf-8", f"honor-roll-{roll.period_key}-v{roll.version}.csv")
+
+    @get("/honor-rolls/{roll_id:int}/export.xlsx", name="honor_roll_xlsx")
+    async def export_xlsx(self, request: Request[Any, Any, Any], db_session: DbSession,
+                          roll_id: FromPath[int]) -> Response[bytes]:
+        roll = await _viewable_roll(request, db_session, roll_id)
+        content = documents.roll_xlsx(roll, await services.entries(db_session, roll.id),
+                                      _settings(request).province_name)
+        return _attachment(content, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                           f"honor-roll-{roll.period_key}-v{roll.version}.xlsx")
+
+    @get("/certificates/{code:str}", name="certificate")
+    async def certificate(self, request: Request[Any, Any, Any], db_session: DbSession,
+                          code: FromPath[str]) -> Response[bytes]:
+        code = code.removesuffix(".pdf")
+        entry, roll = await services.entry_by_code(db_session, code)
+        settings = _settings(request)
+        verify_url = f"{str(request.base_url).rstrip('/')}/verify/{entry.code}"
+        html = render_html(
+            request.app.template_engine.engine, "recognition/certificate.html",  # type: ignore[union-attr]
+            entry=entry, roll=roll, issuer=issuer(settings), province_name=settings.province_name,
+            contribution=documents.contribution(entry), verify_url=verify_url,
+            qr=documents.qr_data_uri(verify_url),
+        )
+        pdf = await anyio.to_thread.run_sync(html_to_pdf, html)
+        return Response(pdf, media_type="application/pdf",
+                        headers={"Content-Disposition": f'inline; filename="certificate-{entry.code}.pdf"'})
+
+    @get("/verify/{code:str}", name="verify_certificate")
+    async def verify(self, request: Request[Any, Any, Any], db_session: DbSession, code: FromPath[str]) -> Template:
+        entry, roll = await services.entry_by_code(db_session, code.strip().lower())
+        newer = await db_session.get(HonorRoll, roll.superseded_by_id) if roll.superseded_by_id else None
+        return render(request, "recognition/verify.html", entry=entry, roll=roll, newer=newer,
+                      contribution=documents.contribution(entry))
+
+
+# --- JSON API -------------------------------------------------------------------------------------
+
+
+def roll_out(roll: HonorRoll) -> dict[str, Any]:
+    return {"id": roll.id, "period": roll.period_key, "version": roll.version, "status": roll.status.value,
+            "decision_number": roll.decision_number,
+            "decision_date": roll.decision_date.isoformat() if roll.decision_date else None,
+            "signer": roll.signer, "content_hash": roll.content_hash, "total_value": roll.total_value,
+            "contributors": roll.contributor_count, "anonymous": roll.anonymous_count, "summary": roll.summary}
+
+
+class RecognitionApi(Controller):
+    path = "/api/v1/recognition"
+    tags = ["recognition"]
+    guards = [officer_only]
+
+    @post("/rule-sets", name="api_rule_sets_create", status_code=201)
+    async def create_rule_set(self, request: Request[Any, Any, Any], db_session: DbSession,
+                              data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
+        """A new version of a period's rules; 422 with a message per field when they are not valid."""
+        rule_set = await services.save_rule_set(db_session, acting_user(request), _settings(request).province_code,
+                                                validate(RuleSetIn, data))
+        return {"id": rule_set.id, "period": rule_set.period_key, "version": rule_set.version,
+                "thresholds": rule_set.thresholds}
+
+    @post("/rolls/{roll_id:int}/approve", name="api_roll_approve", status_code=200)
+    async def approve(self, request: Request[Any, Any, Any], db_session: DbSession, roll_id: FromPath[int],
+                      data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
+        roll = await services.get_roll(db_session, roll_id, for_update=True)
+        services.approve(db_session, acting_user(request), roll, validate(ApproveIn, data))
+        return roll_out(roll)
+
+    @patch("/rolls/{roll_id:int}/entries/{entry_id:int}", name="api_entry_edit")
+    async def edit_entry(self, request: Request[Any, Any, Any], db_session: DbSession, roll_id: FromPath[int],
+                         entry_id: FromPath[int], data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
+        roll = await services.get_roll(db_session, roll_id, for_update=True)
+        entry = await services.get_entry(db_session, roll, entry_id)
+        services.require_editable(roll, entry)
+        await services.edit_entry(db_session, acting_user(request), roll, entry, validate(EntryEditIn, data))
+        return {"id": entry.id, "name": entry.name, "address": entry.address, "form": entry.form.value}
+
+
+class PublicRecognitionApi(Controller):
+    path = "/api/v1/honor-rolls"
+    tags = ["recognition"]
+
+    @get("/", name="api_honor_rolls")
+    async def index(self, db_session: DbSession) -> list[dict[str, Any]]:
+        """The published rolls (every version), newest period first."""
+        return [roll_out(r) for r in await services.published_rolls(db_session)]
+
+
+ROUTE_HANDLERS = [OfficerRecognition, PublicHonorRolls, RecognitionApi, PublicRecognitionApi]

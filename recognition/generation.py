@@ -1,0 +1,231 @@
+"""Computing a roll in the database: what counts, per sponsor, tiered and ranked, in SQL.
+
+One aggregating `CREATE TEMPORARY TABLE ... AS SELECT` sums the period's counted contributions per
+sponsor (and per anonymity: an anonymous gift is never added to a sponsor's named total, it is
+counted in the anonymous group) and gives each sum the highest form whose threshold (for the
+sponsor's category) it reaches; one `INSERT ... SELECT` then writes the entries, `ROW_NUMBER()`
+ranking the sponsors within their category and form by value, ties going to the earliest
+contribution; the period's totals are summed from the same work table. No row passes through
+Python. Everything runs unchanged on SQLite and PostgreSQL.
+
+What counts (the rule set says which kinds):
+
+- money when confirmed: status paid, allocated, delivered or acknowledged, its `amount`, on its
+  `confirmed_at`;
+- books and equipment when the library acknowledged them: status acknowledged, at
+  `accepted_value`, on `acknowledged_at`.
+
+A pledge's province: its need's province, else its commune's, else (a gift to the pool) the
+province this deployment serves (`settings.province_code`), as the matching adapter has it.
+The period is the calendar days [start, end] in Vietnam's time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    Integer,
+    Select,
+    String,
+    and_,
+    case,
+    column,
+    func,
+    insert,
+    literal,
+    null,
+    or_,
+    select,
+    table,
+    text,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.base import Executable
+from sqlalchemy.sql.elements import ClauseElement
+from sqlalchemy.sql.functions import FunctionElement
+
+from app.auth.models import SponsorType, User
+from app.geography.models import Commune
+from app.i18n import VN_TZ
+from donations.models import Pledge, PledgeKind, PledgeStatus
+from needs.models import Need
+from recognition.models import FORM_ORDER, Category, EntrySource, RollEntry, RuleSet
+
+P = PledgeStatus
+MONEY_COUNTS = (P.PAID, P.ALLOCATED, P.DELIVERED, P.ACKNOWLEDGED)
+CODE_LENGTH = 20  # hex digits: 80 random bits
+WORK_MEM = "64MB"
+
+
+class random_code(FunctionElement[str]):  # noqa: N801 - a SQL function's name
+    """A fresh random certificate code per row, from the database's strong random source."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(random_code, "sqlite")
+def _random_code_sqlite(_element: random_code, _compiler: object, **_kw: object) -> str:
+    return f"lower(hex(randomblob({CODE_LENGTH // 2})))"
+
+
+@compiles(random_code, "postgresql")
+def _random_code_postgresql(_element: random_code, _compiler: object, **_kw: object) -> str:
+    return f"substr(encode(sha256(gen_random_uuid()::text::bytea), 'hex'), 1, {CODE_LENGTH})"
+
+
+def period_bounds(start: dt.date, end: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    """[start 00:00, the day after end 00:00) in Vietnam, as UTC instants."""
+    lower = dt.datetime.combine(start, dt.time.min, VN_TZ).astimezone(dt.UTC)
+    upper = dt.datetime.combine(end + dt.timedelta(days=1), dt.time.min, VN_TZ).astimezone(dt.UTC)
+    return lower, upper
+
+
+def contributions(rule_set: RuleSet, pool_province: int):  # type: ignore[no-untyped-def]
+    """The period's counted contributions in the rule set's province: sponsor, anonymity, value,
+    date (a subquery)."""
+    lower, upper = period_bounds(rule_set.period_start, rule_set.period_end)
+    counted = []
+    if rule_set.count_money:
+        counted.append(and_(Pledge.kind == PledgeKind.MONEY, Pledge.status.in_(MONEY_COUNTS),
+                            Pledge.confirmed_at >= lower, Pledge.confirmed_at < upper))
+    in_kind = [k for k, on in ((PledgeKind.BOOKS, rule_set.count_books),
+                               (PledgeKind.EQUIPMENT, rule_set.count_equipment)) if on]
+    if in_kind:
+        counted.append(and_(Pledge.kind.in_(in_kind), Pledge.status == P.ACKNOWLEDGED,
+                            Pledge.acknowledged_at >= lower, Pledge.acknowledged_at < upper))
+    is_money = Pledge.kind == PledgeKind.MONEY
+    province = func.coalesce(Need.province_code, Commune.province_code, literal(pool_province, Integer))
+    return (
+        select(
+            Pledge.sponsor_id.label("sponsor_id"),
+            Pledge.anonymous.label("anonymous"),
+            case((is_money, Pledge.amount), else_=Pledge.accepted_value).label("value"),
+            case((is_money, Pledge.confirmed_at), else_=Pledge.acknowledged_at).label("at"),
+        )
+        .select_from(Pledge)
+        .outerjoin(Need, Need.id == Pledge.need_id)
+        .outerjoin(Commune, Commune.code == Pledge.commune_code)
+        .where(or_(*counted) if counted else literal(False), province == rule_set.province_code)
+        .subquery("contributions")
+    )
+
+
+def per_sponsor(rule_set: RuleSet, pool_province: int):  # type: ignore[no-untyped-def]
+    c = contributions(rule_set, pool_province)
+    return (
+        select(c.c.sponsor_id, c.c.anonymous, func.sum(c.c.value).label("total"),
+               func.count().label("gifts"), func.min(c.c.at).label("first_at"))
+        .group_by(c.c.sponsor_id, c.c.anonymous)
+        .subquery("per_sponsor")
+    )
+
+
+def tiered(rule_set: RuleSet, pool_province: int):  # type: ignore[no-untyped-def]
+    """Per sponsor and anonymity: the total, the gifts, the first date, the category and the form
+    reached (NULL below the lowest), and the name to show (NULL when anonymous)."""
+    s = per_sponsor(rule_set, pool_province)
+    is_collective = User.sponsor_type == SponsorType.ORGANISATION.value
+    category = case((is_collective, Category.COLLECTIVE.value), else_=Category.INDIVIDUAL.value)
+
+    def threshold(form_index: int):  # type: ignore[no-untyped-def]
+        form = FORM_ORDER[form_index]
+        return case((is_collective, rule_set.threshold(form, Category.COLLECTIVE)),
+                    else_=rule_set.threshold(form, Category.INDIVIDUAL))
+
+    form_rank = case(*((s.c.total >= threshold(i), i + 1) for i in range(len(FORM_ORDER))), else_=null())
+    return (
+        select(
+            s.c.sponsor_id, s.c.anonymous, s.c.total, s.c.gifts, s.c.first_at,
+            category.label("category"), form_rank.label("form_rank"),
+            case((s.c.anonymous, null()), else_=func.coalesce(User.organisation_name, User.full_name)).label("name"),
+        )
+        .select_from(s)
+        .join(User, User.id == s.c.sponsor_id)
+    )
+
+
+WORK_TABLE = "recognition_work"
+TEMP_SCHEMA = {"postgresql": "pg_temp", "sqlite": "temp"}
+work = table(WORK_TABLE, *(column(name) for name in (
+    "sponsor_id", "anonymous", "total", "gifts", "first_at", "category", "form_rank", "name")))
+
+
+class CreateTempTableAs(Executable, ClauseElement):
+    """`CREATE TEMPORARY TABLE name AS SELECT ...` (SQLite and PostgreSQL; PostgreSQL runs the
+    SELECT in parallel, which it does not for an INSERT ... SELECT)."""
+
+    inherit_cache = False
+
+    def __init__(self, name: str, query: Select[Any]) -> None:
+        self.name = name
+        self.query = query
+
+
+@compiles(CreateTempTableAs)
+def _create_temp_table_as(element: CreateTempTableAs, compiler: Any, **kw: Any) -> str:
+    return f"CREATE TEMPORARY TABLE {element.name} AS {compiler.process(element.query, **kw)}"
+
+
+def ranked_entries(roll_id: int):  # type: ignore[no-untyped-def]
+    """The roll's donor entries from the work table, ranked (columns named as RollEntry's)."""
+    t = work.c
+    form = case(*((t.form_rank == i + 1, f.value) for i, f in enumerate(FORM_ORDER)))
+    rank = func.row_number().over(partition_by=(t.category, t.form_rank),
+                                  order_by=(t.total.desc(), t.first_at, t.sponsor_id))
+    return (
+        select(
+            literal(roll_id, Integer).label("roll_id"),
+            literal(EntrySource.DONATIONS.value, String).label("source"),
+            t.category, form.label("form"), t.form_rank, rank.label("rank"), t.sponsor_id,
+            t.anonymous, t.name, literal("", String).label("address"), t.total.label("value"),
+            t.gifts.label("gift_count"), t.first_at, literal("", String).label("work"),
+        )
+        .select_from(work)
+        .where(t.form_rank.is_not(None))
+    )
+
+
+ENTRY_COLUMNS = ["roll_id", "source", "category", "form", "form_rank", "rank", "sponsor_id", "anonymous", "name",
+                 "address", "value", "gift_count", "first_at", "work"]
+
+
+@dataclass(frozen=True)
+class Totals:
+    value: int
+    contributors: int
+
+
+async def insert_donor_entries(session: AsyncSession, rule_set: RuleSet, roll_id: int, pool_province: int) -> Totals:
+    """Write the roll's donor entries; return the period's totals (everything counted, and how
+    many sponsors gave it). One pass over the pledges into a temporary work table (per sponsor:
+    one row per anonymity), then one INSERT ... SELECT ranking the rows that reach a form.
+    Certificate codes are given when the roll is published: a draft has none."""
+    if session.get_bind().dialect.name == "postgresql":
+        # Room for the aggregation and the ranking's sort in memory, for this transaction only.
+        await session.execute(text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
+    # Qualified, so that only a temporary table of that name could ever be dropped.
+    drop = text(f"DROP TABLE IF EXISTS {TEMP_SCHEMA[session.get_bind().dialect.name]}.{WORK_TABLE}")
+    await session.execute(drop)
+    await session.execute(CreateTempTableAs(WORK_TABLE, tiered(rule_set, pool_province)))
+    try:
+        columns = [getattr(RollEntry.__table__.c, name) for name in ENTRY_COLUMNS]
+        await session.execute(insert(RollEntry).from_select(columns, ranked_entries(roll_id)))
+        row = (await session.execute(
+            select(func.coalesce(func.sum(work.c.total), 0), func.count(func.distinct(work.c.sponsor_id)))
+        )).one()
+    finally:
+        await session.execute(drop)
+    return Totals(value=int(row[0]), contributors=int(row[1]))
+
+
+async def give_codes(session: AsyncSession, roll_id: int) -> None:
+    """A fresh random certificate code for every named entry of the roll (one UPDATE)."""
+    await session.execute(
+        update(RollEntry).where(RollEntry.roll_id == roll_id, RollEntry.anonymous.is_(False), RollEntry.code.is_(None))
+        .values(code=random_code()).execution_options(synchronize_session=False))

@@ -1,0 +1,244 @@
+"""Recognition: versioned rule sets per period, nominations, honor rolls and their entries.
+
+A rule set is never edited: a change makes a new version of the period's rules, and a roll records
+the version it was generated with. A published roll is never edited either: a correction is a new
+version (with a change note) that supersedes it; an entry can only be revoked, with a reason.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.db import Base, enum_column, utcnow
+from app.i18n import lazy
+
+
+class CommendationForm(enum.StrEnum):
+    """The forms of commendation, highest first (their `rank`)."""
+
+    CHAIR_MERIT = "chair_merit"  # Bằng khen của Chủ tịch UBND tỉnh
+    DIRECTOR_COMMENDATION = "director_commendation"  # Giấy khen của Giám đốc Sở VHTTDL
+    THANK_YOU_LETTER = "thank_you_letter"  # Thư cảm ơn
+
+    @property
+    def label(self) -> str:
+        return FORM_LABELS[self]
+
+    @property
+    def rank(self) -> int:
+        return FORM_ORDER.index(self) + 1
+
+
+FORM_ORDER = [CommendationForm.CHAIR_MERIT, CommendationForm.DIRECTOR_COMMENDATION,
+              CommendationForm.THANK_YOU_LETTER]
+FORM_LABELS = {
+    CommendationForm.CHAIR_MERIT: lazy("Certificate of Merit of the Chairman of the Provincial People's Committee"),
+    CommendationForm.DIRECTOR_COMMENDATION: lazy(
+        "Certificate of Commendation of the Director of the Department of Culture, Sports and Tourism"),
+    CommendationForm.THANK_YOU_LETTER: lazy("Letter of thanks"),
+}
+
+
+class Category(enum.StrEnum):
+    COLLECTIVE = "collective"
+    INDIVIDUAL = "individual"
+
+    @property
+    def label(self) -> str:
+        return CATEGORY_LABELS[self]
+
+
+CATEGORY_LABELS = {Category.COLLECTIVE: lazy("Collectives"), Category.INDIVIDUAL: lazy("Individuals")}
+
+
+class PeriodKind(enum.StrEnum):
+    YEAR = "year"
+    CAMPAIGN = "campaign"
+
+
+class RuleSet(Base):
+    """One version of a period's rules: what counts, and the thresholds (VND) of each form."""
+
+    __tablename__ = "recognition_rule_sets"
+    __table_args__ = (
+        UniqueConstraint("province_code", "period_key", "version", name="uq_recognition_rule_sets_period_version"),
+        CheckConstraint("period_end >= period_start", name="period_in_order"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    province_code: Mapped[int] = mapped_column(ForeignKey("provinces.code"), index=True)
+    period_key: Mapped[str] = mapped_column(String(80))  # "2026" or a campaign's name
+    period_kind: Mapped[PeriodKind] = mapped_column(enum_column(PeriodKind, 16))
+    period_start: Mapped[dt.date] = mapped_column(Date)
+    period_end: Mapped[dt.date] = mapped_column(Date)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    count_money: Mapped[bool] = mapped_column(Boolean, default=True)
+    count_books: Mapped[bool] = mapped_column(Boolean, default=True)
+    count_equipment: Mapped[bool] = mapped_column(Boolean, default=True)
+    # {"chair_merit": {"individual": 50000000, "collective": 200000000}, ...}
+    thresholds: Mapped[dict[str, dict[str, int]]] = mapped_column(JSON)
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+    def threshold(self, form: CommendationForm, category: Category) -> int:
+        return int(self.thresholds[form.value][category.value])
+
+
+class NomineeKind(enum.StrEnum):
+    LIBRARIAN = "librarian"
+    VOLUNTEER = "volunteer"
+    SCHOOL = "school"
+    COLLECTIVE = "collective"
+
+    @property
+    def label(self) -> str:
+        return NOMINEE_KIND_LABELS[self]
+
+    @property
+    def category(self) -> Category:
+        return Category.INDIVIDUAL if self in (NomineeKind.LIBRARIAN, NomineeKind.VOLUNTEER) else Category.COLLECTIVE
+
+
+NOMINEE_KIND_LABELS = {
+    NomineeKind.LIBRARIAN: lazy("Librarian"),
+    NomineeKind.VOLUNTEER: lazy("Volunteer"),
+    NomineeKind.SCHOOL: lazy("School"),
+    NomineeKind.COLLECTIVE: lazy("Collective"),
+}
+
+
+class Nomination(Base):
+    """An officer's proposal to commend someone for their work (not a donation), with evidence."""
+
+    __tablename__ = "recognition_nominations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    province_code: Mapped[int] = mapped_column(ForeignKey("provinces.code"))
+    period_key: Mapped[str] = mapped_column(String(80))
+    nominee_name: Mapped[str] = mapped_column(String(200))
+    nominee_kind: Mapped[NomineeKind] = mapped_column(enum_column(NomineeKind, 16))
+    address: Mapped[str] = mapped_column(String(300), default="")  # address or organisation
+    form: Mapped[CommendationForm] = mapped_column(enum_column(CommendationForm, 32))
+    work: Mapped[str] = mapped_column(Text)  # e.g. "ran the mobile library in 12 villages"
+    evidence: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+    __table_args__ = (Index("ix_recognition_nominations_period", "province_code", "period_key"),)
+
+
+class RollStatus(enum.StrEnum):
+    DRAFT = "draft"
+    SUBMITTED = "submitted"
+    APPROVED = "approved"
+    PUBLISHED = "published"
+
+    @property
+    def label(self) -> str:
+        return ROLL_STATUS_LABELS[self]
+
+
+ROLL_STATUS_LABELS = {
+    RollStatus.DRAFT: lazy("Draft"),
+    RollStatus.SUBMITTED: lazy("Submitted for approval"),
+    RollStatus.APPROVED: lazy("Approved"),
+    RollStatus.PUBLISHED: lazy("Published"),
+}
+
+
+class HonorRoll(Base):
+    """One version of a period's honor roll."""
+
+    __tablename__ = "honor_rolls"
+    __table_args__ = (
+        UniqueConstraint("province_code", "period_key", "version", name="uq_honor_rolls_period_version"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    province_code: Mapped[int] = mapped_column(ForeignKey("provinces.code"), index=True)
+    period_key: Mapped[str] = mapped_column(String(80))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    rule_set_id: Mapped[int] = mapped_column(ForeignKey("recognition_rule_sets.id"), index=True)
+    status: Mapped[RollStatus] = mapped_column(enum_column(RollStatus, 16), default=RollStatus.DRAFT, index=True)
+    supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("honor_rolls.id"))
+    superseded_by_id: Mapped[int | None] = mapped_column(ForeignKey("honor_rolls.id"))
+    change_note: Mapped[str] = mapped_column(Text, default="")
+    # Totals over everything counted in the period (named and anonymous, in a form or not).
+    total_value: Mapped[int] = mapped_column(BigInteger, default=0)
+    contributor_count: Mapped[int] = mapped_column(Integer, default=0)
+    anonymous_count: Mapped[int] = mapped_column(Integer, default=0)  # anonymous sponsors in a form
+    # [{"category", "form", "named", "anonymous", "value"}] per category and form
+    summary: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    decision_number: Mapped[str | None] = mapped_column(String(60))
+    decision_date: Mapped[dt.date | None] = mapped_column(Date)
+    signer: Mapped[str | None] = mapped_column(String(200))
+    snapshot: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    content_hash: Mapped[str | None] = mapped_column(String(64))
+    generated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    generated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    published_at: Mapped[dt.datetime | None]
+
+    rule_set: Mapped[RuleSet] = relationship(lazy="raise")
+
+    @property
+    def is_current(self) -> bool:
+        return self.status == RollStatus.PUBLISHED and self.superseded_by_id is None
+
+
+class EntrySource(enum.StrEnum):
+    DONATIONS = "donations"
+    NOMINATION = "nomination"
+
+
+class RollEntry(Base):
+    """One commended sponsor or nominee in a roll. Anonymous sponsors are kept (they are counted)
+    but have no name and no certificate."""
+
+    __tablename__ = "honor_roll_entries"
+    __table_args__ = (
+        Index("ix_honor_roll_entries_roll_position", "roll_id", "form_rank", "category", "rank"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    roll_id: Mapped[int] = mapped_column(ForeignKey("honor_rolls.id", ondelete="CASCADE"))
+    source: Mapped[EntrySource] = mapped_column(enum_column(EntrySource, 16))
+    category: Mapped[Category] = mapped_column(enum_column(Category, 16))
+    form: Mapped[CommendationForm] = mapped_column(enum_column(CommendationForm, 32))
+    form_rank: Mapped[int] = mapped_column(Integer)
+    rank: Mapped[int] = mapped_column(Integer)  # within category and form: value desc, earliest first
+    # The sponsor the entry was computed from. No foreign key: an entry is a snapshot (its name is
+    # copied), and checking one per row would cost a third of a large roll's generation.
+    sponsor_id: Mapped[int | None] = mapped_column(Integer)
+    nomination_id: Mapped[int | None] = mapped_column(ForeignKey("recognition_nominations.id"))
+    anonymous: Mapped[bool] = mapped_column(Boolean, default=False)
+    name: Mapped[str | None] = mapped_column(String(200))
+    name_folded: Mapped[str | None] = mapped_column(String(200))
+    address: Mapped[str] = mapped_column(String(300), default="")
+    value: Mapped[int] = mapped_column(BigInteger, default=0)  # VND counted
+    gift_count: Mapped[int] = mapped_column(Integer, default=0)
+    first_at: Mapped[dt.datetime | None]
+    work: Mapped[str] = mapped_column(Text, default="")  # nominations: what they did
+    code: Mapped[str | None] = mapped_column(String(32), unique=True)  # certificate verification, once published
+    revoked_at: Mapped[dt.datetime | None]
+    revoked_reason: Mapped[str | None] = mapped_column(Text)
+    revoked_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+    roll: Mapped[HonorRoll] = relationship(lazy="raise")

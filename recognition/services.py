@@ -1,0 +1,378 @@
+"""Every change to rule sets, nominations and honor rolls: checked, written, audited.
+Services never commit; the request (or the command) owns the transaction.
+
+A roll's life: draft → submitted → approved (decision number, date, signer) → published. A draft
+can be generated again (with the period's newest rules) and its entries edited; a submitted roll
+can go back to draft. Published is final: a snapshot with its sha256 is kept, and a correction is a
+new version (with a change note) that goes through the same steps and, once published, supersedes
+the old one. Entries of a published roll can only be revoked, with a reason shown publicly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from sqlalchemy import case, delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app import audit
+from app.auth.models import User
+from app.db import utcnow
+from app.errors import IllegalTransition, NotFound, ValidationFailed
+from app.i18n import _
+from app.text import fold
+from recognition import generation
+from recognition.models import (
+    ROLL_STATUS_LABELS,
+    Category,
+    CommendationForm,
+    EntrySource,
+    HonorRoll,
+    Nomination,
+    RollEntry,
+    RollStatus,
+    RuleSet,
+)
+from recognition.schemas import ApproveIn, CorrectionIn, EntryEditIn, NominationIn, RevokeIn, RuleSetIn
+
+S = RollStatus
+ALLOWED: dict[RollStatus, frozenset[RollStatus]] = {
+    S.DRAFT: frozenset({S.SUBMITTED}),
+    S.SUBMITTED: frozenset({S.APPROVED, S.DRAFT}),
+    S.APPROVED: frozenset({S.PUBLISHED}),
+    S.PUBLISHED: frozenset(),
+}
+
+
+def published_is_final() -> IllegalTransition:
+    return IllegalTransition(_(
+        "A published roll cannot be changed. Make a correction: it becomes a new version with a change note."))
+
+
+def _move(session: AsyncSession, actor: User | None, roll: HonorRoll, to: RollStatus, action: str,
+          after: dict[str, Any] | None = None) -> None:
+    if to not in ALLOWED[roll.status]:
+        if roll.status == S.PUBLISHED:
+            raise published_is_final()
+        raise IllegalTransition(_(
+            "This roll is %(status)s: it cannot become %(target)s.",
+            status=_(ROLL_STATUS_LABELS[roll.status]).lower(), target=_(ROLL_STATUS_LABELS[to]).lower()))
+    before = roll.status
+    roll.status = to
+    audit.record(session, actor_id=actor.id if actor else None, action=action, entity_type="honor_roll",
+                 entity_id=roll.id, before={"status": before.value}, after={"status": to.value, **(after or {})})
+
+
+# --- rule sets ------------------------------------------------------------------------------------
+
+
+async def latest_rule_set(session: AsyncSession, province_code: int, period_key: str) -> RuleSet | None:
+    return await session.scalar(
+        select(RuleSet).where(RuleSet.province_code == province_code, RuleSet.period_key == period_key)
+        .order_by(RuleSet.version.desc()).limit(1))
+
+
+async def rule_sets(session: AsyncSession, province_code: int) -> list[RuleSet]:
+    return list(await session.scalars(
+        select(RuleSet).where(RuleSet.province_code == province_code)
+        .order_by(RuleSet.period_start.desc(), RuleSet.period_key, RuleSet.version.desc())))
+
+
+async def save_rule_set(session: AsyncSession, actor: User | None, province_code: int, data: RuleSetIn) -> RuleSet:
+    """A new version of the period's rules (version 1 for a new period). Never edits an old one."""
+    latest = await latest_rule_set(session, province_code, data.period_key)
+    rule_set = RuleSet(
+        province_code=province_code, period_key=data.period_key, period_kind=data.period_kind,
+        period_start=data.period_start, period_end=data.period_end, version=(latest.version + 1) if latest else 1,
+        count_money=data.count_money, count_books=data.count_books, count_equipment=data.count_equipment,
+        thresholds=data.thresholds(), note=data.note or "", created_by_id=actor.id if actor else None,
+    )
+    session.add(rule_set)
+    await session.flush()
+    audit.record(session, actor_id=rule_set.created_by_id, action="recognition.rules_saved",
+                 entity_type="recognition_rule_set", entity_id=rule_set.id,
+                 summary=f"{data.period_key} v{rule_set.version}",
+                 after={"thresholds": rule_set.thresholds, "start": data.period_start.isoformat(),
+                        "end": data.period_end.isoformat()})
+    return rule_set
+
+
+# --- nominations ----------------------------------------------------------------------------------
+
+
+async def nominate(session: AsyncSession, actor: User | None, province_code: int, data: NominationIn) -> Nomination:
+    if await latest_rule_set(session, province_code, data.period_key) is None:
+        raise ValidationFailed({"period_key": _("Define the rules of this period first.")})
+    nomination = Nomination(province_code=province_code, created_by_id=actor.id if actor else None,
+                            **{**data.model_dump(), "address": data.address or ""})
+    session.add(nomination)
+    await session.flush()
+    audit.record(session, actor_id=nomination.created_by_id, action="recognition.nominated",
+                 entity_type="recognition_nomination", entity_id=nomination.id, summary=data.nominee_name,
+                 after={"form": data.form.value, "kind": data.nominee_kind.value})
+    return nomination
+
+
+async def nominations(session: AsyncSession, province_code: int, period_key: str | None = None) -> list[Nomination]:
+    query = select(Nomination).where(Nomination.province_code == province_code)
+    if period_key:
+        query = query.where(Nomination.period_key == period_key)
+    return list(await session.scalars(query.order_by(Nomination.id.desc())))
+
+
+# --- generating a roll ----------------------------------------------------------------------------
+
+
+async def get_roll(session: AsyncSession, roll_id: int, *, for_update: bool = False) -> HonorRoll:
+    query = select(HonorRoll).where(HonorRoll.id == roll_id)
+    if for_update:
+        query = query.with_for_update()
+    roll = await session.scalar(query)
+    if roll is None:
+        raise NotFound(_("No such honor roll."))
+    return roll
+
+
+async def rolls(session: AsyncSession, province_code: int) -> list[HonorRoll]:
+    return list(await session.scalars(
+        select(HonorRoll).where(HonorRoll.province_code == province_code)
+        .order_by(HonorRoll.period_key.desc(), HonorRoll.version.desc())))
+
+
+async def _fill(session: AsyncSession, roll: HonorRoll, rule_set: RuleSet, pool_province: int) -> None:
+    """Compute the roll's entries and figures from the period's contributions and nominations."""
+    roll.rule_set_id = rule_set.id
+    await session.execute(delete(RollEntry).where(RollEntry.roll_id == roll.id))
+    totals = await generation.insert_donor_entries(session, rule_set, roll.id, pool_province)
+    counts = {(c, r): n for c, r, n in await session.execute(
+        select(RollEntry.category, RollEntry.form_rank, func.count()).where(RollEntry.roll_id == roll.id)
+        .group_by(RollEntry.category, RollEntry.form_rank))}
+    for nomination in sorted(await nominations(session, roll.province_code, roll.period_key), key=lambda n: n.id):
+        category, form = nomination.nominee_kind.category, nomination.form
+        rank = counts.get((category, form.rank), 0) + 1
+        counts[(category, form.rank)] = rank
+        session.add(RollEntry(
+            roll_id=roll.id, source=EntrySource.NOMINATION, category=category, form=form, form_rank=form.rank,
+            rank=rank, nomination_id=nomination.id, anonymous=False, name=nomination.nominee_name,
+            address=nomination.address, value=0, gift_count=0, first_at=nomination.created_at,
+            work=nomination.work))
+    await session.flush()
+    roll.summary = await summary(session, roll.id)
+    roll.total_value, roll.contributor_count = totals.value, totals.contributors
+    roll.anonymous_count = sum(row["anonymous"] for row in roll.summary)
+    roll.generated_at = utcnow()
+
+
+async def summary(session: AsyncSession, roll_id: int) -> list[dict[str, Any]]:
+    """Per category and form: named entries, anonymous sponsors, nominations, value (in SQL)."""
+    anonymous = func.sum(case((RollEntry.anonymous, 1), else_=0))
+    nominated = func.sum(case((RollEntry.source == EntrySource.NOMINATION, 1), else_=0))
+    rows = await session.execute(
+        select(RollEntry.category, RollEntry.form, RollEntry.form_rank, func.count(), anonymous, nominated,
+               func.sum(RollEntry.value))
+        .where(RollEntry.roll_id == roll_id)
+        .group_by(RollEntry.category, RollEntry.form, RollEntry.form_rank)
+        .order_by(RollEntry.form_rank, RollEntry.category))
+    return [{"category": Category(c).value, "form": CommendationForm(f).value, "count": int(n),
+             "named": int(n) - int(a or 0), "anonymous": int(a or 0), "nominated": int(m or 0), "value": int(v or 0)}
+            for c, f, _r, n, a, m, v in rows]
+
+
+async def generate(session: AsyncSession, actor: User | None, province_code: int, period_key: str,
+                   pool_province: int) -> HonorRoll:
+    """The period's roll with its newest rules: a new draft, or the open draft computed again."""
+    rule_set = await latest_rule_set(session, province_code, period_key)
+    if rule_set is None:
+        raise ValidationFailed({"period_key": _("Define the rules of this period first.")})
+    versions = list(await session.scalars(
+        select(HonorRoll).where(HonorRoll.province_code == province_code, HonorRoll.period_key == period_key)
+        .order_by(HonorRoll.version.desc()).with_for_update()))
+    latest = versions[0] if versions else None
+    if latest is not None and latest.status in (S.SUBMITTED, S.APPROVED):
+        raise IllegalTransition(_("This period's roll is under approval: return it to draft to generate it again."))
+    if latest is not None and latest.status == S.PUBLISHED:
+        raise IllegalTransition(_(
+            "This period already has a published roll. Make a correction: it becomes a new version with a change "
+            "note."))
+    roll = latest or HonorRoll(province_code=province_code, period_key=period_key, version=1,
+                               rule_set_id=rule_set.id, status=S.DRAFT)
+    if latest is None:
+        session.add(roll)
+        await session.flush()
+    roll.generated_by_id = actor.id if actor else None
+    await _fill(session, roll, rule_set, pool_province)
+    audit.record(session, actor_id=roll.generated_by_id, action="recognition.roll_generated",
+                 entity_type="honor_roll", entity_id=roll.id, summary=f"{period_key} v{roll.version}",
+                 after={"rule_set_id": rule_set.id, "rule_set_version": rule_set.version,
+                        "total_value": roll.total_value, "entries": sum(r["count"] for r in roll.summary)})
+    return roll
+
+
+async def correct(session: AsyncSession, actor: User | None, roll: HonorRoll, data: CorrectionIn,
+                  pool_province: int) -> HonorRoll:
+    """A new version of a published roll, computed again with the period's newest rules."""
+    if not roll.is_current:
+        raise IllegalTransition(_("Only the current published version of a roll can be corrected."))
+    pending = await session.scalar(select(HonorRoll.id).where(HonorRoll.supersedes_id == roll.id))
+    if pending is not None:
+        raise IllegalTransition(_("A correction of this roll is already in progress."))
+    rule_set = await latest_rule_set(session, roll.province_code, roll.period_key)
+    assert rule_set is not None
+    new = HonorRoll(province_code=roll.province_code, period_key=roll.period_key, version=roll.version + 1,
+                    rule_set_id=rule_set.id, status=S.DRAFT, supersedes_id=roll.id, change_note=data.change_note,
+                    generated_by_id=actor.id if actor else None)
+    session.add(new)
+    await session.flush()
+    await _fill(session, new, rule_set, pool_province)
+    audit.record(session, actor_id=new.generated_by_id, action="recognition.roll_corrected", entity_type="honor_roll",
+                 entity_id=new.id, summary=data.change_note, before={"roll_id": roll.id, "version": roll.version},
+                 after={"version": new.version})
+    return new
+
+
+# --- the workflow ---------------------------------------------------------------------------------
+
+
+def submit(session: AsyncSession, actor: User | None, roll: HonorRoll) -> None:
+    _move(session, actor, roll, S.SUBMITTED, "recognition.roll_submitted")
+
+
+def return_to_draft(session: AsyncSession, actor: User | None, roll: HonorRoll) -> None:
+    _move(session, actor, roll, S.DRAFT, "recognition.roll_returned")
+
+
+def approve(session: AsyncSession, actor: User | None, roll: HonorRoll, data: ApproveIn) -> None:
+    if roll.status != S.SUBMITTED:
+        _move(session, actor, roll, S.APPROVED, "recognition.roll_approved")  # raises
+    _move(session, actor, roll, S.APPROVED, "recognition.roll_approved",
+          {"decision_number": data.decision_number, "decision_date": data.decision_date.isoformat(),
+           "signer": data.signer})
+    roll.decision_number, roll.decision_date, roll.signer = data.decision_number, data.decision_date, data.signer
+
+
+async def entries(session: AsyncSession, roll_id: int, *, named_only: bool = False,
+                  limit: int | None = None) -> list[RollEntry]:
+    """The roll's entries in its order: highest form first, collectives, then by rank."""
+    query = select(RollEntry).where(RollEntry.roll_id == roll_id)
+    if named_only:
+        query = query.where(RollEntry.anonymous.is_(False))
+    query = query.order_by(RollEntry.form_rank, RollEntry.category, RollEntry.rank).limit(limit)
+    return list(await session.scalars(query.execution_options(populate_existing=True)))
+
+
+def snapshot_of(roll: HonorRoll, rule_set: RuleSet, rows: list[RollEntry]) -> dict[str, Any]:
+    """What was published, as plain JSON (named entries; anonymous ones only counted)."""
+    return {
+        "province_code": roll.province_code, "period": roll.period_key, "version": roll.version,
+        "period_start": rule_set.period_start.isoformat(), "period_end": rule_set.period_end.isoformat(),
+        "rule_set": {"id": rule_set.id, "version": rule_set.version, "thresholds": rule_set.thresholds,
+                     "count_money": rule_set.count_money, "count_books": rule_set.count_books,
+                     "count_equipment": rule_set.count_equipment},
+        "decision": {"number": roll.decision_number,
+                     "date": roll.decision_date.isoformat() if roll.decision_date else None, "signer": roll.signer},
+        "change_note": roll.change_note, "supersedes_id": roll.supersedes_id,
+        "totals": {"value": roll.total_value, "contributors": roll.contributor_count,
+                   "anonymous": roll.anonymous_count},
+        "summary": roll.summary,
+        "entries": [{"form": e.form.value, "category": e.category.value, "rank": e.rank, "source": e.source.value,
+                     "name": e.name, "address": e.address, "value": e.value, "work": e.work, "code": e.code}
+                    for e in rows if not e.anonymous],
+    }
+
+
+def content_hash(snapshot: dict[str, Any]) -> str:
+    text = json.dumps(snapshot, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+async def publish(session: AsyncSession, actor: User | None, roll: HonorRoll) -> None:
+    if roll.status == S.APPROVED and not roll.decision_number:
+        raise ValidationFailed({"decision_number": _("A roll is approved with a decision number.")})
+    rule_set = await session.get(RuleSet, roll.rule_set_id)
+    assert rule_set is not None
+    _move(session, actor, roll, S.PUBLISHED, "recognition.roll_published")
+    await generation.give_codes(session, roll.id)
+    rows = await entries(session, roll.id)
+    for entry in rows:  # the public search ignores diacritics
+        if entry.name:
+            entry.name_folded = fold(entry.name)
+    roll.snapshot = snapshot_of(roll, rule_set, rows)
+    roll.content_hash = content_hash(roll.snapshot)
+    roll.published_at = utcnow()
+    if roll.supersedes_id is not None:
+        await session.execute(update(HonorRoll).where(HonorRoll.id == roll.supersedes_id)
+                              .values(superseded_by_id=roll.id).execution_options(synchronize_session=False))
+    audit.record(session, actor_id=actor.id if actor else None, action="recognition.roll_hashed",
+                 entity_type="honor_roll", entity_id=roll.id, after={"content_hash": roll.content_hash})
+
+
+# --- entries --------------------------------------------------------------------------------------
+
+
+async def get_entry(session: AsyncSession, roll: HonorRoll, entry_id: int) -> RollEntry:
+    entry = await session.get(RollEntry, entry_id)
+    if entry is None or entry.roll_id != roll.id:
+        raise NotFound(_("No such entry."))
+    return entry
+
+
+def require_editable(roll: HonorRoll, entry: RollEntry) -> None:
+    """Only a draft's named entries are edited; a published roll never."""
+    if roll.status == S.PUBLISHED:
+        raise published_is_final()
+    if roll.status != S.DRAFT:
+        raise IllegalTransition(_("Only a draft roll can be edited: return it to draft first."))
+    if entry.anonymous:
+        raise IllegalTransition(_("An anonymous sponsor stays anonymous."))
+
+
+async def edit_entry(session: AsyncSession, actor: User | None, roll: HonorRoll, entry: RollEntry,
+                     data: EntryEditIn) -> None:
+    require_editable(roll, entry)
+    before = {"name": entry.name, "address": entry.address, "form": entry.form.value}
+    if data.form != entry.form:
+        last = await session.scalar(select(func.max(RollEntry.rank)).where(
+            RollEntry.roll_id == roll.id, RollEntry.category == entry.category, RollEntry.form_rank == data.form.rank))
+        entry.form, entry.form_rank, entry.rank = data.form, data.form.rank, (last or 0) + 1
+    entry.name, entry.address = data.name, data.address or ""
+    await session.flush()
+    roll.summary = await summary(session, roll.id)
+    audit.record(session, actor_id=actor.id if actor else None, action="recognition.entry_edited",
+                 entity_type="honor_roll_entry", entity_id=entry.id, before=before,
+                 after={"name": entry.name, "address": entry.address, "form": entry.form.value})
+
+
+async def revoke_entry(session: AsyncSession, actor: User | None, roll: HonorRoll, entry: RollEntry,
+                       data: RevokeIn) -> None:
+    if roll.status != S.PUBLISHED:
+        raise IllegalTransition(_("Only entries of a published roll are revoked; edit a draft instead."))
+    if entry.revoked_at is not None:
+        raise IllegalTransition(_("This entry is already revoked."))
+    entry.revoked_at, entry.revoked_reason = utcnow(), data.reason
+    entry.revoked_by_id = actor.id if actor else None
+    audit.record(session, actor_id=entry.revoked_by_id, action="recognition.entry_revoked",
+                 entity_type="honor_roll_entry", entity_id=entry.id, summary=data.reason,
+                 after={"revoked": True, "reason": data.reason})
+
+
+# --- what the public sees -------------------------------------------------------------------------
+
+
+async def published_rolls(session: AsyncSession, province_code: int | None = None) -> list[HonorRoll]:
+    query = select(HonorRoll).where(HonorRoll.status == S.PUBLISHED)
+    if province_code is not None:
+        query = query.where(HonorRoll.province_code == province_code)
+    return list(await session.scalars(query.order_by(HonorRoll.period_key.desc(), HonorRoll.version.desc())))
+
+
+async def entry_by_code(session: AsyncSession, code: str) -> tuple[RollEntry, HonorRoll]:
+    """A certificate's entry, if its roll is published; otherwise it does not exist."""
+    row = (await session.execute(
+        select(RollEntry, HonorRoll).join(HonorRoll, HonorRoll.id == RollEntry.roll_id)
+        .where(RollEntry.code == code, HonorRoll.status == S.PUBLISHED))).first()
+    if row is None:
+        raise NotFound(_("No certificate has this code."))
+    return row[0], row[1]
+

@@ -1,0 +1,85 @@
+"""The recognition journey in a real browser: the officer sets the rules of a campaign, generates
+its roll, approves it with a decision number and publishes it; a visitor finds it on the public
+page, opens a certificate and verifies it by the address it carries."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+
+import pytest
+from playwright.sync_api import Page, expect
+
+pytestmark = pytest.mark.browser
+
+
+def _sign_in(page: Page, base: str, email: str, password: str = "thuvien-2026") -> None:
+    page.goto(f"{base}/login")
+    page.get_by_label("E-mail").fill(email)
+    page.get_by_label("Mật khẩu").fill(password)
+    page.get_by_role("button", name="Đăng nhập").click()
+
+
+def test_officer_publishes_a_roll_and_a_visitor_verifies_a_certificate(live_server: str, page: Page) -> None:
+    year = dt.date.today().year
+    period = f"Chiến dịch {year} {uuid.uuid4().hex[:4]}"
+    decision = f"{uuid.uuid4().hex[:3]}/QĐ-UBND"
+
+    _sign_in(page, live_server, "canbo@demo.sonla.vn")
+    page.goto(f"{live_server}/officer")
+    page.get_by_role("link", name="Khen thưởng: tiêu chí, đề nghị, danh sách vinh danh").click()
+    expect(page.locator("h1")).to_have_text("Khen thưởng: tiêu chí, đề nghị, danh sách vinh danh")
+
+    # The rules of a campaign over this year; a period that ends before it starts is refused first.
+    page.get_by_text("Tiêu chí mới (hoặc phiên bản mới của tiêu chí một kỳ)").click()
+    page.get_by_label("Kỳ (một năm hoặc tên đợt vận động)").fill(period)
+    page.get_by_label("Loại kỳ").select_option("campaign")
+    page.get_by_label("Ngày bắt đầu").fill(f"{year}-12-31")
+    page.get_by_label("Ngày kết thúc").fill(f"{year}-01-01")
+    page.get_by_role("button", name="Lưu tiêu chí").click()
+    expect(page.locator("#e-period_end")).to_have_text("Kỳ không thể kết thúc trước khi bắt đầu.")
+    page.get_by_label("Ngày bắt đầu").fill(f"{year}-01-01")
+    page.get_by_label("Ngày kết thúc").fill(f"{year}-12-31")
+    page.get_by_role("button", name="Lưu tiêu chí").click()
+    expect(page.locator(".flash")).to_contain_text(f"Đã lưu tiêu chí: {period}, phiên bản 1.")
+
+    # Generate, submit, approve (not without a decision number), publish.
+    page.get_by_label("Kỳ", exact=True).select_option(period)
+    page.get_by_role("button", name="Lập danh sách").click()
+    expect(page.locator(".flash")).to_contain_text("Đã lập danh sách vinh danh.")
+    expect(page.locator("#roll-status")).to_have_text("Bản nháp")
+    expect(page.locator("main")).to_contain_text("Công ty CP Giấy Sơn La")
+    page.get_by_role("button", name="Trình duyệt").click()
+    expect(page.locator("#roll-status")).to_have_text("Đã trình duyệt")
+    page.get_by_label("Ngày quyết định").fill(f"{year}-12-01")
+    page.get_by_label("Người ký").fill("Chủ tịch UBND tỉnh Sơn La")
+    page.get_by_role("button", name="Duyệt", exact=True).click()
+    expect(page.locator("#e-decision_number")).to_have_text("Ô này là bắt buộc.")
+    expect(page.locator("#roll-status")).to_have_text("Đã trình duyệt")
+    page.get_by_label("Số quyết định").fill(decision)
+    page.get_by_label("Ngày quyết định").fill(f"{year}-12-01")
+    page.get_by_label("Người ký").fill("Chủ tịch UBND tỉnh Sơn La")
+    page.get_by_role("button", name="Duyệt", exact=True).click()
+    expect(page.locator("#roll-status")).to_have_text("Đã duyệt")
+    page.get_by_role("button", name="Công bố").click()
+    expect(page.locator("#roll-status")).to_have_text("Đã công bố")
+    page.get_by_role("button", name="Đăng xuất").click()
+
+    # A visitor: the public page, a certificate, its verification address.
+    page.goto(f"{live_server}/")
+    page.get_by_role("link", name="Vinh danh").first.click()
+    page.get_by_role("link", name=re.compile(re.escape(period))).click()
+    expect(page.locator("main")).to_contain_text(decision)
+    link = page.get_by_role("link", name="Công ty CP Giấy Sơn La")
+    href = link.get_attribute("href")
+    assert href and href.startswith("/certificates/")
+    pdf = page.request.get(f"{live_server}{href}")
+    assert pdf.ok and pdf.headers["content-type"] == "application/pdf" and pdf.body().startswith(b"%PDF-")
+    code = href.removeprefix("/certificates/").removesuffix(".pdf")
+
+    page.goto(f"{live_server}/verify/{code}")
+    expect(page.locator(".verdict")).to_contain_text("Hợp lệ")
+    expect(page.locator("main")).to_contain_text("Công ty CP Giấy Sơn La")
+    expect(page.locator("main")).to_contain_text(decision)
+    assert page.request.get(f"{live_server}/verify/{'0' * 20}").status == 404
