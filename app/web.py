@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -176,7 +177,6 @@ class RequestLogMiddleware(ASGIMiddleware):
             )
 
 
-
 def public_cache_key(request: Request[Any, Any, Any]) -> str:
     """Anonymous pages are shared per URL, language and htmx-ness; signed-in users never share."""
     user = request.scope.get("user")
@@ -189,3 +189,49 @@ def cache_anonymous_only(scope: Scope, status_code: int) -> bool:
     """Store a response only when it is a success for an anonymous visitor."""
     settings = scope["litestar_app"].state.settings
     return settings.public_cache_seconds > 0 and scope.get("user") is None and status_code == 200
+
+
+class SingleFlight(ASGIMiddleware):
+    """One computation per cache miss: while an anonymous request computes a page that the public
+    cache will keep, other anonymous requests for the same page wait for it and are then served
+    from the cache, instead of all computing it at once when an entry is missing or has expired.
+
+    Put it on route handlers that have `cache=True`. It only ever delays a request: a waiter whose
+    leader did not store anything (an error, a page not cached) computes its own page, and none
+    waits longer than `max_wait` seconds. Signed-in users never wait (their pages are not shared).
+    """
+
+    scopes = (ScopeType.HTTP,)
+
+    def __init__(self, max_wait: float = 5.0) -> None:
+        self.max_wait = max_wait
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        app = scope["litestar_app"]
+        if (
+            scope["method"] != "GET"
+            or scope.get("user") is not None
+            or app.state.settings.public_cache_seconds <= 0
+        ):
+            await next_app(scope, receive, send)
+            return
+        config = app.response_cache_config
+        key = config.key_builder(Request(scope))
+        flights: dict[str, asyncio.Event] = app.state.setdefault("single_flights", {})
+        flight = flights.get(key)
+        if flight is not None:
+            try:
+                await asyncio.wait_for(flight.wait(), self.max_wait)
+            except TimeoutError:
+                pass
+            await next_app(scope, receive, send)
+            return
+        if await config.get_store_from_app(app).exists(key):
+            await next_app(scope, receive, send)  # a hit: nothing to wait for
+            return
+        flights[key] = flight = asyncio.Event()
+        try:
+            await next_app(scope, receive, send)
+        finally:
+            del flights[key]
+            flight.set()

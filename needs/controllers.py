@@ -19,7 +19,7 @@ from app.forms import form_data, validate
 from app.geography.models import LIBRARY_KIND_LABELS, Commune, Library, Province
 from app.geography.services import commune_choices, province_choices
 from app.i18n import _, lazy
-from app.web import DbSession, flash, is_htmx, render, see_other
+from app.web import DbSession, SingleFlight, flash, is_htmx, render, see_other
 from needs import forms, services
 from needs.models import (
     LANGUAGE_LABELS,
@@ -46,6 +46,8 @@ from needs.schemas import (
 )
 
 librarian_or_officer = requires(Role.LIBRARIAN, Role.OFFICER)
+# Public pages cached for anonymous visitors: a missing entry is computed once, however many ask.
+single_flight = [SingleFlight()]
 
 
 async def item_kinds(session: AsyncSession) -> list[ItemKind]:
@@ -160,7 +162,7 @@ async def moderate(session: AsyncSession, officer: User, need_id: int, action: s
 class NeedsBoard(Controller):
     """Public pages."""
 
-    @get("/needs", name="needs_board", cache=True)
+    @get("/needs", name="needs_board", cache=True, middleware=single_flight)
     async def board(self, request: Request[Any, Any, Any], db_session: DbSession) -> Template:
         filters = _filters(request)
         context = await _board_context(db_session, filters, current_user(request), with_form=not is_htmx(request))
@@ -182,7 +184,7 @@ class NeedsBoard(Controller):
             language_labels=LANGUAGE_LABELS,
         )
 
-    @get("/communes/{code:int}", name="commune_page", cache=True)
+    @get("/communes/{code:int}", name="commune_page", cache=True, middleware=single_flight)
     async def commune(self, request: Request[Any, Any, Any], db_session: DbSession, code: FromPath[int]) -> Template:
         commune = await db_session.get(Commune, code)
         if commune is None:
@@ -396,7 +398,7 @@ class NeedsApi(Controller):
             for k in await item_kinds(db_session)
         ]
 
-    @get("/needs", name="api_needs", cache=True)
+    @get("/needs", name="api_needs", cache=True, middleware=single_flight)
     async def list_needs(self, request: Request[Any, Any, Any], db_session: DbSession) -> NeedPage:
         filters = _filters(request)
         rows, total = await services.board(db_session, filters, current_user(request), with_titles=True)

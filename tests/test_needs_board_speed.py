@@ -1,0 +1,80 @@
+"""What keeps the public board fast without showing stale state: one computation per cache
+miss, and per-process reference lists that are dropped when they change."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from litestar import Litestar
+from sqlalchemy import event
+
+from app.asgi import create_app
+from tests.conftest import settings_for
+from tests.support import make_library, make_need
+
+
+@asynccontextmanager
+async def concurrent_client(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
+    """A client whose requests run concurrently in this event loop (the test client's take turns)."""
+    async with app.lifespan(), httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver.local"
+    ) as client:
+        yield client
+
+
+def _count_board_queries(app) -> list[str]:  # type: ignore[no-untyped-def]
+    """Every statement the app sends that counts needs (one per board computation)."""
+    seen: list[str] = []
+    engine = app.state.db_config.get_engine()
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def _record(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        if "count(" in statement.lower() and "FROM needs" in statement:
+            seen.append(statement)
+
+    return seen
+
+
+async def test_concurrent_misses_for_one_page_compute_it_once(clean_backend, db) -> None:
+    library = await make_library(db)
+    need = await make_need(db, library)
+    await db.commit()
+    app = create_app(settings_for(clean_backend.url, public_cache_seconds=60))
+    counts = _count_board_queries(app)
+    async with concurrent_client(app) as client:
+        for url in ("/needs?province_code=14", "/api/v1/needs?province_code=14"):
+            counts.clear()
+            responses = await asyncio.gather(*(client.get(url) for _ in range(8)))
+            assert [r.status_code for r in responses] == [200] * 8
+            assert all(f"{need.id}" in r.text for r in responses)
+            assert len({r.text for r in responses}) == 1
+            assert len(counts) == 1, url  # one request computed, seven waited for it
+        counts.clear()
+        other = await asyncio.gather(client.get("/needs?province_code=1"), client.get("/needs?province_code=14"))
+        assert [r.status_code for r in other] == [200, 200]
+        assert len(counts) == 1  # another URL is another computation; the first is cached
+
+
+async def test_waiters_do_not_hang_when_the_first_request_stores_nothing(clean_backend, db) -> None:
+    app = create_app(settings_for(clean_backend.url, public_cache_seconds=60))
+    async with concurrent_client(app) as client:
+        started = time.perf_counter()
+        responses = await asyncio.gather(*(client.get("/needs", params={"urgency": "9"}) for _ in range(6)))
+        assert [r.status_code for r in responses] == [422] * 6
+        assert time.perf_counter() - started < 3  # the waiters were released, not timed out (5 s)
+
+
+async def test_without_the_public_cache_every_request_computes(clean_backend, db) -> None:
+    library = await make_library(db)
+    await make_need(db, library)
+    await db.commit()
+    app = create_app(settings_for(clean_backend.url, public_cache_seconds=0))
+    counts = _count_board_queries(app)
+    async with concurrent_client(app) as client:
+        responses = await asyncio.gather(*(client.get("/needs") for _ in range(4)))
+        assert [r.status_code for r in responses] == [200] * 4
+    assert len(counts) == 4
