@@ -21,6 +21,7 @@ from app.geography.services import commune_choices, province_choices
 from app.i18n import _, lazy
 from app.web import DbSession, SingleFlight, flash, is_htmx, render, see_other
 from needs import forms, services
+from needs.catalog import kind_choices
 from needs.models import (
     LANGUAGE_LABELS,
     PUBLIC_STATUSES,
@@ -113,7 +114,7 @@ async def _board_context(
     context.update(
         provinces=await province_choices(session),
         communes=await commune_choices(session, province_code) if province_code else [],
-        kinds=await item_kinds(session),
+        kinds=await kind_choices(session),
         library_kinds=_choices(LIBRARY_KIND_LABELS),
         urgencies=[(str(int(u)), _(URGENCY_LABELS[u])) for u in reversed(Urgency)],
         statuses=_choices(STATUS_LABELS, [s for s in NeedStatus if s in statuses]),

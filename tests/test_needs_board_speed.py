@@ -13,8 +13,10 @@ from litestar import Litestar
 from sqlalchemy import event
 
 from app.asgi import create_app
+from needs import catalog
 from tests.conftest import settings_for
-from tests.support import make_library, make_need
+from app.auth.models import Role
+from tests.support import make_library, make_need, make_user, post_form, sign_in
 
 
 @asynccontextmanager
@@ -78,3 +80,21 @@ async def test_without_the_public_cache_every_request_computes(clean_backend, db
         responses = await asyncio.gather(*(client.get("/needs") for _ in range(4)))
         assert [r.status_code for r in responses] == [200] * 4
     assert len(counts) == 4
+
+
+async def test_a_catalogue_change_shows_in_the_board_filter_as_soon_as_it_is_committed(client, db) -> None:
+    officer = await make_user(db, Role.OFFICER)
+    await db.commit()
+    assert 'value="book/comics"' not in (await client.get("/needs")).text  # the list is now kept
+    await sign_in(client, officer.email)
+    form = {"key": "book/comics", "category": "book", "name_vi": "Truyện tranh", "name_en": "Comics",
+            "default_unit_value": "25000"}
+    assert (await post_form(client, "/officer/item-kinds", form)).status_code == 303
+    page = (await client.get("/needs")).text
+    assert 'value="book/comics"' in page and "Truyện tranh<" in page
+    renamed = {**form, "name_vi": "Truyện tranh thiếu nhi"}
+    assert (await post_form(client, "/officer/item-kinds", renamed)).status_code == 303
+    assert "Truyện tranh thiếu nhi" in (await client.get("/needs")).text
+    bad = {**form, "key": "book/x", "default_unit_value": "-1"}
+    assert (await post_form(client, "/officer/item-kinds", bad)).status_code == 422  # nothing committed
+    assert catalog._kind_choices  # a rejected change leaves the kept list alone
