@@ -13,9 +13,9 @@ from litestar import Litestar
 from sqlalchemy import event
 
 from app.asgi import create_app
+from app.auth.models import Role
 from needs import catalog
 from tests.conftest import settings_for
-from app.auth.models import Role
 from tests.support import make_library, make_need, make_user, post_form, sign_in
 
 
