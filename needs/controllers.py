@@ -106,6 +106,9 @@ async def _board_context(
         "filters": filters,
         "pages": max(1, -(-total // filters.per_page)),
         "query_string": _query_string(filters),
+        # Translated once per page rather than once per need.
+        "urgency_names": {u: _(label) for u, label in URGENCY_LABELS.items()},
+        "status_names": {s: _(label) for s, label in STATUS_LABELS.items()},
     }
     if not with_form:
         return context

@@ -98,3 +98,18 @@ async def test_a_catalogue_change_shows_in_the_board_filter_as_soon_as_it_is_com
     bad = {**form, "key": "book/x", "default_unit_value": "-1"}
     assert (await post_form(client, "/officer/item-kinds", bad)).status_code == 422  # nothing committed
     assert catalog._kind_choices  # a rejected change leaves the kept list alone
+
+
+async def test_the_total_is_the_same_on_every_page_and_past_the_last(client, db) -> None:
+    library = await make_library(db)
+    for _ in range(5):
+        await make_need(db, library, item_kind_key="equipment/computer", quantity=2, unit_value=12_000_000)
+    await make_need(db, library)
+    await db.commit()
+    for page, size in ((1, 3), (2, 2), (3, 0), (4, 0)):
+        body = (await client.get("/api/v1/needs", params={"category": "equipment", "per_page": 3, "page": page})).json()
+        assert (body["total"], len(body["items"])) == (5, size), page
+    body = (await client.get("/api/v1/needs", params={"category": "book", "urgency": 4})).json()
+    assert body == {"items": [], "total": 0}
+    page = await client.get("/needs", params={"category": "equipment", "per_page": 3, "page": 2})
+    assert "5 nhu cầu" in page.text and "2 / 2" in page.text
