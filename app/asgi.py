@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from functools import partial
 from typing import Any
 
 from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
@@ -62,8 +63,9 @@ TEMPLATES = ROOT / "templates"
 STATIC = ROOT / "static"
 
 
-def _template_engine(engine: JinjaTemplateEngine) -> None:
+def _template_engine(engine: JinjaTemplateEngine, *, reload: bool = True) -> None:
     env = engine.engine
+    env.auto_reload = reload  # outside development, no file check on every render
     env.add_extension("jinja2.ext.i18n")
     env.install_gettext_callables(  # type: ignore[attr-defined]
         gettext=lambda s: i18n.translations(i18n.get_locale()).gettext(s),
@@ -147,7 +149,9 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
             exclude=["/api/v1/webhooks"],
         ),
         template_config=TemplateConfig(
-            directory=TEMPLATES, engine=JinjaTemplateEngine, engine_callback=_template_engine
+            directory=TEMPLATES,
+            engine=JinjaTemplateEngine,
+            engine_callback=partial(_template_engine, reload=settings.environment == "development"),
         ),
         openapi_config=OpenAPIConfig(
             title="Grassroots Library Giving API",
