@@ -32,6 +32,7 @@ from app.settings import ROOT, Settings, get_settings
 from app.web import (
     EXCEPTION_HANDLERS,
     LocaleMiddleware,
+    PublicPageStore,
     RequestLogMiddleware,
     cache_anonymous_only,
     pop_flashes,
@@ -160,7 +161,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
             render_plugins=[JsonRenderPlugin()],
         ),
         exception_handlers=EXCEPTION_HANDLERS,
-        stores={"login_throttle": MemoryStore(), "response_cache": MemoryStore()},
+        stores={"login_throttle": MemoryStore(), "response_cache": PublicPageStore()},
         response_cache_config=ResponseCacheConfig(
             default_expiration=settings.public_cache_seconds or 1,
             key_builder=public_cache_key,

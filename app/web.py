@@ -6,6 +6,8 @@ import asyncio
 import json
 import logging
 import time
+from contextvars import ContextVar
+from datetime import timedelta
 from typing import Any
 
 from litestar import Request, Response
@@ -20,7 +22,9 @@ from litestar.exceptions import (
 )
 from litestar.middleware import ASGIMiddleware
 from litestar.response import Redirect, Template
+from litestar.stores.memory import MemoryStore
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from msgspec import msgpack
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import DomainError, ValidationFailed
@@ -191,14 +195,69 @@ def cache_anonymous_only(scope: Scope, status_code: int) -> bool:
     return settings.public_cache_seconds > 0 and scope.get("user") is None and status_code == 200
 
 
+# Set by SingleFlight for a request that arrives while its page is being recomputed: the store
+# may then answer with the copy that has just expired rather than make it wait.
+_accept_stale: ContextVar[bool] = ContextVar("accept_stale", default=False)
+
+
+class PublicPageStore(MemoryStore):
+    """The public page cache's store (the app's `response_cache`).
+
+    - Pages are stored without their `Set-Cookie` headers: a cookie set for the visitor whose
+      request filled the cache (the CSRF token) must never be replayed to the next visitors;
+      each response that is served from the cache gets its own cookies on the way out.
+    - An expired page is kept `stale_seconds` longer, but only given to requests that
+      SingleFlight marks as waiting for its recomputation; everyone else sees it as missing.
+    - Expired pages are dropped every `purge_every` seconds, so searches nobody repeats do not
+      pile up in memory.
+    """
+
+    __slots__ = ("_fresh_until", "_next_purge", "purge_every", "stale_seconds")
+
+    def __init__(self, stale_seconds: float = 60.0, purge_every: float = 60.0) -> None:
+        super().__init__()
+        self.stale_seconds = stale_seconds
+        self.purge_every = purge_every
+        self._fresh_until: dict[str, float] = {}
+        self._next_purge = time.monotonic() + purge_every
+
+    async def set(self, key: str, value: str | bytes, expires_in: int | timedelta | None = None) -> None:
+        messages = msgpack.decode(value)
+        for message in messages:
+            if message.get("type") == "http.response.start":
+                message["headers"] = [h for h in message.get("headers", []) if bytes(h[0]).lower() != b"set-cookie"]
+        seconds = expires_in.total_seconds() if isinstance(expires_in, timedelta) else expires_in
+        now = time.monotonic()
+        if seconds is not None:
+            self._fresh_until[key] = now + seconds
+        await super().set(key, msgpack.encode(messages), None if seconds is None else int(seconds + self.stale_seconds))
+        if now >= self._next_purge:
+            self._next_purge = now + self.purge_every
+            await self.delete_expired()
+            for gone in [k for k, until in self._fresh_until.items() if until + self.stale_seconds < now]:
+                del self._fresh_until[gone]
+
+    async def exists(self, key: str) -> bool:
+        return await self.get(key) is not None
+
+    async def get(self, key: str, renew_for: int | timedelta | None = None) -> bytes | None:
+        value = await super().get(key, renew_for)
+        if value is None:
+            return None
+        if _accept_stale.get() or time.monotonic() < self._fresh_until.get(key, float("inf")):
+            return value
+        return None
+
+
 class SingleFlight(ASGIMiddleware):
     """One computation per cache miss: while an anonymous request computes a page that the public
-    cache will keep, other anonymous requests for the same page wait for it and are then served
-    from the cache, instead of all computing it at once when an entry is missing or has expired.
+    cache will keep, other anonymous requests for the same page do not compute it too: they get
+    the copy that has just expired if there is one (see PublicPageStore), or else wait for the
+    first and are then served from the cache.
 
-    Put it on route handlers that have `cache=True`. It only ever delays a request: a waiter whose
-    leader did not store anything (an error, a page not cached) computes its own page, and none
-    waits longer than `max_wait` seconds. Signed-in users never wait (their pages are not shared).
+    Put it on route handlers that have `cache=True`. A waiter whose leader did not store anything
+    (an error, a page not cached) computes its own page, and none waits longer than `max_wait`
+    seconds. Signed-in users are never involved (their pages are not shared).
     """
 
     scopes = (ScopeType.HTTP,)
@@ -217,21 +276,37 @@ class SingleFlight(ASGIMiddleware):
             return
         config = app.response_cache_config
         key = config.key_builder(Request(scope))
+        store = config.get_store_from_app(app)
         flights: dict[str, asyncio.Event] = app.state.setdefault("single_flights", {})
         flight = flights.get(key)
-        if flight is not None:
+        if flight is None:
+            if await store.exists(key):
+                await next_app(scope, receive, send)  # a hit: nothing to wait for
+                return
+            flight = flights.get(key)  # looked at again: another request may have started meanwhile
+        if flight is None:  # this request computes the page
+            flights[key] = flight = asyncio.Event()
             try:
-                await asyncio.wait_for(flight.wait(), self.max_wait)
-            except TimeoutError:
-                pass
-            await next_app(scope, receive, send)
+                await next_app(scope, receive, send)
+            finally:
+                if flights.get(key) is flight:
+                    del flights[key]
+                flight.set()
             return
-        if await config.get_store_from_app(app).exists(key):
-            await next_app(scope, receive, send)  # a hit: nothing to wait for
-            return
-        flights[key] = flight = asyncio.Event()
+        token = _accept_stale.set(True)
         try:
-            await next_app(scope, receive, send)
+            stale = await store.exists(key)
         finally:
-            del flights[key]
-            flight.set()
+            _accept_stale.reset(token)
+        if stale:
+            token = _accept_stale.set(True)  # served the expiring copy, at once
+            try:
+                await next_app(scope, receive, send)
+            finally:
+                _accept_stale.reset(token)
+            return
+        try:
+            await asyncio.wait_for(flight.wait(), self.max_wait)
+        except TimeoutError:
+            pass
+        await next_app(scope, receive, send)

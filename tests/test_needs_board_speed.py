@@ -113,3 +113,44 @@ async def test_the_total_is_the_same_on_every_page_and_past_the_last(client, db)
     assert body == {"items": [], "total": 0}
     page = await client.get("/needs", params={"category": "equipment", "per_page": 3, "page": 2})
     assert "5 nhu cầu" in page.text and "2 / 2" in page.text
+
+
+async def test_a_cached_page_never_hands_one_visitors_cookies_to_another(clean_backend, db) -> None:
+    library = await make_library(db)
+    await make_need(db, library)
+    await db.commit()
+    app = create_app(settings_for(clean_backend.url, public_cache_seconds=60))
+    async with concurrent_client(app) as client:
+        first = await client.get("/needs")
+        token = client.cookies["csrftoken"]
+        assert token in first.headers["set-cookie"]
+        for url in ("/needs", "/api/v1/needs"):
+            await client.get(url)
+            client.cookies.clear()  # a new visitor, served from the cache
+            again = await client.get(url)
+            cookies = again.headers.get_list("set-cookie")
+            assert all(token not in c for c in cookies), cookies
+            assert len(cookies) == 1 and client.cookies["csrftoken"] != token  # their own token
+            returning = await client.get(url)  # a visitor who has a token gets no other
+            assert returning.headers.get_list("set-cookie") == []
+
+
+async def test_while_a_page_is_recomputed_other_visitors_get_the_copy_that_just_expired(clean_backend, db) -> None:
+    library = await make_library(db)
+    old = await make_need(db, library)
+    await db.commit()
+    app = create_app(settings_for(clean_backend.url, public_cache_seconds=1))
+    counts = _count_board_queries(app)
+    async with concurrent_client(app) as client:
+        assert f"/needs/{old.id}" in (await client.get("/needs")).text
+        new = await make_need(db, library)
+        await db.commit()
+        await asyncio.sleep(1.1)  # the cached page has expired
+        counts.clear()
+        leader, waiter = await asyncio.gather(client.get("/needs"), client.get("/needs"))
+        assert len(counts) == 1  # computed once
+        assert f"/needs/{new.id}" in leader.text  # the first recomputed it
+        assert f"/needs/{new.id}" not in waiter.text and f"/needs/{old.id}" in waiter.text  # not kept waiting
+        after = await client.get("/needs")
+        assert f"/needs/{new.id}" in after.text  # the fresh copy from then on
+        assert len(counts) == 1
