@@ -35,6 +35,7 @@ from app.web import (
     PublicPageStore,
     RequestLogMiddleware,
     cache_anonymous_only,
+    freeze_startup_heap,
     pop_flashes,
     public_cache_key,
 )
@@ -176,6 +177,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
             }
         ),
         logging_config=logging_config,
+        on_startup=[freeze_startup_heap],
         debug=settings.environment == "development" and overrides.pop("debug", False),
         **overrides,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import time
@@ -179,6 +180,18 @@ class RequestLogMiddleware(ASGIMiddleware):
                     }
                 )
             )
+
+
+def freeze_startup_heap(app: Any) -> None:
+    """Once the app has started, move everything alive then (modules, the app, templates,
+    SQLAlchemy's caches) out of the garbage collector's sight. Its full collections then only
+    scan what requests leave behind, instead of stopping the server ~100 ms for the whole heap
+    about once a second under load, which was most of the public pages' p99 latency. Not in
+    tests, whose process starts many apps one after another."""
+    if app.state.settings.environment == "test":
+        return
+    gc.collect()
+    gc.freeze()
 
 
 def public_cache_key(request: Request[Any, Any, Any]) -> str:

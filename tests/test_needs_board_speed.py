@@ -4,6 +4,7 @@ miss, and per-process reference lists that are dropped when they change."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,8 +15,9 @@ from sqlalchemy import event
 
 from app.asgi import create_app
 from app.auth.models import Role
+from app.settings import Settings
 from needs import catalog
-from tests.conftest import settings_for
+from tests.conftest import TEST_SECRET, settings_for
 from tests.support import make_library, make_need, make_user, post_form, sign_in
 
 
@@ -154,3 +156,15 @@ async def test_while_a_page_is_recomputed_other_visitors_get_the_copy_that_just_
         after = await client.get("/needs")
         assert f"/needs/{new.id}" in after.text  # the fresh copy from then on
         assert len(counts) == 1
+
+
+async def test_a_server_takes_its_startup_heap_out_of_the_collectors_sight_except_in_tests(clean_backend) -> None:
+    gc.unfreeze()
+    async with create_app(settings_for(clean_backend.url)).lifespan():
+        assert gc.get_freeze_count() == 0
+    production = Settings(database_url=clean_backend.url, environment="production", secret_key=TEST_SECRET)
+    try:
+        async with create_app(production).lifespan():
+            assert gc.get_freeze_count() > 10_000  # modules, the app, its templates and caches
+    finally:
+        gc.unfreeze()  # this test process goes on creating apps
