@@ -219,17 +219,17 @@ class PublicPageStore(MemoryStore):
     - Pages are stored without their `Set-Cookie` headers: a cookie set for the visitor whose
       request filled the cache (the CSRF token) must never be replayed to the next visitors;
       each response that is served from the cache gets its own cookies on the way out.
-    - An expired page is kept `stale_seconds` longer, but only given to requests that
-      SingleFlight marks as waiting for its recomputation; everyone else sees it as missing.
+    - An expired page is kept as long again as it was fresh, but only given to requests that
+      SingleFlight marks as waiting for its recomputation; everyone else sees it as missing. So
+      no page served from the cache is older than twice its expiry.
     - Expired pages are dropped every `purge_every` seconds, so searches nobody repeats do not
       pile up in memory.
     """
 
-    __slots__ = ("_fresh_until", "_next_purge", "purge_every", "stale_seconds")
+    __slots__ = ("_fresh_until", "_next_purge", "purge_every")
 
-    def __init__(self, stale_seconds: float = 60.0, purge_every: float = 60.0) -> None:
+    def __init__(self, purge_every: float = 60.0) -> None:
         super().__init__()
-        self.stale_seconds = stale_seconds
         self.purge_every = purge_every
         self._fresh_until: dict[str, float] = {}
         self._next_purge = time.monotonic() + purge_every
@@ -243,11 +243,11 @@ class PublicPageStore(MemoryStore):
         now = time.monotonic()
         if seconds is not None:
             self._fresh_until[key] = now + seconds
-        await super().set(key, msgpack.encode(messages), None if seconds is None else int(seconds + self.stale_seconds))
+        await super().set(key, msgpack.encode(messages), None if seconds is None else 2 * int(seconds))
         if now >= self._next_purge:
             self._next_purge = now + self.purge_every
             await self.delete_expired()
-            for gone in [k for k, until in self._fresh_until.items() if until + self.stale_seconds < now]:
+            for gone in [k for k in self._fresh_until if k not in self._store]:
                 del self._fresh_until[gone]
 
     async def exists(self, key: str) -> bool:

@@ -168,3 +168,20 @@ async def test_a_server_takes_its_startup_heap_out_of_the_collectors_sight_excep
             assert gc.get_freeze_count() > 10_000  # modules, the app, its templates and caches
     finally:
         gc.unfreeze()  # this test process goes on creating apps
+
+
+async def test_no_visitor_gets_a_copy_older_than_twice_the_expiry(clean_backend, db) -> None:
+    library = await make_library(db)
+    await make_need(db, library)
+    await db.commit()
+    app = create_app(settings_for(clean_backend.url, public_cache_seconds=1))
+    counts = _count_board_queries(app)
+    async with concurrent_client(app) as client:
+        await client.get("/needs")
+        new = await make_need(db, library)
+        await db.commit()
+        await asyncio.sleep(2.1)  # expired, and past the time an expired copy is kept
+        counts.clear()
+        responses = await asyncio.gather(client.get("/needs"), client.get("/needs"))
+        assert all(f"/needs/{new.id}" in r.text for r in responses)  # the second waited for the first
+        assert len(counts) == 1
