@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from functools import partial
 from typing import Any
 
 from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
@@ -31,8 +32,10 @@ from app.settings import ROOT, Settings, get_settings
 from app.web import (
     EXCEPTION_HANDLERS,
     LocaleMiddleware,
+    PublicPageStore,
     RequestLogMiddleware,
     cache_anonymous_only,
+    freeze_startup_heap,
     pop_flashes,
     public_cache_key,
 )
@@ -67,8 +70,9 @@ TEMPLATES = ROOT / "templates"
 STATIC = ROOT / "static"
 
 
-def _template_engine(engine: JinjaTemplateEngine) -> None:
+def _template_engine(engine: JinjaTemplateEngine, *, reload: bool = True) -> None:
     env = engine.engine
+    env.auto_reload = reload  # outside development, no file check on every render
     env.add_extension("jinja2.ext.i18n")
     env.install_gettext_callables(  # type: ignore[attr-defined]
         gettext=lambda s: i18n.translations(i18n.get_locale()).gettext(s),
@@ -153,7 +157,9 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
             exclude=["/api/v1/webhooks"],
         ),
         template_config=TemplateConfig(
-            directory=TEMPLATES, engine=JinjaTemplateEngine, engine_callback=_template_engine
+            directory=TEMPLATES,
+            engine=JinjaTemplateEngine,
+            engine_callback=partial(_template_engine, reload=settings.environment == "development"),
         ),
         openapi_config=OpenAPIConfig(
             title="Grassroots Library Giving API",
@@ -162,7 +168,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
             render_plugins=[JsonRenderPlugin()],
         ),
         exception_handlers=EXCEPTION_HANDLERS,
-        stores={"login_throttle": MemoryStore(), "response_cache": MemoryStore()},
+        stores={"login_throttle": MemoryStore(), "response_cache": PublicPageStore()},
         response_cache_config=ResponseCacheConfig(
             default_expiration=settings.public_cache_seconds or 1,
             key_builder=public_cache_key,
@@ -177,6 +183,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
             }
         ),
         logging_config=logging_config,
+        on_startup=[freeze_startup_heap],
         debug=settings.environment == "development" and overrides.pop("debug", False),
         **overrides,
     )

@@ -317,14 +317,20 @@ def main() -> None:
     )
     print("| database | endpoint | req/s | share of baseline | p50 ms | p99 ms | errors |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    loads = []
     for kind in kinds:
+        before = os.getloadavg()[0]
         results = run(kind, args.needs, args.seconds, args.concurrency, args.cache_seconds)
+        loads.append(f"{kind} {before:.1f} → {os.getloadavg()[0]:.1f}")
         baseline = results[0][1]["rps"]
         for name, r in results:
             print(
                 f"| {kind} | {name} | {r['rps']:.0f} | {r['rps'] / baseline:.0%} | "
                 f"{r['p50']:.1f} | {r['p99']:.1f} | {r['errors']} |"
             )
+
+    # The machine may be shared: other work on it shows here, and in the baseline's figures.
+    print(f"\nLoad average (1 min) at the start and the end of each database's run: {'; '.join(loads)}.")
 
 
 if __name__ == "__main__":

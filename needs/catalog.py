@@ -6,9 +6,14 @@ book about 80,000 â‚«, a desktop computer for a reading room about 12,000,000 â‚
 
 from __future__ import annotations
 
-from sqlalchemy import func, insert, select
-from sqlalchemy.ext.asyncio import AsyncSession
+import time
+from typing import NamedTuple
 
+from sqlalchemy import event, func, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+
+from app.i18n import get_locale
 from needs.models import ItemCategory, ItemKind
 
 BOOK, EQUIPMENT = ItemCategory.BOOK, ItemCategory.EQUIPMENT
@@ -48,3 +53,56 @@ async def seed_item_kinds(session: AsyncSession) -> int:
         ],
     )
     return len(DEFAULT_KINDS)
+
+
+# --- the catalogue as the board's filter form shows it, read once per process ----------------
+
+
+class KindChoice(NamedTuple):
+    key: str
+    category: ItemCategory
+    name_vi: str
+    name_en: str
+
+    @property
+    def name(self) -> str:
+        return self.name_vi if get_locale() == "vi" else self.name_en
+
+
+# Kept this long at most, so a change made by another process (another worker, a command) shows
+# too; a change made through this process's sessions drops the list as soon as it is committed.
+KIND_CHOICES_SECONDS = 60.0
+_kind_choices: dict[str, tuple[float, list[KindChoice]]] = {}  # database URL -> (read at, kinds)
+CHANGED = "item_kinds_changed"
+
+
+def catalogue_changed(session: AsyncSession) -> None:
+    """Mark the session: when it commits, every process-wide copy of the catalogue is dropped."""
+    session.info[CHANGED] = True
+
+
+@event.listens_for(Session, "after_commit")
+def _drop_kind_choices(session: Session) -> None:
+    if session.info.pop(CHANGED, False):
+        _kind_choices.clear()
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_change(session: Session) -> None:
+    session.info.pop(CHANGED, None)
+
+
+async def kind_choices(session: AsyncSession) -> list[KindChoice]:
+    """Every kind in catalogue order, as plain values (shared by requests, never by sessions)."""
+    bind = str(session.bind.url) if session.bind is not None else ""
+    cached = _kind_choices.get(bind)
+    if cached is not None and time.monotonic() - cached[0] < KIND_CHOICES_SECONDS:
+        return cached[1]
+    rows = await session.execute(
+        select(ItemKind.key, ItemKind.category, ItemKind.name_vi, ItemKind.name_en).order_by(
+            ItemKind.position, ItemKind.key
+        )
+    )
+    kinds = [KindChoice(*row) for row in rows]
+    _kind_choices[bind] = (time.monotonic(), kinds)
+    return kinds

@@ -19,8 +19,9 @@ from app.forms import form_data, validate
 from app.geography.models import LIBRARY_KIND_LABELS, Commune, Library, Province
 from app.geography.services import commune_choices, province_choices
 from app.i18n import _, lazy
-from app.web import DbSession, flash, is_htmx, render, see_other
+from app.web import DbSession, SingleFlight, flash, is_htmx, render, see_other
 from needs import forms, services
+from needs.catalog import kind_choices
 from needs.models import (
     LANGUAGE_LABELS,
     PUBLIC_STATUSES,
@@ -46,6 +47,8 @@ from needs.schemas import (
 )
 
 librarian_or_officer = requires(Role.LIBRARIAN, Role.OFFICER)
+# Public pages cached for anonymous visitors: a missing entry is computed once, however many ask.
+single_flight = [SingleFlight()]
 
 
 async def item_kinds(session: AsyncSession) -> list[ItemKind]:
@@ -103,6 +106,9 @@ async def _board_context(
         "filters": filters,
         "pages": max(1, -(-total // filters.per_page)),
         "query_string": _query_string(filters),
+        # Translated once per page rather than once per need.
+        "urgency_names": {u: _(label) for u, label in URGENCY_LABELS.items()},
+        "status_names": {s: _(label) for s, label in STATUS_LABELS.items()},
     }
     if not with_form:
         return context
@@ -111,7 +117,7 @@ async def _board_context(
     context.update(
         provinces=await province_choices(session),
         communes=await commune_choices(session, province_code) if province_code else [],
-        kinds=await item_kinds(session),
+        kinds=await kind_choices(session),
         library_kinds=_choices(LIBRARY_KIND_LABELS),
         urgencies=[(str(int(u)), _(URGENCY_LABELS[u])) for u in reversed(Urgency)],
         statuses=_choices(STATUS_LABELS, [s for s in NeedStatus if s in statuses]),
@@ -160,7 +166,7 @@ async def moderate(session: AsyncSession, officer: User, need_id: int, action: s
 class NeedsBoard(Controller):
     """Public pages."""
 
-    @get("/needs", name="needs_board", cache=True)
+    @get("/needs", name="needs_board", cache=True, middleware=single_flight)
     async def board(self, request: Request[Any, Any, Any], db_session: DbSession) -> Template:
         filters = _filters(request)
         context = await _board_context(db_session, filters, current_user(request), with_form=not is_htmx(request))
@@ -182,7 +188,7 @@ class NeedsBoard(Controller):
             language_labels=LANGUAGE_LABELS,
         )
 
-    @get("/communes/{code:int}", name="commune_page", cache=True)
+    @get("/communes/{code:int}", name="commune_page", cache=True, middleware=single_flight)
     async def commune(self, request: Request[Any, Any, Any], db_session: DbSession, code: FromPath[int]) -> Template:
         commune = await db_session.get(Commune, code)
         if commune is None:
@@ -396,7 +402,7 @@ class NeedsApi(Controller):
             for k in await item_kinds(db_session)
         ]
 
-    @get("/needs", name="api_needs", cache=True)
+    @get("/needs", name="api_needs", cache=True, middleware=single_flight)
     async def list_needs(self, request: Request[Any, Any, Any], db_session: DbSession) -> NeedPage:
         filters = _filters(request)
         rows, total = await services.board(db_session, filters, current_user(request), with_titles=True)

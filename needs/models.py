@@ -136,6 +136,8 @@ class Need(Base):
         Index("ix_needs_library_status", "library_id", "status"),
         Index("ix_needs_commune_status", "commune_code", "status"),
         Index("ix_needs_item_status", "item_kind_key", "status"),
+        # Urgency with an item or a category (a list of items): counted from the index alone.
+        Index("ix_needs_status_urgency_item", "status", "urgency", "item_kind_key"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

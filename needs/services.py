@@ -19,6 +19,7 @@ from app.errors import Forbidden, IllegalTransition, NotFound, ValidationFailed
 from app.geography.models import Commune, Library
 from app.i18n import _
 from app.text import like_pattern
+from needs.catalog import catalogue_changed
 from needs.models import (
     PUBLIC_STATUSES,
     STATUS_LABELS,
@@ -276,10 +277,10 @@ def _filtered(
     filters: BoardFilters,
     statuses: frozenset[NeedStatus] | None,
     library_ids: list[int] | None,
-    category_keys: list[str] | None,
 ) -> Select[tuple[Any, ...]]:
-    """The query narrowed to the needs that pass the filters. Libraries and categories are
-    resolved to ids first, so each filter meets an index on needs."""
+    """The query narrowed to the needs that pass the filters. Libraries are resolved to ids
+    first, so each filter meets an index on needs; a category is the catalogue's (small) list of
+    its kinds, read in the same statement."""
     if filters.status is not None:
         query = query.where(Need.status == filters.status)
     if statuses is not None:
@@ -292,8 +293,8 @@ def _filtered(
         query = query.where(Need.urgency == filters.urgency)
     if filters.item:
         query = query.where(Need.item_kind_key == filters.item)
-    elif category_keys is not None:
-        query = query.where(Need.item_kind_key.in_(category_keys))
+    elif filters.category is not None:
+        query = query.where(Need.item_kind_key.in_(select(ItemKind.key).where(ItemKind.category == filters.category)))
     if library_ids is not None:
         query = query.where(Need.library_id.in_(library_ids))
     return query
@@ -335,25 +336,34 @@ async def board(
 ) -> tuple[list[BoardRow], int]:
     statuses = visible_statuses(viewer)
     library_ids = await _matching_libraries(session, filters)
-    category_keys = (
-        list(await session.scalars(select(ItemKind.key).where(ItemKind.category == filters.category)))
-        if filters.category is not None and not filters.item else None
+    narrow = (filters, statuses, library_ids)
+    count = _filtered(select(func.count()).select_from(Need), *narrow)
+    # The page's ids first, from needs alone (sorted on an index, or a small sort of needs rows),
+    # then only those rows joined to their names: the joins never run over every matching need.
+    page = (
+        _filtered(select(Need.id), *narrow)
+        .order_by(*ORDER[filters.sort])
+        .limit(filters.per_page)
+        .offset((filters.page - 1) * filters.per_page)
+        .subquery()
     )
-    narrow = (filters, statuses, library_ids, category_keys)
-    total = await session.scalar(_filtered(select(func.count()).select_from(Need), *narrow)) or 0
     query = (
-        _filtered(select(Need, Library.name, Commune.name, ItemKind.name_vi, ItemKind.name_en), *narrow)
+        # The total rides along (computed once by the database), saving a round trip.
+        select(Need, Library.name, Commune.name, ItemKind.name_vi, ItemKind.name_en, count.scalar_subquery())
+        .join(page, Need.id == page.c.id)
         .join(Library, Need.library_id == Library.id)
         .join(Commune, Need.commune_code == Commune.code)
         .join(ItemKind, Need.item_kind_key == ItemKind.key)
         .order_by(*ORDER[filters.sort])
-        .limit(filters.per_page)
-        .offset((filters.page - 1) * filters.per_page)
     )
     if with_titles:
         query = query.options(selectinload(Need.titles))
     rows = (await session.execute(query)).all()
-    return [BoardRow(*row) for row in rows], total
+    if rows:
+        total = rows[0][-1]
+    else:  # past the last page (or nothing matches): the total on its own
+        total = 0 if filters.page == 1 else (await session.scalar(count) or 0)
+    return [BoardRow(*row[:-1]) for row in rows], total
 
 
 async def open_needs_count(session: AsyncSession, province_code: int) -> dict[str, int]:
@@ -381,6 +391,7 @@ async def save_item_kind(session: AsyncSession, actor: User, data: ItemKindIn) -
     else:
         before = {"name_vi": kind.name_vi, "name_en": kind.name_en, "default_unit_value": kind.default_unit_value}
     kind.name_vi, kind.name_en, kind.default_unit_value = data.name_vi, data.name_en, data.default_unit_value
+    catalogue_changed(session)
     audit.record(
         session, actor_id=actor.id, action="item_kind.save", entity_type="item_kind", entity_id=data.key,
         before=before,
