@@ -19,11 +19,8 @@ import os
 import platform
 import random
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +38,7 @@ from app.cli import migrate, seed_reference  # noqa: E402
 from app.geography.models import Commune, Library, LibraryKind  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from app.text import fold  # noqa: E402
+from benchmarks.scratch_db import scratch_database  # noqa: E402
 from donations.models import Pledge, PledgeKind, PledgeStatus, Target  # noqa: E402
 from needs.models import ItemKind, Need, NeedStatus, Urgency  # noqa: E402
 
@@ -150,25 +148,11 @@ async def drive(url: str, n: int) -> list[tuple[str, dict[str, float]]]:
     return results
 
 
-def database(kind: str, tmp: Path) -> tuple[str, str | None]:
-    if kind == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp / 'bench.db'}", None
-    name = f"glg_bench_{uuid.uuid4().hex[:8]}"
-    subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f'CREATE DATABASE "{name}"'], check=True)
-    return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}", name
-
-
 def run(kind: str, n_needs: int, n_supply: int, n: int) -> list[tuple[str, dict[str, float]]]:
-    with tempfile.TemporaryDirectory() as tmp:
-        url, pg_name = database(kind, Path(tmp))
-        try:
-            migrate(url)
-            asyncio.run(load(url, n_needs, n_supply))
-            return asyncio.run(drive(url, n))
-        finally:
-            if pg_name:
-                subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc",
-                                f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)'], check=True)
+    with scratch_database(kind) as (url, _tmp):
+        migrate(url)
+        asyncio.run(load(url, n_needs, n_supply))
+        return asyncio.run(drive(url, n))
 
 
 def main() -> None:

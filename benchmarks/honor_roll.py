@@ -21,10 +21,8 @@ import os
 import platform
 import random
 import statistics
-import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import asyncpg
@@ -37,12 +35,12 @@ sys.path.insert(0, str(ROOT))
 from app.cli import migrate, seed_reference  # noqa: E402
 from app.db import import_models  # noqa: E402
 from app.geography.models import Commune  # noqa: E402
+from benchmarks.scratch_db import scratch_database  # noqa: E402
 from recognition import services  # noqa: E402
 from recognition.models import HonorRoll, RollEntry  # noqa: E402
 from recognition.schemas import DEFAULT_THRESHOLDS, RuleSetIn  # noqa: E402
 
 SON_LA = 14
-PG = "postgres@127.0.0.1:5432"
 YEAR = 2026
 # Most gifts are small; a few are large (VND).
 AMOUNTS = [100_000, 200_000, 300_000, 500_000, 1_000_000, 2_000_000, 5_000_000, 10_000_000, 50_000_000]
@@ -169,10 +167,6 @@ async def measure(url: str, runs: int) -> dict[str, object]:
             "regenerate": statistics.median(regenerations), "regenerations": regenerations, "server": version}
 
 
-def psql(sql: str) -> None:
-    subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", sql], check=True)
-
-
 def memory() -> str:
     try:
         with open("/proc/meminfo") as fh:
@@ -190,21 +184,14 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the database (its name is printed) to look into")
     args = parser.parse_args()
     import_models()
-    name = f"glg_bench_roll_{uuid.uuid4().hex[:8]}"
-    psql(f'CREATE DATABASE "{name}"')
-    url, dsn = f"postgresql+asyncpg://{PG}/{name}", f"postgresql://{PG}/{name}"
-    try:
+    with scratch_database("postgres", keep=args.keep) as (url, _tmp):
+        dsn = url.replace("+asyncpg", "")
         migrate(url)
         started = time.perf_counter()
         asyncio.run(load(url, dsn, args.contributions, args.sponsors))
         print(f"loaded {args.contributions:,} contributions from {args.sponsors:,} sponsors in "
               f"{time.perf_counter() - started:.1f} s", file=sys.stderr)
         r = asyncio.run(measure(url, args.runs))
-    finally:
-        if args.keep:
-            print(f"kept database {name}", file=sys.stderr)
-        else:
-            psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, {memory()}, Python {platform.python_version()}, "
           f"PostgreSQL {r['server']}; {r['rows']:,} contributions from {args.sponsors:,} sponsors; "
           f"median of {args.runs} runs.\n")

@@ -26,7 +26,6 @@ import sys
 import tempfile
 import time
 import urllib.request
-import uuid
 from pathlib import Path
 
 import httpx
@@ -39,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 from app.cli import migrate, seed_reference  # noqa: E402
 from app.geography.models import Commune, Library, LibraryKind  # noqa: E402
 from app.text import fold  # noqa: E402
+from benchmarks.scratch_db import scratch_database  # noqa: E402
 from needs.models import ItemKind, Need, NeedStatus, Urgency  # noqa: E402
 
 STATUSES = (
@@ -248,51 +248,25 @@ async def drive(base: str, paths: list[str], seconds: float, concurrency: int) -
     }
 
 
-def database(kind: str, tmp: Path) -> tuple[str, str | None]:
-    if kind == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp / 'bench.db'}", None
-    name = f"glg_bench_{uuid.uuid4().hex[:8]}"
-    subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f'CREATE DATABASE "{name}"'], check=True)
-    return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}", name
-
-
 def run(
     kind: str, n_needs: int, seconds: float, concurrency: int, cache_seconds: int
 ) -> list[tuple[str, dict[str, float]]]:
-    with tempfile.TemporaryDirectory() as tmp:
-        url, pg_name = database(kind, Path(tmp))
+    with scratch_database(kind) as (url, tmp):
+        migrate(url)
+        started = time.perf_counter()
+        asyncio.run(load(url, n_needs))
+        print(f"[{kind}] loaded {n_needs:,} needs in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+        port = free_port()
+        server = serve(url, port, tmp / "server.log", cache_seconds)
         try:
-            migrate(url)
-            started = time.perf_counter()
-            asyncio.run(load(url, n_needs))
-            print(f"[{kind}] loaded {n_needs:,} needs in {time.perf_counter() - started:.1f} s", file=sys.stderr)
-            port = free_port()
-            server = serve(url, port, Path(tmp) / "server.log", cache_seconds)
-            try:
-                base = f"http://127.0.0.1:{port}"
-                asyncio.run(drive(base, ["/healthz", "/needs", "/api/v1/needs"], 2, concurrency))  # warm up
-                if shutil.which("wrk"):
-                    return [(name, drive_wrk(base, paths, seconds, concurrency)) for name, paths in SCENARIOS.items()]
-                return [
-                    (name, asyncio.run(drive(base, paths, seconds, concurrency))) for name, paths in SCENARIOS.items()
-                ]
-            finally:
-                server.terminate()
-                server.wait(timeout=20)
+            base = f"http://127.0.0.1:{port}"
+            asyncio.run(drive(base, ["/healthz", "/needs", "/api/v1/needs"], 2, concurrency))  # warm up
+            if shutil.which("wrk"):
+                return [(name, drive_wrk(base, paths, seconds, concurrency)) for name, paths in SCENARIOS.items()]
+            return [(name, asyncio.run(drive(base, paths, seconds, concurrency))) for name, paths in SCENARIOS.items()]
         finally:
-            if pg_name:
-                subprocess.run(
-                    [
-                        "psql",
-                        "-h",
-                        "127.0.0.1",
-                        "-U",
-                        "postgres",
-                        "-qc",
-                        f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)',
-                    ],
-                    check=True,
-                )
+            server.terminate()
+            server.wait(timeout=20)
 
 
 def main() -> None:

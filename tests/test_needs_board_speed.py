@@ -14,7 +14,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
-import pytest
 from litestar import Litestar
 from sqlalchemy import event, func, select, text
 
