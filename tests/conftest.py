@@ -142,8 +142,14 @@ async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Browser journeys run last: Playwright's sync API keeps an event loop running for the rest
-    of the session, which would stop the other tests from starting their own."""
-    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+    of the session, which would stop the other tests from starting their own. Other tests of the
+    live server run just before them, so the servers they start serve the journeys too."""
+    def order(item: pytest.Item) -> int:
+        if item.get_closest_marker("browser") is not None:
+            return 2
+        return 1 if "live_server" in getattr(item, "fixturenames", ()) else 0
+
+    items.sort(key=order)
 
 
 from tests.stripe_server import localstripe_server, localstripe_url  # noqa: E402,F401
