@@ -117,6 +117,23 @@ def test_sponsor_pledges_500000_and_pays_by_card(live_server: str, page: Page) -
     expect(page.locator("#receipt-number")).to_contain_text("GLG-")
 
 
+def test_sponsor_sees_where_a_pool_gift_would_go_before_pledging(live_server: str, page: Page) -> None:
+    _sign_in(page, live_server, "nhataitro@demo.vn")
+    page.goto(f"{live_server}/give")
+    page.get_by_label("Số tiền (₫), nếu tặng tiền").fill("0")
+    page.get_by_role("button", name="Món quà của tôi sẽ đến đâu?").click()
+    expect(page.locator("#gift-preview")).to_contain_text("Phải lớn hơn 0.")  # in place, nothing pledged
+    page.get_by_label("Số tiền (₫), nếu tặng tiền").fill("3000000")
+    page.get_by_role("button", name="Món quà của tôi sẽ đến đâu?").click()
+    preview = page.locator("#gift-preview")
+    expect(preview).to_contain_text("Món quà của bạn sẽ đến đâu nếu phân bổ hôm nay")
+    expect(preview.locator("tbody tr").first).to_be_visible()
+    assert page.url == f"{live_server}/give"  # answered in the page by htmx
+    page.get_by_role("button", name="Cam kết", exact=True).click()
+    expect(page.locator(".flash")).to_contain_text("Xin cảm ơn")
+    expect(page.locator("main")).to_contain_text("3.000.000")
+
+
 def _png() -> bytes:
     import io
 
