@@ -248,6 +248,18 @@ async def drive(base: str, paths: list[str], seconds: float, concurrency: int) -
     }
 
 
+async def wide_scenario(url: str) -> dict[str, list[str]]:
+    """Hundreds of distinct board URLs (every province × 3 sorts × 3 pages), so that with the
+    public cache on most requests in a run still find their page cold or expired at least once."""
+    engine = create_async_engine(url)
+    async with engine.connect() as conn:
+        codes = list(await conn.scalars(select(Commune.province_code).distinct().order_by(Commune.province_code)))
+    await engine.dispose()
+    paths = [f"/needs?province_code={code}&sort={sort}&page={page}"
+             for code in codes for sort in ("urgency", "newest", "least_covered") for page in (1, 2, 3)]
+    return {f"/needs page, {len(paths)} URLs": paths}
+
+
 def run(
     kind: str, n_needs: int, seconds: float, concurrency: int, cache_seconds: int
 ) -> list[tuple[str, dict[str, float]]]:
@@ -261,9 +273,10 @@ def run(
         try:
             base = f"http://127.0.0.1:{port}"
             asyncio.run(drive(base, ["/healthz", "/needs", "/api/v1/needs"], 2, concurrency))  # warm up
+            scenarios = {**SCENARIOS, **asyncio.run(wide_scenario(url))}
             if shutil.which("wrk"):
-                return [(name, drive_wrk(base, paths, seconds, concurrency)) for name, paths in SCENARIOS.items()]
-            return [(name, asyncio.run(drive(base, paths, seconds, concurrency))) for name, paths in SCENARIOS.items()]
+                return [(name, drive_wrk(base, paths, seconds, concurrency)) for name, paths in scenarios.items()]
+            return [(name, asyncio.run(drive(base, paths, seconds, concurrency))) for name, paths in scenarios.items()]
         finally:
             server.terminate()
             server.wait(timeout=20)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 from litestar import Litestar
-from sqlalchemy import event, func, select, text
+from sqlalchemy import event, func, select
 
 from app.asgi import create_app
 from app.auth.models import Role
@@ -205,18 +205,21 @@ async def test_no_visitor_gets_a_copy_older_than_twice_the_expiry(clean_backend,
         assert len(counts) == 1
 
 
-async def test_urgency_with_a_category_is_counted_from_an_index_alone(backend, db) -> None:
-    """The board's total for a category and an urgency reads no needs row. PostgreSQL's planner
-    picks a sequential scan on a small table, so there it is told not to, as at scale."""
+def test_urgency_with_a_category_is_counted_from_an_index_alone(tmp_path) -> None:
+    """The board's total for a category and an urgency reads no needs row: SQLite's plan on the
+    migrated schema (PostgreSQL's planner chooses by table statistics, so its plan is shown by the
+    benchmark at scale rather than asserted on a test table)."""
+    import sqlite3
+
+    from sqlalchemy.dialects import sqlite
+
+    from app.cli import migrate
+
+    path = tmp_path / "plan.db"
+    migrate(f"sqlite+aiosqlite:///{path}")
     filters = BoardFilters(category="book", urgency=3)
     count = services._filtered(select(func.count()).select_from(Need), filters, PUBLIC_STATUSES, None)
-    sql = str(count.compile(dialect=db.bind.dialect, compile_kwargs={"literal_binds": True}))
-    if backend.name == "sqlite":
-        plan = " ".join(row[-1] for row in (await db.execute(text(f"EXPLAIN QUERY PLAN {sql}"))).all())
-        assert "COVERING INDEX ix_needs_status_urgency_item" in plan, plan
-    else:
-        await db.execute(text("SET LOCAL enable_seqscan = off"))
-        await db.execute(text("SET LOCAL enable_bitmapscan = off"))
-        plan = " ".join(row[0] for row in (await db.execute(text(f"EXPLAIN {sql}"))).all())
-        await db.rollback()
-        assert "Index Only Scan using ix_needs_status_urgency_item" in plan, plan
+    sql = str(count.compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}))
+    with sqlite3.connect(path) as conn:
+        plan = " ".join(row[-1] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}"))
+    assert "COVERING INDEX ix_needs_status_urgency_item" in plan, plan
