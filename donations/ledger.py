@@ -5,7 +5,8 @@ it since, refunds included). A gift in kind is worth what its in-kind ledger ent
 (goods a sponsor brings count what the librarian received); items that never arrived and were
 released back to their need (``donations.shortfalls``) are shown as no longer allocated. An
 anonymous sponsor's name never leaves the database: the query itself answers NULL for it. Totals
-are computed in SQL (GROUP BY) over the same filtered rows, refunded donations excluded (they are listed, marked refunded, but no longer given).
+are computed in SQL (GROUP BY) over the same filtered rows, refunded donations excluded (they are
+listed, marked refunded, but no longer given).
 
 Months are calendar months in Vietnam's time (UTC+7), on SQLite and on PostgreSQL alike.
 """
