@@ -21,6 +21,8 @@ commit), with a note, for some or all of the items still undecided:
 
 A shortfall is resolved (``shortfall_handled_at``) once every missing item is decided; its pledge is
 then recomputed: acknowledged (at the value that really arrived) once nothing else it has waits.
+A pledge acknowledged before this workflow existed, with a shortfall still open, stays acknowledged
+when its items are re-sent; its accepted value grows when they arrive.
 """
 
 from __future__ import annotations
