@@ -12,11 +12,12 @@ arrived. Every change is a service here: checked, written, audited; services nev
   it delivered. What arrived adds to the need's ``delivered_quantity`` (the need is fulfilled
   once all its items arrived) and to the pledge's ``accepted_value`` (received items × the
   pledge's unit value; for money, × the item price the allocation bought). Less than was sent is a
-  shortfall, listed for the officers with the librarian's note until one of them handles it.
+  shortfall, listed for the officers with the librarian's note until one of them resolves it
+  (:mod:`donations.shortfalls`); the pledge is acknowledged only then.
 - Photos: :mod:`donations.receipt_photos`; what the pages show: :mod:`donations.delivery_queries`.
 - Goods a sponsor brings straight to the commune (in kind, to one need) are confirmed by the
   librarian in one step: received → allocated → a shipment "directly from the sponsor",
-  delivered → the receipt.
+  delivered → the receipt. The ledger's in-kind entries then count only what arrived.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ from donations.models import (
     SHIPMENT_STATUS_LABELS,
     Allocation,
     AllocationStatus,
+    LedgerEntry,
+    LedgerKind,
     Pledge,
     PledgeKind,
     PledgeStatus,
@@ -169,11 +172,12 @@ async def _deliver(session: AsyncSession, actor_id: int, shipment: Shipment) -> 
 
 async def _advance_pledge(session: AsyncSession, actor_id: int | None, pledge_id: int) -> None:
     """Allocated → delivered once all its allocations arrived; delivered → acknowledged once the
-    librarians confirmed every one. A pledge not fully allocated yet (pool money left) waits."""
+    librarians confirmed every one of them and no shortfall of its waits for a decision (a re-send,
+    a release: :mod:`donations.shortfalls`). A pledge not fully allocated yet (pool money left) waits."""
     pledge = await session.get(Pledge, pledge_id, with_for_update=True)
     assert pledge is not None
     rows = (await session.execute(
-        select(Allocation.status, ShipmentReceipt.id)
+        select(Allocation.status, ShipmentReceipt)
         .outerjoin(ShipmentReceipt, ShipmentReceipt.allocation_id == Allocation.id)
         .where(Allocation.pledge_id == pledge_id, Allocation.status != AllocationStatus.CANCELED))).all()
     if not rows:
@@ -183,7 +187,7 @@ async def _advance_pledge(session: AsyncSession, actor_id: int | None, pledge_id
         services.notify(session, pledge.sponsor_id, "pledge.delivered",
                         _("Your gift %(ref)s was delivered", ref=pledge.reference),
                         _("The library has your gift. Thank you for supporting reading in the mountains."))
-    if pledge.status == PledgeStatus.DELIVERED and all(r is not None for _s, r in rows):
+    if pledge.status == PledgeStatus.DELIVERED and all(r is not None and not r.unresolved for _s, r in rows):
         total = await session.scalar(select(func.sum(ShipmentReceipt.accepted_value))
                                      .where(ShipmentReceipt.pledge_id == pledge_id))
         services._move(session, actor_id, pledge, PledgeStatus.ACKNOWLEDGED, "pledge.acknowledge",
@@ -273,6 +277,8 @@ async def _record(session: AsyncSession, actor: User, settings: Settings, shipme
                               commune=commune.name if commune else "", received=received,
                               sent=allocation.quantity, note=note))
     pledge.accepted_value += receipt.accepted_value
+    if shipment.source == ShipmentSource.SPONSOR and pledge.kind != PledgeKind.MONEY:
+        _in_kind_arrived(session, pledge, allocation, received, unit)
     if received:
         await session.execute(update(Need).where(Need.id == allocation.need_id)
                               .values(delivered_quantity=Need.delivered_quantity + received)
@@ -283,6 +289,20 @@ async def _record(session: AsyncSession, actor: User, settings: Settings, shipme
             await need_services.mark_fulfilled(session, actor, need)
     await _advance_pledge(session, actor.id, pledge.id)
     return receipt
+
+
+def _in_kind_arrived(session: AsyncSession, pledge: Pledge, allocation: Allocation, received: int, unit: int) -> None:
+    """Goods the sponsor brings never pass the hub: the ledger's in-kind entries count what the
+    librarian received. The first arrival was entered in full when the pledge was received
+    (``services.receive_in_kind``): what was missing is taken back out; a re-send's items are
+    entered as they arrive."""
+    if allocation.resends_receipt_id is None:
+        quantity = received - allocation.quantity
+    else:
+        quantity = received
+    if quantity:
+        session.add(LedgerEntry(kind=LedgerKind.IN_KIND, pledge_id=pledge.id, amount=quantity * unit,
+                                quantity=quantity, need_id=allocation.need_id, commune_code=allocation.commune_code))
 
 
 async def receive_from_sponsor(session: AsyncSession, actor: User, settings: Settings, pledge: Pledge,
@@ -309,21 +329,3 @@ async def receive_from_sponsor(session: AsyncSession, actor: User, settings: Set
     await _dispatch(session, actor.id, shipment, None)
     await _deliver(session, actor.id, shipment)
     return await _record(session, actor, settings, shipment, allocation, received, text, checked)
-
-
-async def handle_shortfall(session: AsyncSession, actor: User, receipt_id: int, note: str | None) -> ShipmentReceipt:
-    """An officer has followed up a shortfall (replaced, written off, ...): it leaves the queue."""
-    services.require_officer(actor)
-    receipt = await session.get(ShipmentReceipt, receipt_id, with_for_update=True)
-    if receipt is None:
-        raise NotFound(_("No such receipt."))
-    if receipt.shortfall <= 0 or receipt.shortfall_handled_at is not None:
-        raise IllegalTransition(_("This shortfall is already handled."))
-    text = (note or "").strip()
-    if not text:
-        raise ValidationFailed({"note": _("Say how the shortfall was handled.")})
-    receipt.shortfall_handled_at, receipt.shortfall_handled_by_id = utcnow(), actor.id
-    receipt.shortfall_handling_note = text[:NOTE_MAX]
-    audit.record(session, actor_id=actor.id, action="delivery.shortfall_handled", entity_type="shipment_receipt",
-                 entity_id=receipt.id, summary=text, before={"handled": False}, after={"handled": True})
-    return receipt

@@ -18,7 +18,7 @@ from app.forms import form_data
 from app.geography.models import Commune, Library
 from app.i18n import _
 from app.web import DbSession, flash, render, see_other
-from donations import deliveries, delivery_queries, receipt_photos, services
+from donations import deliveries, delivery_queries, receipt_photos, services, shortfalls
 from donations.models import Pledge, PledgeStatus, ShipmentReceipt, ShipmentSource, ShipmentStatus
 from needs.models import Need
 
@@ -61,7 +61,7 @@ class OfficerDeliveries(Controller):
             request, "donations/officer_deliveries.html", fragment="donations/_shipment_list.html",
             waiting=await delivery_queries.waiting_for_shipment(db_session, province),
             shipments=await delivery_queries.shipments(db_session, province, chosen),
-            shortfalls=len(await delivery_queries.open_shortfalls(db_session)),
+            shortfalls=len(await delivery_queries.open_shortfalls(db_session, province)),
             status=chosen, statuses=list(ShipmentStatus), sources=list(ShipmentSource),
         )
 
@@ -112,17 +112,60 @@ class OfficerDeliveries(Controller):
         flash(request, _("Shipment %(code)s delivered.", code=shipment.code))
         return see_other(request, f"/officer/deliveries/{shipment.id}")
 
+    async def _shortfalls(self, request: Request[Any, Any, Any], db_session: DbSession, *, status_code: int = 200,
+                          errors: dict[str, str] | None = None, receipt_id: int | None = None,
+                          action: str | None = None, values: dict[str, Any] | None = None) -> Template:
+        province = request.app.state.settings.province_code
+        return render(request, "donations/shortfalls.html", status_code=status_code,
+                      rows=await delivery_queries.open_shortfalls(db_session, province),
+                      resolved=await delivery_queries.shortfalls(db_session, province, resolved=True, limit=20),
+                      errors=errors or {}, error_receipt=receipt_id, error_action=action, values=values or {})
+
     @get("/shortfalls", name="officer_shortfalls")
     async def shortfalls(self, request: Request[Any, Any, Any], db_session: DbSession) -> Template:
-        return render(request, "donations/shortfalls.html", rows=await delivery_queries.open_shortfalls(db_session))
+        return await self._shortfalls(request, db_session)
+
+    async def _resolve(self, request: Request[Any, Any, Any], db_session: DbSession, receipt_id: int,
+                       action: str) -> Response[Any]:
+        values = form_data(await request.form())
+        raw = str(values.get("quantity") or "").strip()  # empty: every missing item; not a number: refused
+        quantity = None if not raw else (_int(raw) or 0)
+        province = request.app.state.settings.province_code
+        user = acting_user(request)
+        try:
+            if action == "resend":
+                allocation = await shortfalls.resend(db_session, user, receipt_id, province, values.get("note"),
+                                                     quantity)
+                flash(request, _("The missing items will be sent again: shipment GH-%(id)05d is planned.",
+                                 id=allocation.shipment_id))
+            elif action == "release":
+                receipt = await shortfalls.release(db_session, user, receipt_id, province, values.get("note"),
+                                                   quantity)
+                flash(request, _("The missing items were given back to the need; the sponsor is told.")
+                      if receipt.unresolved == 0 else _("Released. Some missing items are still to be resolved."))
+            else:
+                await shortfalls.mark_handled(db_session, user, receipt_id, province, values.get("note"))
+                flash(request, _("Shortfall marked as handled."))
+        except ValidationFailed as exc:  # checked before anything was written
+            return await self._shortfalls(request, db_session, status_code=422, errors=exc.errors,
+                                          receipt_id=receipt_id, action=action, values=values)
+        return see_other(request, "/officer/deliveries/shortfalls")
 
     @post("/shortfalls/{receipt_id:int}", name="officer_shortfall_handle")
     async def handle(self, request: Request[Any, Any, Any], db_session: DbSession,
                      receipt_id: FromPath[int]) -> Response[Any]:
-        values = form_data(await request.form())
-        await deliveries.handle_shortfall(db_session, acting_user(request), receipt_id, values.get("note"))
-        flash(request, _("Shortfall marked as handled."))
-        return see_other(request, "/officer/deliveries/shortfalls")
+        """The missing items were replaced outside the platform (see :mod:`donations.shortfalls`)."""
+        return await self._resolve(request, db_session, receipt_id, "handle")
+
+    @post("/shortfalls/{receipt_id:int}/resend", name="officer_shortfall_resend")
+    async def resend(self, request: Request[Any, Any, Any], db_session: DbSession,
+                     receipt_id: FromPath[int]) -> Response[Any]:
+        return await self._resolve(request, db_session, receipt_id, "resend")
+
+    @post("/shortfalls/{receipt_id:int}/release", name="officer_shortfall_release")
+    async def release(self, request: Request[Any, Any, Any], db_session: DbSession,
+                      receipt_id: FromPath[int]) -> Response[Any]:
+        return await self._resolve(request, db_session, receipt_id, "release")
 
 
 class LibraryDeliveries(Controller):

@@ -1,6 +1,6 @@
 """What the delivery pages show: shipments with their lines (allocation, pledge, need, item,
-library, receipt), the allocations waiting for a shipment, a commune's incoming shipments, the
-shortfall queue, and each pledge's deliveries for the sponsor's dashboard. Reading only."""
+library, receipt, how a shortfall was resolved), the allocations waiting for a shipment, a commune's
+incoming shipments, the shortfall queue, and each pledge's deliveries for the sponsor's dashboard. Reading only."""
 
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ class LineView:
     item_name: str
     library_name: str
     receipt: ShipmentReceipt | None = None
+    resends: list[Allocation] = field(default_factory=list)  # a shortfall's items sent again
 
 
 @dataclass
@@ -64,8 +65,21 @@ async def _lines(session: AsyncSession, allocations: list[Allocation]) -> list[L
         Library.id.in_({n.library_id for n in needs.values()})))).tuples().all())
     receipts = {r.allocation_id: r for r in await session.scalars(
         select(ShipmentReceipt).where(ShipmentReceipt.allocation_id.in_([a.id for a in allocations])))}
+    resends = await _resends(session, [r.id for r in receipts.values() if r.shortfall_resent])
     return [LineView(a, pledges[a.pledge_id], needs[a.need_id], kinds[needs[a.need_id].item_kind_key].name,
-                     libraries.get(needs[a.need_id].library_id, ""), receipts.get(a.id)) for a in allocations]
+                     libraries.get(needs[a.need_id].library_id, ""), receipts.get(a.id),
+                     resends.get(receipts[a.id].id, []) if a.id in receipts else [])
+            for a in allocations]
+
+
+async def _resends(session: AsyncSession, receipt_ids: list[int]) -> dict[int, list[Allocation]]:
+    """The allocations that carry each shortfall's items again (their shipment is ``shipment_id``)."""
+    result: dict[int, list[Allocation]] = defaultdict(list)
+    if receipt_ids:
+        for allocation in await session.scalars(select(Allocation).where(
+                Allocation.resends_receipt_id.in_(receipt_ids)).order_by(Allocation.id)):
+            result[allocation.resends_receipt_id].append(allocation)  # type: ignore[index]
+    return result
 
 
 async def _views(session: AsyncSession, shipments: list[Shipment]) -> list[ShipmentView]:
@@ -132,18 +146,35 @@ class Shortfall:
     pledge: Pledge
     commune_name: str
     shipment_code: str
+    resends: list[Allocation] = field(default_factory=list)
 
 
-async def open_shortfalls(session: AsyncSession) -> list[Shortfall]:
-    rows = (await session.execute(
+async def shortfalls(session: AsyncSession, province_code: int, *, resolved: bool = False,
+                     limit: int = 200) -> list[Shortfall]:
+    """The province's shortfalls still waiting for a decision (oldest first), or the last resolved
+    ones (newest first)."""
+    query = (
         select(ShipmentReceipt, Pledge, Commune.name, Shipment)
         .join(Pledge, Pledge.id == ShipmentReceipt.pledge_id)
         .join(Commune, Commune.code == ShipmentReceipt.commune_code)
         .join(Shipment, Shipment.id == ShipmentReceipt.shipment_id)
-        .where(ShipmentReceipt.quantity_received < ShipmentReceipt.quantity_sent,
-               ShipmentReceipt.shortfall_handled_at.is_(None))
-        .order_by(ShipmentReceipt.received_at, ShipmentReceipt.id))).tuples().all()
-    return [Shortfall(receipt, pledge, name, shipment.code) for receipt, pledge, name, shipment in rows]
+        .where(Commune.province_code == province_code,
+               ShipmentReceipt.quantity_received < ShipmentReceipt.quantity_sent)
+    )
+    if resolved:
+        query = query.where(ShipmentReceipt.shortfall_handled_at.is_not(None)).order_by(
+            ShipmentReceipt.shortfall_handled_at.desc(), ShipmentReceipt.id.desc())
+    else:
+        query = query.where(ShipmentReceipt.shortfall_handled_at.is_(None)).order_by(
+            ShipmentReceipt.received_at, ShipmentReceipt.id)
+    rows = (await session.execute(query.limit(limit))).tuples().all()
+    resends = await _resends(session, [receipt.id for receipt, *_rest in rows if receipt.shortfall_resent])
+    return [Shortfall(receipt, pledge, name, shipment.code, resends.get(receipt.id, []))
+            for receipt, pledge, name, shipment in rows]
+
+
+async def open_shortfalls(session: AsyncSession, province_code: int) -> list[Shortfall]:
+    return await shortfalls(session, province_code)
 
 
 async def deliveries_of(session: AsyncSession, pledge_ids: list[int]) -> dict[int, list[LineView]]:

@@ -1,9 +1,12 @@
 """The public transparency ledger: every confirmed donation, with totals by month and commune.
 
 One row per pledge whose money was confirmed or whose goods were received (and what became of
-it since, refunds included). An anonymous sponsor's name never leaves the database: the query
-itself answers NULL for it. Totals are computed in SQL (GROUP BY) over the same filtered rows,
-refunded donations excluded (they are listed, marked refunded, but no longer given).
+it since, refunds included). A gift in kind is worth what its in-kind ledger entries say arrived
+(goods a sponsor brings count what the librarian received); items that never arrived and were
+released back to their need (``donations.shortfalls``) are shown as no longer allocated. An
+anonymous sponsor's name never leaves the database: the query itself answers NULL for it. Totals
+are computed in SQL (GROUP BY) over the same filtered rows, refunded donations excluded (they are
+listed, marked refunded, but no longer given).
 
 Months are calendar months in Vietnam's time (UTC+7), on SQLite and on PostgreSQL alike.
 """
@@ -14,12 +17,12 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, null, select
+from sqlalchemy import ColumnElement, Select, and_, case, func, null, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import User
 from app.geography.models import Commune, Library
-from donations.models import Pledge, PledgeKind, PledgeStatus
+from donations.models import LedgerEntry, LedgerKind, Pledge, PledgeKind, PledgeStatus
 from needs.models import ItemKind, Need
 
 P = PledgeStatus
@@ -54,6 +57,7 @@ class LedgerRow:
     library_name: str | None
     status: PledgeStatus
     accepted_value: int = 0
+    released: int = 0  # VND of items that never arrived, given back to their need (no longer allocated)
 
     @property
     def acknowledged_value(self) -> int | None:
@@ -63,6 +67,11 @@ class LedgerRow:
     @property
     def shortfall(self) -> bool:
         return self.status == P.ACKNOWLEDGED and self.accepted_value < self.value
+
+    @property
+    def not_delivered(self) -> int:
+        """What was allocated and will not arrive (released), shown beside the allocation."""
+        return self.released if self.status != P.REFUNDED else 0
 
     @property
     def anonymous(self) -> bool:
@@ -93,9 +102,29 @@ class LedgerPage:
         return sum(t.value for t in self.by_month)
 
 
-def pledge_value() -> ColumnElement[int]:
-    return case((Pledge.kind == PledgeKind.MONEY, Pledge.amount),
-                else_=Pledge.quantity * Pledge.unit_value)
+def _moves() -> Any:
+    """Per pledge: the sum of its in-kind entries (NULL when it has none) and the value released
+    back to needs (negative allocation entries)."""
+    return (
+        select(LedgerEntry.pledge_id.label("pledge_id"),
+               func.sum(case((LedgerEntry.kind == LedgerKind.IN_KIND, LedgerEntry.amount), else_=null()))
+               .label("in_kind"),
+               func.sum(case((LedgerEntry.kind == LedgerKind.ALLOCATION, -LedgerEntry.amount), else_=0))
+               .label("released"))
+        .where(or_(LedgerEntry.kind == LedgerKind.IN_KIND,
+                   and_(LedgerEntry.kind == LedgerKind.ALLOCATION, LedgerEntry.amount < 0)))
+        .group_by(LedgerEntry.pledge_id)
+        .subquery("moves")
+    )
+
+
+def pledge_value(moves: Any = None) -> ColumnElement[int]:
+    """Money: the amount. In kind: what its in-kind entries say arrived (``moves``), else items ×
+    unit value."""
+    in_kind: ColumnElement[int] = Pledge.quantity * Pledge.unit_value
+    if moves is not None:
+        in_kind = func.coalesce(moves.c.in_kind, in_kind)
+    return case((Pledge.kind == PledgeKind.MONEY, Pledge.amount), else_=in_kind)
 
 
 def month_of(column: Any, dialect: str) -> ColumnElement[str]:
@@ -117,16 +146,18 @@ def _where(filters: LedgerFilters, dialect: str) -> list[ColumnElement[bool]]:
 
 
 def _rows_query(conditions: list[ColumnElement[bool]]) -> Select[Any]:
+    moves = _moves()
     sponsor = case((Pledge.anonymous, null()),
                    else_=func.coalesce(User.organisation_name, User.full_name))
     return (
         select(Pledge.reference, Pledge.confirmed_at, sponsor.label("sponsor"), Pledge.kind,
                Pledge.item_kind_key.label("item_key"), ItemKind.name_vi.label("item_name_vi"),
                ItemKind.name_en.label("item_name_en"), Pledge.quantity,
-               Pledge.unit_value, pledge_value().label("value"), Pledge.commune_code,
+               Pledge.unit_value, pledge_value(moves).label("value"), Pledge.commune_code,
                Commune.name.label("commune_name"), Library.name.label("library_name"),
-               Pledge.status, Pledge.accepted_value)
+               Pledge.status, Pledge.accepted_value, func.coalesce(moves.c.released, 0).label("released"))
         .join(User, User.id == Pledge.sponsor_id)
+        .outerjoin(moves, moves.c.pledge_id == Pledge.id)
         .outerjoin(ItemKind, ItemKind.key == Pledge.item_kind_key)
         .outerjoin(Commune, Commune.code == Pledge.commune_code)
         .outerjoin(Need, Need.id == Pledge.need_id)
@@ -148,15 +179,18 @@ async def ledger(
     count = await session.scalar(select(func.count()).select_from(Pledge).where(*conditions)) or 0
     given = and_(*conditions, Pledge.status != P.REFUNDED)
     month = month_of(Pledge.confirmed_at, dialect).label("month")
+    moves = _moves()
+    value = pledge_value(moves)
     by_month = await session.execute(
-        select(month, func.count(), func.sum(pledge_value()))
+        select(month, func.count(), func.sum(value)).outerjoin(moves, moves.c.pledge_id == Pledge.id)
         .where(given).group_by(month).order_by(month.desc())
     )
     by_commune = await session.execute(
-        select(Pledge.commune_code, Commune.name, func.count(), func.sum(pledge_value()))
+        select(Pledge.commune_code, Commune.name, func.count(), func.sum(value))
         .outerjoin(Commune, Commune.code == Pledge.commune_code)
+        .outerjoin(moves, moves.c.pledge_id == Pledge.id)
         .where(given).group_by(Pledge.commune_code, Commune.name)
-        .order_by(func.sum(pledge_value()).desc(), Commune.name)
+        .order_by(func.sum(value).desc(), Commune.name)
     )
     return LedgerPage(
         rows=rows, total=count,

@@ -276,6 +276,11 @@ class Allocation(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     shipment_id: Mapped[int | None] = mapped_column(ForeignKey("shipments.id"), index=True)
+    # A re-send: the shortfall (a receipt with fewer items than were sent) whose missing items this
+    # allocation carries again. It draws nothing more from the pledge (``amount`` 0) and takes no
+    # more of the need: the missing items still count there as pledged and allocated.
+    resends_receipt_id: Mapped[int | None] = mapped_column(
+        ForeignKey("shipment_receipts.id", ondelete="SET NULL", use_alter=True), index=True)
 
 
 class ShipmentSource(enum.StrEnum):
@@ -332,7 +337,9 @@ class Shipment(Base):
 
 class ShipmentReceipt(Base):
     """The librarian's confirmation of one allocation: what arrived (partial allowed), a note, an
-    optional photo. Less than was sent is a shortfall, listed for the officers until handled."""
+    optional photo. Less than was sent is a shortfall, listed for the officers until resolved: its
+    missing items are re-sent, released (given back to the need), or were replaced outside the
+    platform; ``shortfall_handled_at`` is set once all of them are accounted for."""
 
     __tablename__ = "shipment_receipts"
     __table_args__ = (
@@ -355,7 +362,19 @@ class ShipmentReceipt(Base):
     shortfall_handled_at: Mapped[dt.datetime | None]
     shortfall_handled_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     shortfall_handling_note: Mapped[str] = mapped_column(Text, default="")
+    # How the missing items were resolved (donations.deliveries): carried again by a new allocation,
+    # given back to the need (lost for good), or replaced outside the platform.
+    shortfall_resent: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    shortfall_released: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    shortfall_replaced: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     @property
     def shortfall(self) -> int:
         return self.quantity_sent - self.quantity_received
+
+    @property
+    def unresolved(self) -> int:
+        """Missing items nobody has decided about yet (0 once the shortfall is handled)."""
+        if self.shortfall_handled_at is not None:
+            return 0
+        return self.shortfall - self.shortfall_resent - self.shortfall_released - self.shortfall_replaced

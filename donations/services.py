@@ -45,7 +45,7 @@ ALLOWED: dict[PledgeStatus, frozenset[PledgeStatus]] = {
     P.PAID: frozenset({P.ALLOCATED, P.REFUNDED}),
     P.RECEIVED: frozenset({P.ALLOCATED}),
     P.ALLOCATED: frozenset({P.DELIVERED, P.REFUNDED}),
-    P.DELIVERED: frozenset({P.ACKNOWLEDGED}),
+    P.DELIVERED: frozenset({P.ACKNOWLEDGED, P.ALLOCATED}),  # allocated again: a shortfall re-sent
     P.ACKNOWLEDGED: frozenset(),
     P.CANCELED: frozenset(),
     P.EXPIRED: frozenset(),
