@@ -25,6 +25,7 @@ from app.i18n import _
 from app.text import fold
 from recognition import generation
 from recognition.models import (
+    FORM_ORDER,
     ROLL_STATUS_LABELS,
     Category,
     CommendationForm,
@@ -145,21 +146,27 @@ async def _fill(session: AsyncSession, roll: HonorRoll, rule_set: RuleSet, pool_
     """Compute the roll's entries and figures from the period's contributions and nominations."""
     roll.rule_set_id = rule_set.id
     await session.execute(delete(RollEntry).where(RollEntry.roll_id == roll.id))
-    totals = await generation.insert_donor_entries(session, rule_set, roll.id, pool_province)
-    counts = {(c, r): n for c, r, n in await session.execute(
-        select(RollEntry.category, RollEntry.form_rank, func.count()).where(RollEntry.roll_id == roll.id)
-        .group_by(RollEntry.category, RollEntry.form_rank))}
+    totals = await generation.insert_donor_entries(session, rule_set, roll.id)
+    counts = {key: group.count for key, group in totals.groups.items()}
+    nominated: dict[tuple[str, int], int] = {}
     for nomination in sorted(await nominations(session, roll.province_code, roll.period_key), key=lambda n: n.id):
         category, form = nomination.nominee_kind.category, nomination.form
-        rank = counts.get((category, form.rank), 0) + 1
-        counts[(category, form.rank)] = rank
+        rank = counts.get((category.value, form.rank), 0) + 1
+        counts[(category.value, form.rank)] = rank
+        nominated[(category.value, form.rank)] = nominated.get((category.value, form.rank), 0) + 1
         session.add(RollEntry(
             roll_id=roll.id, source=EntrySource.NOMINATION, category=category, form=form, form_rank=form.rank,
             rank=rank, nomination_id=nomination.id, anonymous=False, name=nomination.nominee_name,
             address=nomination.address, value=0, gift_count=0, first_at=nomination.created_at,
             work=nomination.work))
     await session.flush()
-    roll.summary = await summary(session, roll.id)
+    # What `summary` would read back from the entries, from the generation's own figures.
+    roll.summary = [
+        {"category": category, "form": FORM_ORDER[form_rank - 1].value, "count": n,
+         "named": n - (group.anonymous if group else 0), "anonymous": group.anonymous if group else 0,
+         "nominated": nominated.get((category, form_rank), 0), "value": group.value if group else 0}
+        for (category, form_rank), n in sorted(counts.items(), key=lambda item: (item[0][1], item[0][0]))
+        for group in [totals.groups.get((category, form_rank))]]
     roll.total_value, roll.contributor_count = totals.value, totals.contributors
     roll.anonymous_count = sum(row["anonymous"] for row in roll.summary)
     roll.generated_at = utcnow()
