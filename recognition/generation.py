@@ -5,8 +5,13 @@ sponsor (and per anonymity: an anonymous gift is never added to a sponsor's name
 counted in the anonymous group) and gives each sum the highest form whose threshold (for the
 sponsor's category) it reaches; one `INSERT ... SELECT` then writes the entries, `ROW_NUMBER()`
 ranking the sponsors within their category and form by value, ties going to the earliest
-contribution; the period's totals are summed from the same work table. No row passes through
-Python. Everything runs unchanged on SQLite and PostgreSQL.
+contribution; the period's totals and the summary per category and form are summed from the same
+work table. No row passes through Python. Everything runs unchanged on SQLite and PostgreSQL.
+
+The pass reads no more than the roll needs: each pledge stores its province (`pledges.province_code`,
+set once when it is built), so nothing is joined to find it, and each kind that counts has a partial
+index on (province, date) that includes the sponsor, the anonymity and the value (`ix_pledges_roll_money`,
+`ix_pledges_roll_in_kind`): PostgreSQL reads the province's slice of the period from the indexes alone.
 
 What counts (the rule set says which kinds):
 
@@ -16,7 +21,9 @@ What counts (the rule set says which kinds):
   `accepted_value`, on `acknowledged_at`.
 
 A pledge's province: its need's province, else its commune's, else (a gift to the pool) the
-province this deployment serves (`settings.province_code`), as the matching adapter has it.
+province this deployment serves (`settings.province_code`), as the matching adapter has it; stored
+on the pledge by `donations.services.build_pledge` (and, for a pledge written otherwise, when it is
+inserted).
 The period is the calendar days [start, end] in Vietnam's time.
 """
 

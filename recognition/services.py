@@ -142,10 +142,12 @@ async def rolls(session: AsyncSession, province_code: int) -> list[HonorRoll]:
         .order_by(HonorRoll.period_key.desc(), HonorRoll.version.desc())))
 
 
-async def _fill(session: AsyncSession, roll: HonorRoll, rule_set: RuleSet, pool_province: int) -> None:
-    """Compute the roll's entries and figures from the period's contributions and nominations."""
+async def _fill(session: AsyncSession, roll: HonorRoll, rule_set: RuleSet, *, fresh: bool) -> None:
+    """Compute the roll's entries and figures from the period's contributions and nominations (a
+    draft generated again first loses its entries; a fresh roll has none)."""
     roll.rule_set_id = rule_set.id
-    await session.execute(delete(RollEntry).where(RollEntry.roll_id == roll.id))
+    if not fresh:
+        await session.execute(delete(RollEntry).where(RollEntry.roll_id == roll.id))
     totals = await generation.insert_donor_entries(session, rule_set, roll.id)
     counts = {key: group.count for key, group in totals.groups.items()}
     nominated: dict[tuple[str, int], int] = {}
@@ -189,7 +191,8 @@ async def summary(session: AsyncSession, roll_id: int) -> list[dict[str, Any]]:
 
 async def generate(session: AsyncSession, actor: User | None, province_code: int, period_key: str,
                    pool_province: int) -> HonorRoll:
-    """The period's roll with its newest rules: a new draft, or the open draft computed again."""
+    """The period's roll with its newest rules: a new draft, or the open draft computed again.
+    (`pool_province` is no longer read: each pledge stores its province, the pool's included.)"""
     rule_set = await latest_rule_set(session, province_code, period_key)
     if rule_set is None:
         raise ValidationFailed({"period_key": _("Define the rules of this period first.")})
@@ -209,7 +212,7 @@ async def generate(session: AsyncSession, actor: User | None, province_code: int
         session.add(roll)
         await session.flush()
     roll.generated_by_id = actor.id if actor else None
-    await _fill(session, roll, rule_set, pool_province)
+    await _fill(session, roll, rule_set, fresh=latest is None)
     audit.record(session, actor_id=roll.generated_by_id, action="recognition.roll_generated",
                  entity_type="honor_roll", entity_id=roll.id, summary=f"{period_key} v{roll.version}",
                  after={"rule_set_id": rule_set.id, "rule_set_version": rule_set.version,
@@ -232,7 +235,7 @@ async def correct(session: AsyncSession, actor: User | None, roll: HonorRoll, da
                     generated_by_id=actor.id if actor else None)
     session.add(new)
     await session.flush()
-    await _fill(session, new, rule_set, pool_province)
+    await _fill(session, new, rule_set, fresh=True)
     audit.record(session, actor_id=new.generated_by_id, action="recognition.roll_corrected", entity_type="honor_roll",
                  entity_id=new.id, summary=data.change_note, before={"roll_id": roll.id, "version": roll.version},
                  after={"version": new.version})
