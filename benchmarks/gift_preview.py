@@ -78,7 +78,8 @@ async def load(url: str, n_needs: int, n_supply: int, seed: int = 11) -> None:
         pledges = []
         for i in range(n_supply):
             row: dict[str, Any] = {"reference": f"B{i:011d}", "sponsor_id": sponsor.id, "target": Target.POOL,
-                                   "anonymous": False, "titles": "", "created_at": now, "confirmed_at": now}
+                                   "anonymous": False, "titles": "", "created_at": now, "confirmed_at": now,
+                                   "province_code": SON_LA}  # a gift to the pool: the province served
             if rng.random() < 0.15:
                 row["allowed_communes"] = rng.sample(codes, rng.randint(1, 4))
             if i % 5 < 2:  # two in five are money

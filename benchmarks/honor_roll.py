@@ -53,7 +53,7 @@ USER_COLUMNS = ["id", "email", "password_hash", "full_name", "role", "phone", "i
                 "sponsor_type", "organisation_name", "organisation_kind", "tax_code"]
 PLEDGE_COLUMNS = ["id", "reference", "sponsor_id", "kind", "target", "commune_code", "amount", "item_kind_key",
                   "quantity", "unit_value", "titles", "anonymous", "status", "created_at", "confirmed_at",
-                  "accepted_value", "acknowledged_at"]
+                  "accepted_value", "acknowledged_at", "province_code"]
 
 
 def users(n: int, rng: random.Random) -> list[tuple[object, ...]]:
@@ -68,8 +68,9 @@ def users(n: int, rng: random.Random) -> list[tuple[object, ...]]:
     return rows
 
 
-def pledges(n: int, n_sponsors: int, communes: list[int], others: list[int],
+def pledges(n: int, n_sponsors: int, communes: list[int], others: list[int], provinces: dict[int, int],
             rng: random.Random) -> list[tuple[object, ...]]:
+    """Pledge rows as `build_pledge` makes them: the province is the commune's, or the pool's."""
     start = dt.datetime(YEAR - 1, 1, 1, tzinfo=dt.UTC)
     span = int(dt.timedelta(days=730).total_seconds())
     amounts = rng.choices(AMOUNTS, AMOUNT_WEIGHTS, k=n)
@@ -86,7 +87,7 @@ def pledges(n: int, n_sponsors: int, communes: list[int], others: list[int],
             status = rng.choice(MONEY_STATUSES)
             confirmed = at if status not in ("awaiting_payment", "canceled", "expired") else None
             rows.append((i, f"B{i:012d}", sponsor, "money", target, commune, amounts[i - 1], None, 0, 0, "",
-                         anonymous, status, at, confirmed, 0, None))
+                         anonymous, status, at, confirmed, 0, None, provinces.get(commune, SON_LA)))
         else:
             books = rng.random() < 0.7
             status = rng.choice(IN_KIND_STATUSES)
@@ -95,7 +96,7 @@ def pledges(n: int, n_sponsors: int, communes: list[int], others: list[int],
             rows.append((i, f"B{i:012d}", sponsor, "books" if books else "equipment", target, commune, 0,
                          "book/children" if books else "equipment/bookshelf", quantity, unit, "", anonymous,
                          status, at, at if status != "awaiting_delivery" else None,
-                         quantity * unit if acknowledged else 0, acknowledged))
+                         quantity * unit if acknowledged else 0, acknowledged, provinces.get(commune, SON_LA)))
     return rows
 
 
@@ -107,13 +108,15 @@ async def load(url: str, dsn: str, n_pledges: int, n_sponsors: int) -> None:
         await session.commit()
         communes = list(await session.scalars(select(Commune.code).where(Commune.province_code == SON_LA)))
         others = list(await session.scalars(select(Commune.code).where(Commune.province_code != SON_LA)))
+        provinces = {code: province for code, province in await session.execute(
+            select(Commune.code, Commune.province_code))}
     await engine.dispose()
     conn = await asyncpg.connect(dsn)
     try:
         await conn.copy_records_to_table("users", records=users(n_sponsors, rng), columns=USER_COLUMNS)
         chunk = 200_000
         for first in range(0, n_pledges, chunk):
-            rows = pledges(min(chunk, n_pledges - first), n_sponsors, communes, others, rng)
+            rows = pledges(min(chunk, n_pledges - first), n_sponsors, communes, others, provinces, rng)
             rows = [(first + r[0], f"B{first + r[0]:012d}", *r[2:]) for r in rows]
             await conn.copy_records_to_table("pledges", records=rows, columns=PLEDGE_COLUMNS)
         await conn.execute("SELECT setval('users_id_seq', (SELECT max(id) FROM users))")

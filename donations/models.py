@@ -6,7 +6,19 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+    select,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.auth.models import User
@@ -79,11 +91,25 @@ PLEDGE_STATUS_LABELS = {
 }
 
 
+# What the honor roll counts (recognition.generation), as SQL the partial indexes below share with
+# its query, so that the planner matches them: money once confirmed, in kind once acknowledged.
+ROLL_MONEY_COUNTED = "kind = 'money' AND status IN ('paid', 'allocated', 'delivered', 'acknowledged')"
+ROLL_IN_KIND_COUNTED = "status = 'acknowledged' AND kind <> 'money'"
+
+
 class Pledge(Base):
     __tablename__ = "pledges"
     __table_args__ = (
         CheckConstraint("amount >= 0 AND quantity >= 0 AND unit_value >= 0", name="not_negative"),
         Index("ix_pledges_status_created", "status", "created_at"),
+        # The honor roll reads only its province's counted contributions of the period, from these
+        # two indexes alone (index-only scans): money when confirmed, in kind when acknowledged.
+        Index("ix_pledges_roll_money", "province_code", "confirmed_at",
+              postgresql_include=["sponsor_id", "anonymous", "amount"],
+              postgresql_where=text(ROLL_MONEY_COUNTED), sqlite_where=text(ROLL_MONEY_COUNTED)),
+        Index("ix_pledges_roll_in_kind", "province_code", "acknowledged_at",
+              postgresql_include=["sponsor_id", "anonymous", "kind", "accepted_value"],
+              postgresql_where=text(ROLL_IN_KIND_COUNTED), sqlite_where=text(ROLL_IN_KIND_COUNTED)),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -93,6 +119,10 @@ class Pledge(Base):
     target: Mapped[Target] = mapped_column(enum_column(Target, 16))
     need_id: Mapped[int | None] = mapped_column(ForeignKey("needs.id"), index=True)
     commune_code: Mapped[int | None] = mapped_column(ForeignKey("communes.code"), index=True)
+    # The province the gift goes to, set once when the pledge is built: its need's, else its
+    # commune's, else (a gift to the pool) the province this deployment serves. The honor roll
+    # selects on it without joining needs and communes.
+    province_code: Mapped[int] = mapped_column(ForeignKey("provinces.code"))
     # Pool restrictions: None = anywhere / any item kind.
     allowed_communes: Mapped[list[int] | None] = mapped_column(JSON)
     allowed_items: Mapped[list[str] | None] = mapped_column(JSON)
@@ -126,6 +156,29 @@ class Pledge(Base):
 
     def public_name(self, sponsor: User) -> str | None:
         return None if self.anonymous else sponsor.display_name
+
+
+def province_of(connection: Any, need_id: int | None, commune_code: int | None) -> int:
+    """A gift's province: its need's, else its commune's, else the pool's (this deployment's)."""
+    from app.geography.models import Commune
+    from app.settings import get_settings
+
+    if need_id is not None:
+        code = connection.scalar(select(Need.province_code).where(Need.id == need_id))
+        if code is not None:
+            return int(code)
+    if commune_code is not None:
+        code = connection.scalar(select(Commune.province_code).where(Commune.code == commune_code))
+        if code is not None:
+            return int(code)
+    return get_settings().province_code
+
+
+@event.listens_for(Pledge, "before_insert")
+def _fill_province(_mapper: Any, connection: Any, pledge: Pledge) -> None:
+    """A pledge written without its province (``build_pledge`` sets it) gets it here, once."""
+    if pledge.province_code is None:
+        pledge.province_code = province_of(connection, pledge.need_id, pledge.commune_code)
 
 
 class Payment(Base):

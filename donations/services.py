@@ -144,17 +144,19 @@ async def build_pledge(session: AsyncSession, sponsor: User, data: PledgeIn, set
         assert kind is not None
         if data.kind != PledgeKind.MONEY and data.kind.value != _kind_of(kind):
             raise ValidationFailed({"kind": _("This need asks for %(item)s.", item=kind.name)})
-        pledge.need_id, pledge.commune_code = need.id, need.commune_code
+        pledge.need_id, pledge.commune_code, pledge.province_code = need.id, need.commune_code, need.province_code
         pledge.item_kind_key, pledge.quantity = need.item_kind_key, data.quantity or 0
         pledge.unit_value = need.unit_value
         if data.kind == PledgeKind.MONEY:
             pledge.amount = pledge.quantity * need.unit_value
     else:
         if data.target == Target.COMMUNE:
-            if await session.get(Commune, data.commune_code) is None:
+            commune = await session.get(Commune, data.commune_code)
+            if commune is None:
                 raise ValidationFailed({"commune_code": _("Choose an existing commune.")})
-            pledge.commune_code = data.commune_code
-        else:
+            pledge.commune_code, pledge.province_code = commune.code, commune.province_code
+        else:  # the pool: the province this deployment serves
+            pledge.province_code = settings.province_code
             pledge.allowed_communes = sorted(set(data.allowed_communes)) if data.allowed_communes else None
             pledge.allowed_items = sorted(set(data.allowed_items)) if data.allowed_items else None
             if pledge.allowed_communes and await session.scalar(

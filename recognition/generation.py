@@ -5,8 +5,13 @@ sponsor (and per anonymity: an anonymous gift is never added to a sponsor's name
 counted in the anonymous group) and gives each sum the highest form whose threshold (for the
 sponsor's category) it reaches; one `INSERT ... SELECT` then writes the entries, `ROW_NUMBER()`
 ranking the sponsors within their category and form by value, ties going to the earliest
-contribution; the period's totals are summed from the same work table. No row passes through
-Python. Everything runs unchanged on SQLite and PostgreSQL.
+contribution; the period's totals and the summary per category and form are summed from the same
+work table. No row passes through Python. Everything runs unchanged on SQLite and PostgreSQL.
+
+The pass reads no more than the roll needs: each pledge stores its province (`pledges.province_code`,
+set once when it is built), so nothing is joined to find it, and each kind that counts has a partial
+index on (province, date) that includes the sponsor, the anonymity and the value (`ix_pledges_roll_money`,
+`ix_pledges_roll_in_kind`): PostgreSQL reads the province's slice of the period from the indexes alone.
 
 What counts (the rule set says which kinds):
 
@@ -16,7 +21,9 @@ What counts (the rule set says which kinds):
   `accepted_value`, on `acknowledged_at`.
 
 A pledge's province: its need's province, else its commune's, else (a gift to the pool) the
-province this deployment serves (`settings.province_code`), as the matching adapter has it.
+province this deployment serves (`settings.province_code`), as the matching adapter has it; stored
+on the pledge by `donations.services.build_pledge` (and, for a pledge written otherwise, when it is
+inserted).
 The period is the calendar days [start, end] in Vietnam's time.
 """
 
@@ -30,17 +37,16 @@ from sqlalchemy import (
     Integer,
     Select,
     String,
-    and_,
     case,
     column,
     func,
     insert,
     literal,
     null,
-    or_,
     select,
     table,
     text,
+    union_all,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -50,10 +56,8 @@ from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.sql.functions import FunctionElement
 
 from app.auth.models import SponsorType, User
-from app.geography.models import Commune
 from app.i18n import VN_TZ
-from donations.models import Pledge, PledgeKind, PledgeStatus
-from needs.models import Need
+from donations.models import ROLL_IN_KIND_COUNTED, ROLL_MONEY_COUNTED, Pledge, PledgeKind, PledgeStatus
 from recognition.models import FORM_ORDER, Category, EntrySource, RollEntry, RuleSet
 
 P = PledgeStatus
@@ -86,38 +90,38 @@ def period_bounds(start: dt.date, end: dt.date) -> tuple[dt.datetime, dt.datetim
     return lower, upper
 
 
-def contributions(rule_set: RuleSet, pool_province: int):  # type: ignore[no-untyped-def]
+def contributions(rule_set: RuleSet):  # type: ignore[no-untyped-def]
     """The period's counted contributions in the rule set's province: sponsor, anonymity, value,
-    date (a subquery)."""
+    date (a subquery). Each kind reads its own partial index on (province, date), which holds every
+    column needed: the province is stored on the pledge, so no join."""
     lower, upper = period_bounds(rule_set.period_start, rule_set.period_end)
-    counted = []
+    in_province = Pledge.province_code == rule_set.province_code
+    parts = []
     if rule_set.count_money:
-        counted.append(and_(Pledge.kind == PledgeKind.MONEY, Pledge.status.in_(MONEY_COUNTS),
-                            Pledge.confirmed_at >= lower, Pledge.confirmed_at < upper))
+        parts.append(
+            select(Pledge.sponsor_id.label("sponsor_id"), Pledge.anonymous.label("anonymous"),
+                   Pledge.amount.label("value"), Pledge.confirmed_at.label("at"))
+            .where(text(f"({ROLL_MONEY_COUNTED})"), in_province,
+                   Pledge.confirmed_at >= lower, Pledge.confirmed_at < upper))
     in_kind = [k for k, on in ((PledgeKind.BOOKS, rule_set.count_books),
                                (PledgeKind.EQUIPMENT, rule_set.count_equipment)) if on]
     if in_kind:
-        counted.append(and_(Pledge.kind.in_(in_kind), Pledge.status == P.ACKNOWLEDGED,
-                            Pledge.acknowledged_at >= lower, Pledge.acknowledged_at < upper))
-    is_money = Pledge.kind == PledgeKind.MONEY
-    province = func.coalesce(Need.province_code, Commune.province_code, literal(pool_province, Integer))
-    return (
-        select(
-            Pledge.sponsor_id.label("sponsor_id"),
-            Pledge.anonymous.label("anonymous"),
-            case((is_money, Pledge.amount), else_=Pledge.accepted_value).label("value"),
-            case((is_money, Pledge.confirmed_at), else_=Pledge.acknowledged_at).label("at"),
-        )
-        .select_from(Pledge)
-        .outerjoin(Need, Need.id == Pledge.need_id)
-        .outerjoin(Commune, Commune.code == Pledge.commune_code)
-        .where(or_(*counted) if counted else literal(False), province == rule_set.province_code)
-        .subquery("contributions")
-    )
+        query = (
+            select(Pledge.sponsor_id.label("sponsor_id"), Pledge.anonymous.label("anonymous"),
+                   Pledge.accepted_value.label("value"), Pledge.acknowledged_at.label("at"))
+            .where(text(f"({ROLL_IN_KIND_COUNTED})"), in_province,
+                   Pledge.acknowledged_at >= lower, Pledge.acknowledged_at < upper))
+        if len(in_kind) == 1:
+            query = query.where(Pledge.kind == in_kind[0])
+        parts.append(query)
+    if not parts:
+        parts.append(select(Pledge.sponsor_id.label("sponsor_id"), Pledge.anonymous.label("anonymous"),
+                            Pledge.amount.label("value"), Pledge.confirmed_at.label("at")).where(literal(False)))
+    return (union_all(*parts) if len(parts) > 1 else parts[0]).subquery("contributions")
 
 
-def per_sponsor(rule_set: RuleSet, pool_province: int):  # type: ignore[no-untyped-def]
-    c = contributions(rule_set, pool_province)
+def per_sponsor(rule_set: RuleSet):  # type: ignore[no-untyped-def]
+    c = contributions(rule_set)
     return (
         select(c.c.sponsor_id, c.c.anonymous, func.sum(c.c.value).label("total"),
                func.count().label("gifts"), func.min(c.c.at).label("first_at"))
@@ -126,10 +130,10 @@ def per_sponsor(rule_set: RuleSet, pool_province: int):  # type: ignore[no-untyp
     )
 
 
-def tiered(rule_set: RuleSet, pool_province: int):  # type: ignore[no-untyped-def]
+def tiered(rule_set: RuleSet):  # type: ignore[no-untyped-def]
     """Per sponsor and anonymity: the total, the gifts, the first date, the category and the form
     reached (NULL below the lowest), and the name to show (NULL when anonymous)."""
-    s = per_sponsor(rule_set, pool_province)
+    s = per_sponsor(rule_set)
     is_collective = User.sponsor_type == SponsorType.ORGANISATION.value
     category = case((is_collective, Category.COLLECTIVE.value), else_=Category.INDIVIDUAL.value)
 
@@ -196,12 +200,22 @@ ENTRY_COLUMNS = ["roll_id", "source", "category", "form", "form_rank", "rank", "
 
 
 @dataclass(frozen=True)
+class Group:
+    """The donor entries of one category and form: how many, how many anonymous, their value."""
+
+    count: int
+    anonymous: int
+    value: int
+
+
+@dataclass(frozen=True)
 class Totals:
     value: int
     contributors: int
+    groups: dict[tuple[str, int], Group]  # by (category, form rank)
 
 
-async def insert_donor_entries(session: AsyncSession, rule_set: RuleSet, roll_id: int, pool_province: int) -> Totals:
+async def insert_donor_entries(session: AsyncSession, rule_set: RuleSet, roll_id: int) -> Totals:
     """Write the roll's donor entries; return the period's totals (everything counted, and how
     many sponsors gave it). One pass over the pledges into a temporary work table (per sponsor:
     one row per anonymity), then one INSERT ... SELECT ranking the rows that reach a form.
@@ -212,16 +226,23 @@ async def insert_donor_entries(session: AsyncSession, rule_set: RuleSet, roll_id
     # Qualified, so that only a temporary table of that name could ever be dropped.
     drop = text(f"DROP TABLE IF EXISTS {TEMP_SCHEMA[session.get_bind().dialect.name]}.{WORK_TABLE}")
     await session.execute(drop)
-    await session.execute(CreateTempTableAs(WORK_TABLE, tiered(rule_set, pool_province)))
+    await session.execute(CreateTempTableAs(WORK_TABLE, tiered(rule_set)))
     try:
         columns = [getattr(RollEntry.__table__.c, name) for name in ENTRY_COLUMNS]
         await session.execute(insert(RollEntry).from_select(columns, ranked_entries(roll_id)))
         row = (await session.execute(
             select(func.coalesce(func.sum(work.c.total), 0), func.count(func.distinct(work.c.sponsor_id)))
         )).one()
+        # The entries' summary per group, from the work table (smaller than the entries just written).
+        t = work.c
+        groups = {(str(category), int(form_rank)): Group(int(n), int(anonymous or 0), int(value or 0))
+                  for category, form_rank, n, anonymous, value in await session.execute(
+                      select(t.category, t.form_rank, func.count(), func.sum(case((t.anonymous, 1), else_=0)),
+                             func.sum(t.total))
+                      .where(t.form_rank.is_not(None)).group_by(t.category, t.form_rank))}
     finally:
         await session.execute(drop)
-    return Totals(value=int(row[0]), contributors=int(row[1]))
+    return Totals(value=int(row[0]), contributors=int(row[1]), groups=groups)
 
 
 async def give_codes(session: AsyncSession, roll_id: int) -> None:

@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -215,6 +216,10 @@ class RollEntry(Base):
     __tablename__ = "honor_roll_entries"
     __table_args__ = (
         Index("ix_honor_roll_entries_roll_position", "roll_id", "form_rank", "category", "rank"),
+        # Codes are given when a roll is published: a draft's entries (all of them while it is
+        # generated) have none, and are not in this index.
+        Index("uq_honor_roll_entries_code", "code", unique=True, postgresql_where=text("code IS NOT NULL"),
+              sqlite_where=text("code IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -236,7 +241,7 @@ class RollEntry(Base):
     gift_count: Mapped[int] = mapped_column(Integer, default=0)
     first_at: Mapped[dt.datetime | None]
     work: Mapped[str] = mapped_column(Text, default="")  # nominations: what they did
-    code: Mapped[str | None] = mapped_column(String(32), unique=True)  # certificate verification, once published
+    code: Mapped[str | None] = mapped_column(String(32))  # certificate verification, once published
     revoked_at: Mapped[dt.datetime | None]
     revoked_reason: Mapped[str | None] = mapped_column(Text)
     revoked_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))

@@ -25,6 +25,7 @@ from app.i18n import _
 from app.text import fold
 from recognition import generation
 from recognition.models import (
+    FORM_ORDER,
     ROLL_STATUS_LABELS,
     Category,
     CommendationForm,
@@ -141,25 +142,33 @@ async def rolls(session: AsyncSession, province_code: int) -> list[HonorRoll]:
         .order_by(HonorRoll.period_key.desc(), HonorRoll.version.desc())))
 
 
-async def _fill(session: AsyncSession, roll: HonorRoll, rule_set: RuleSet, pool_province: int) -> None:
-    """Compute the roll's entries and figures from the period's contributions and nominations."""
+async def _fill(session: AsyncSession, roll: HonorRoll, rule_set: RuleSet, *, fresh: bool) -> None:
+    """Compute the roll's entries and figures from the period's contributions and nominations (a
+    draft generated again first loses its entries; a fresh roll has none)."""
     roll.rule_set_id = rule_set.id
-    await session.execute(delete(RollEntry).where(RollEntry.roll_id == roll.id))
-    totals = await generation.insert_donor_entries(session, rule_set, roll.id, pool_province)
-    counts = {(c, r): n for c, r, n in await session.execute(
-        select(RollEntry.category, RollEntry.form_rank, func.count()).where(RollEntry.roll_id == roll.id)
-        .group_by(RollEntry.category, RollEntry.form_rank))}
+    if not fresh:
+        await session.execute(delete(RollEntry).where(RollEntry.roll_id == roll.id))
+    totals = await generation.insert_donor_entries(session, rule_set, roll.id)
+    counts = {key: group.count for key, group in totals.groups.items()}
+    nominated: dict[tuple[str, int], int] = {}
     for nomination in sorted(await nominations(session, roll.province_code, roll.period_key), key=lambda n: n.id):
         category, form = nomination.nominee_kind.category, nomination.form
-        rank = counts.get((category, form.rank), 0) + 1
-        counts[(category, form.rank)] = rank
+        rank = counts.get((category.value, form.rank), 0) + 1
+        counts[(category.value, form.rank)] = rank
+        nominated[(category.value, form.rank)] = nominated.get((category.value, form.rank), 0) + 1
         session.add(RollEntry(
             roll_id=roll.id, source=EntrySource.NOMINATION, category=category, form=form, form_rank=form.rank,
             rank=rank, nomination_id=nomination.id, anonymous=False, name=nomination.nominee_name,
             address=nomination.address, value=0, gift_count=0, first_at=nomination.created_at,
             work=nomination.work))
     await session.flush()
-    roll.summary = await summary(session, roll.id)
+    # What `summary` would read back from the entries, from the generation's own figures.
+    roll.summary = [
+        {"category": category, "form": FORM_ORDER[form_rank - 1].value, "count": n,
+         "named": n - (group.anonymous if group else 0), "anonymous": group.anonymous if group else 0,
+         "nominated": nominated.get((category, form_rank), 0), "value": group.value if group else 0}
+        for (category, form_rank), n in sorted(counts.items(), key=lambda item: (item[0][1], item[0][0]))
+        for group in [totals.groups.get((category, form_rank))]]
     roll.total_value, roll.contributor_count = totals.value, totals.contributors
     roll.anonymous_count = sum(row["anonymous"] for row in roll.summary)
     roll.generated_at = utcnow()
@@ -182,7 +191,8 @@ async def summary(session: AsyncSession, roll_id: int) -> list[dict[str, Any]]:
 
 async def generate(session: AsyncSession, actor: User | None, province_code: int, period_key: str,
                    pool_province: int) -> HonorRoll:
-    """The period's roll with its newest rules: a new draft, or the open draft computed again."""
+    """The period's roll with its newest rules: a new draft, or the open draft computed again.
+    (`pool_province` is no longer read: each pledge stores its province, the pool's included.)"""
     rule_set = await latest_rule_set(session, province_code, period_key)
     if rule_set is None:
         raise ValidationFailed({"period_key": _("Define the rules of this period first.")})
@@ -202,7 +212,7 @@ async def generate(session: AsyncSession, actor: User | None, province_code: int
         session.add(roll)
         await session.flush()
     roll.generated_by_id = actor.id if actor else None
-    await _fill(session, roll, rule_set, pool_province)
+    await _fill(session, roll, rule_set, fresh=latest is None)
     audit.record(session, actor_id=roll.generated_by_id, action="recognition.roll_generated",
                  entity_type="honor_roll", entity_id=roll.id, summary=f"{period_key} v{roll.version}",
                  after={"rule_set_id": rule_set.id, "rule_set_version": rule_set.version,
@@ -225,7 +235,7 @@ async def correct(session: AsyncSession, actor: User | None, roll: HonorRoll, da
                     generated_by_id=actor.id if actor else None)
     session.add(new)
     await session.flush()
-    await _fill(session, new, rule_set, pool_province)
+    await _fill(session, new, rule_set, fresh=True)
     audit.record(session, actor_id=new.generated_by_id, action="recognition.roll_corrected", entity_type="honor_roll",
                  entity_id=new.id, summary=data.change_note, before={"roll_id": roll.id, "version": roll.version},
                  after={"version": new.version})
