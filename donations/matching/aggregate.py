@@ -15,7 +15,7 @@ from it (and hence the results) do not depend on how the instance lists its reco
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .model import Fund, Instance, Lot, Need
 
@@ -26,14 +26,12 @@ class Group:
     item: str
     unit_value: int
     needs: list[Need]  # sorted by id
+    quantity: int = field(init=False)  # sum of the needs' quantities (computed once: read often)
+    value: int = field(init=False)  # quantity * unit_value
 
-    @property
-    def quantity(self) -> int:
-        return sum(n.quantity for n in self.needs)
-
-    @property
-    def value(self) -> int:
-        return self.quantity * self.unit_value
+    def __post_init__(self) -> None:
+        self.quantity = sum(n.quantity for n in self.needs)
+        self.value = self.quantity * self.unit_value
 
 
 @dataclass(slots=True)
@@ -42,10 +40,10 @@ class LotClass:
     communes: frozenset[str] | None
     lots: list[Lot]  # sorted by id
     groups: list[int]  # indices of the groups it may serve, ascending
+    quantity: int = field(init=False)
 
-    @property
-    def quantity(self) -> int:
-        return sum(lot.quantity for lot in self.lots)
+    def __post_init__(self) -> None:
+        self.quantity = sum(lot.quantity for lot in self.lots)
 
 
 @dataclass(slots=True)
@@ -54,10 +52,10 @@ class FundClass:
     items: frozenset[str] | None
     funds: list[Fund]
     groups: list[int]
+    amount: int = field(init=False)
 
-    @property
-    def amount(self) -> int:
-        return sum(f.amount for f in self.funds)
+    def __post_init__(self) -> None:
+        self.amount = sum(f.amount for f in self.funds)
 
 
 @dataclass(slots=True)
