@@ -249,6 +249,26 @@ def test_invalid_instances_raise_one_line(name: str) -> None:
     assert message in str(info.value) and "\n" not in str(info.value)
 
 
+def test_fast_validation_builds_what_the_checked_builders_build(monkeypatch: pytest.MonkeyPatch) -> None:
+    from donations.matching import validate
+
+    class Name(str):
+        pass
+
+    inst = instance(
+        [("A", 1), ("B", 2.5), (Name("C"), 2**60)],  # an int weight, a str subclass, a huge int
+        [("N1", "A", "book/law", 5, 40_000), ("N2", Name("B"), "book/law", 2, 1), ("N3", "C", "x", 1, 9)],
+        lots=[("L1", "book/law", 4, ["A", Name("B")]), ("L2", "x", 1, None), ("L3", "x", 2, [])],
+        funds=[("F1", 10, None, ["book/law"]), ("F2", 5, ["C"], None), ("F3", 7, None, None)],
+    )
+    fast = parse_instance(inst)
+    for name in ("_fast_commune", "_fast_need", "_fast_lot", "_fast_fund"):
+        monkeypatch.setattr(validate, name, lambda *args: None)
+    checked = parse_instance(inst)
+    assert fast == checked
+    assert [type(c.id) for c in fast.communes] == [type(c.id) for c in checked.communes]
+
+
 def test_wrong_version_and_malformed_json() -> None:
     with pytest.raises(InstanceError, match="version"):
         parse_instance({**GOOD, "version": 2})
