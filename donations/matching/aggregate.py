@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 from .model import Fund, Instance, Lot, Need
 
@@ -67,13 +68,16 @@ class Aggregate:
     open_values: dict[str, int]  # V_c, communes with open needs only
 
 
+_by_id = attrgetter("id")
+
+
 def _signature(values: frozenset[str] | None) -> tuple[int, tuple[str, ...]]:
     return (0, ()) if values is None else (1, tuple(sorted(values)))
 
 
 def aggregate(instance: Instance) -> Aggregate:
     by_key: dict[tuple[str, str, int], list[Need]] = defaultdict(list)
-    for need in sorted(instance.needs, key=lambda n: n.id):
+    for need in sorted(instance.needs, key=_by_id):
         by_key[(need.commune, need.item, need.unit_value)].append(need)
     groups = [Group(c, i, u, needs) for (c, i, u), needs in sorted(by_key.items())]
 
@@ -86,7 +90,7 @@ def aggregate(instance: Instance) -> Aggregate:
         by_commune[group.commune].append(index)
 
     lot_members: dict[tuple, list[Lot]] = defaultdict(list)
-    for lot in sorted(instance.lots, key=lambda x: x.id):
+    for lot in sorted(instance.lots, key=_by_id):
         lot_members[(lot.item, _signature(lot.communes))].append(lot)
     lot_classes = []
     for (item, _), lots in sorted(lot_members.items()):
@@ -98,7 +102,7 @@ def aggregate(instance: Instance) -> Aggregate:
         lot_classes.append(LotClass(item, communes, lots, reach))
 
     fund_members: dict[tuple, list[Fund]] = defaultdict(list)
-    for fund in sorted(instance.funds, key=lambda x: x.id):
+    for fund in sorted(instance.funds, key=_by_id):
         fund_members[(_signature(fund.communes), _signature(fund.items))].append(fund)
     fund_classes = []
     for _, funds in sorted(fund_members.items()):
