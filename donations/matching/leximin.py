@@ -35,6 +35,12 @@ contract's second goal: in-kind before money).
 
 A second pass (``fixed_items`` + ``targets``) runs after whole items are chosen
 (:mod:`.rounding`): items are held, and money is re-optimised towards the first pass's levels.
+
+The LPs have many optimal vertices; which one HiGHS returns depends on the exact model and the
+exact sequence of solves and changes, and the allocations follow from it. Speed-ups that keep
+results byte-identical must keep that sequence (the same arrays passed, the same changes
+before each solve, the same options); another solver path gives another, equally optimal,
+allocation.
 """
 
 from __future__ import annotations
@@ -162,7 +168,6 @@ class _Model:
         self.lvl0, self.link0 = lvl0, link0
         n_row = grow + n_g + 3 * n_c
         position = {c: i for i, c in enumerate(communes)}
-        self.position = position
         g_pos = np.array([position.get(c, -1) for c in commune_of], dtype=np.int64)
         wv = np.array([agg.weights[c] * agg.open_values[c] / SCALE for c in communes])
         unit = np.array([grp.unit_value / SCALE for grp in groups])
