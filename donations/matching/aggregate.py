@@ -15,7 +15,8 @@ from it (and hence the results) do not depend on how the instance lists its reco
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from operator import attrgetter
 
 from .model import Fund, Instance, Lot, Need
 
@@ -26,14 +27,12 @@ class Group:
     item: str
     unit_value: int
     needs: list[Need]  # sorted by id
+    quantity: int = field(init=False)  # sum of the needs' quantities (computed once: read often)
+    value: int = field(init=False)  # quantity * unit_value
 
-    @property
-    def quantity(self) -> int:
-        return sum(n.quantity for n in self.needs)
-
-    @property
-    def value(self) -> int:
-        return self.quantity * self.unit_value
+    def __post_init__(self) -> None:
+        self.quantity = sum(n.quantity for n in self.needs)
+        self.value = self.quantity * self.unit_value
 
 
 @dataclass(slots=True)
@@ -42,10 +41,10 @@ class LotClass:
     communes: frozenset[str] | None
     lots: list[Lot]  # sorted by id
     groups: list[int]  # indices of the groups it may serve, ascending
+    quantity: int = field(init=False)
 
-    @property
-    def quantity(self) -> int:
-        return sum(lot.quantity for lot in self.lots)
+    def __post_init__(self) -> None:
+        self.quantity = sum(lot.quantity for lot in self.lots)
 
 
 @dataclass(slots=True)
@@ -54,10 +53,10 @@ class FundClass:
     items: frozenset[str] | None
     funds: list[Fund]
     groups: list[int]
+    amount: int = field(init=False)
 
-    @property
-    def amount(self) -> int:
-        return sum(f.amount for f in self.funds)
+    def __post_init__(self) -> None:
+        self.amount = sum(f.amount for f in self.funds)
 
 
 @dataclass(slots=True)
@@ -69,13 +68,16 @@ class Aggregate:
     open_values: dict[str, int]  # V_c, communes with open needs only
 
 
+_by_id = attrgetter("id")
+
+
 def _signature(values: frozenset[str] | None) -> tuple[int, tuple[str, ...]]:
     return (0, ()) if values is None else (1, tuple(sorted(values)))
 
 
 def aggregate(instance: Instance) -> Aggregate:
     by_key: dict[tuple[str, str, int], list[Need]] = defaultdict(list)
-    for need in sorted(instance.needs, key=lambda n: n.id):
+    for need in sorted(instance.needs, key=_by_id):
         by_key[(need.commune, need.item, need.unit_value)].append(need)
     groups = [Group(c, i, u, needs) for (c, i, u), needs in sorted(by_key.items())]
 
@@ -88,7 +90,7 @@ def aggregate(instance: Instance) -> Aggregate:
         by_commune[group.commune].append(index)
 
     lot_members: dict[tuple, list[Lot]] = defaultdict(list)
-    for lot in sorted(instance.lots, key=lambda x: x.id):
+    for lot in sorted(instance.lots, key=_by_id):
         lot_members[(lot.item, _signature(lot.communes))].append(lot)
     lot_classes = []
     for (item, _), lots in sorted(lot_members.items()):
@@ -100,7 +102,7 @@ def aggregate(instance: Instance) -> Aggregate:
         lot_classes.append(LotClass(item, communes, lots, reach))
 
     fund_members: dict[tuple, list[Fund]] = defaultdict(list)
-    for fund in sorted(instance.funds, key=lambda x: x.id):
+    for fund in sorted(instance.funds, key=_by_id):
         fund_members[(_signature(fund.communes), _signature(fund.items))].append(fund)
     fund_classes = []
     for _, funds in sorted(fund_members.items()):

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from .model import InstanceError
-from .solve import POLICIES, solve
+from .solve import POLICIES, gc_paused, solve
 from .validate import load_instance
 
 
@@ -23,6 +23,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-o", "--output", type=Path, help="write the result here, not stdout")
     parser.add_argument("--policy", choices=POLICIES, default="leximin")
     args = parser.parse_args(argv)
+    with gc_paused():  # parsing and writing make as many objects as solving, and no cycles either
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         try:
             text = args.instance.read_bytes()

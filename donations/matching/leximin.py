@@ -35,6 +35,12 @@ contract's second goal: in-kind before money).
 
 A second pass (``fixed_items`` + ``targets``) runs after whole items are chosen
 (:mod:`.rounding`): items are held, and money is re-optimised towards the first pass's levels.
+
+The LPs have many optimal vertices; which one HiGHS returns depends on the exact model and the
+exact sequence of solves and changes, and the allocations follow from it. Speed-ups that keep
+results byte-identical must keep that sequence (the same arrays passed, the same changes
+before each solve, the same options); another solver path gives another, equally optimal,
+allocation.
 """
 
 from __future__ import annotations
@@ -54,6 +60,7 @@ INF = highspy.kHighsInf
 LEVEL_SLACK = 1e-9  # frozen levels are kept as lower bounds less this (numerical safety)
 DUAL_TOL = 1e-9
 RC_TOL = 1e-7
+SMALL_MATRIX_VALUE = 1e-9  # HiGHS's default: a coefficient this small is no entry
 
 
 @dataclass(slots=True)
@@ -102,13 +109,13 @@ def solve_leximin(
     sum of levels, each capped at its target) instead of running the rounds again.
     """
     levels = {c: 0.0 for c in agg.open_values}
-    model = _Model(agg, fixed_items)
+    model = _Model(agg, fixed_items, targets)
     if not model.communes:
         return ContinuousPlan({}, {}, levels)
     if targets is None:
         model.water_fill(levels)
     else:
-        model.approach(targets, levels)
+        model.approach(levels)
     model.minimise_money()
     lot_flow, fund_flow = model.flows()
     return ContinuousPlan(lot_flow, fund_flow, levels)
@@ -117,86 +124,118 @@ def solve_leximin(
 class _Model:
     """The LP of the module docstring, kept in one HiGHS instance and modified in place."""
 
-    def __init__(self, agg: Aggregate, fixed_items: dict[tuple[int, int], int] | None) -> None:
+    def __init__(
+        self,
+        agg: Aggregate,
+        fixed_items: dict[tuple[int, int], int] | None,
+        targets: dict[str, float] | None = None,
+    ) -> None:
         self.agg = agg
         groups = agg.groups
+        n_g = len(groups)
         commune_of = [grp.commune for grp in groups]
-        self.lot_arcs = [(li, g) for li, lc in enumerate(agg.lot_classes) for g in lc.groups]
+        lot_li: list[int] = []
+        lot_g: list[int] = []
+        for li, lc in enumerate(agg.lot_classes):
+            lot_li += [li] * len(lc.groups)
+            lot_g += lc.groups
         # Money that may buy any item kind only needs a commune: its split over the commune's
         # groups is free, so one column per (class, commune) and a commune value cap suffice.
-        self.money_arcs: list[tuple[int, int]] = []  # (fund class, group): item-restricted
+        money_fi: list[int] = []  # (fund class, group): item-restricted
+        money_g: list[int] = []
         self.pool_arcs: list[tuple[int, str]] = []  # (fund class, commune): any item kind
         for fi, fc in enumerate(agg.fund_classes):
             if fc.items is None:
                 self.pool_arcs += [(fi, c) for c in sorted({commune_of[g] for g in fc.groups})]
             else:
-                self.money_arcs += [(fi, g) for g in fc.groups]
-        communes = sorted(
-            {commune_of[g] for _, g in self.lot_arcs}
-            | {commune_of[g] for _, g in self.money_arcs}
-            | {c for _, c in self.pool_arcs}
-        )
+                money_fi += [fi] * len(fc.groups)
+                money_g += fc.groups
+        self.lot_li = np.array(lot_li, dtype=np.int64)
+        self.lot_g = np.array(lot_g, dtype=np.int64)
+        self.money_fi = np.array(money_fi, dtype=np.int64)
+        self.money_g = np.array(money_g, dtype=np.int64)
+        self.n_lot, self.n_money = len(lot_g), len(money_g)
+        served = np.unique(np.concatenate([self.lot_g, self.money_g]))
+        communes = sorted({commune_of[g] for g in served.tolist()} | {c for _, c in self.pool_arcs})
         self.communes = communes
         if not communes:
             return
 
         # Rows: class capacities, group caps, commune caps, level rows, link rows.
-        n_lc, n_fc, n_g, n_c = (
-            len(agg.lot_classes),
-            len(agg.fund_classes),
-            len(groups),
-            len(communes),
-        )
+        n_lc, n_fc, n_c = len(agg.lot_classes), len(agg.fund_classes), len(communes)
         grow = n_lc + n_fc
-        cap_row = {c: grow + n_g + i for i, c in enumerate(communes)}
-        self.lvl_row = {c: grow + n_g + n_c + i for i, c in enumerate(communes)}
-        self.link_row = {c: grow + n_g + 2 * n_c + i for i, c in enumerate(communes)}
+        cap0, lvl0, link0 = grow + n_g, grow + n_g + n_c, grow + n_g + 2 * n_c
+        self.lvl0, self.link0 = lvl0, link0
         n_row = grow + n_g + 3 * n_c
-        wv = {c: agg.weights[c] * agg.open_values[c] / SCALE for c in communes}
-        unit = [grp.unit_value / SCALE for grp in groups]
+        position = {c: i for i, c in enumerate(communes)}
+        g_pos = np.array([position.get(c, -1) for c in commune_of], dtype=np.int64)
+        wv = np.array([agg.weights[c] * agg.open_values[c] / SCALE for c in communes])
+        unit = np.array([grp.unit_value / SCALE for grp in groups])
+        every = np.arange(n_c, dtype=np.int64)
 
         # Columns: t, z_c (one level per commune), lot arcs, item-restricted money, pool money.
-        index: list[int] = [self.link_row[c] for c in communes]
-        value: list[float] = [-1.0] * n_c
-        starts = [0, len(index)]
-        for c in communes:  # z_c: level row (-1) and link row z_c - t = 0 while active
-            index += [self.lvl_row[c], self.link_row[c]]
-            value += [-1.0, 1.0]
-            starts.append(len(index))
-        for li, g in self.lot_arcs:
-            c = commune_of[g]
-            index += [li, grow + g, cap_row[c], self.lvl_row[c]]
-            value += [1.0, unit[g], unit[g], unit[g] / wv[c]]
-            starts.append(len(index))
-        for fi, g in self.money_arcs:
-            c = commune_of[g]
-            index += [n_lc + fi, grow + g, cap_row[c], self.lvl_row[c]]
-            value += [1.0, 1.0, 1.0, 1.0 / wv[c]]
-            starts.append(len(index))
-        for fi, c in self.pool_arcs:
-            index += [n_lc + fi, cap_row[c], self.lvl_row[c]]
-            value += [1.0, 1.0, 1.0 / wv[c]]
-            starts.append(len(index))
+        # t: -1 in every link row (z_c - t = 0); the second pass starts where `approach` wants
+        # it: z_c - s * target_c >= 0, where a zero coefficient is no entry at all (as HiGHS
+        # drops it).
+        if targets is None:
+            t_rows, t_vals = link0 + every, np.full(n_c, -1.0)
+        else:
+            t_vals = np.array([-targets[c] for c in communes])
+            keep = np.abs(t_vals) > SMALL_MATRIX_VALUE
+            t_rows, t_vals = (link0 + every)[keep], t_vals[keep]
+        # z_c: level row (-1) and link row (+1)
+        z_rows = np.stack([lvl0 + every, link0 + every], axis=1).ravel()
+        z_vals = np.tile([-1.0, 1.0], n_c)
+        lc_pos = g_pos[self.lot_g]
+        lot_unit = unit[self.lot_g]
+        lot_rows = np.stack([self.lot_li, grow + self.lot_g, cap0 + lc_pos, lvl0 + lc_pos], axis=1).ravel()
+        lot_vals = np.stack([np.ones(self.n_lot), lot_unit, lot_unit, lot_unit / wv[lc_pos]], axis=1).ravel()
+        mc_pos = g_pos[self.money_g]
+        money_rows = np.stack([n_lc + self.money_fi, grow + self.money_g, cap0 + mc_pos, lvl0 + mc_pos], axis=1)
+        money_vals = np.stack(
+            [np.ones(self.n_money), np.ones(self.n_money), np.ones(self.n_money), 1.0 / wv[mc_pos]], axis=1
+        )
+        pool_fi = np.array([fi for fi, _ in self.pool_arcs], dtype=np.int64)
+        pc_pos = np.array([position[c] for _, c in self.pool_arcs], dtype=np.int64)
+        n_pool = len(self.pool_arcs)
+        pool_rows = np.stack([n_lc + pool_fi, cap0 + pc_pos, lvl0 + pc_pos], axis=1)
+        pool_vals = np.stack([np.ones(n_pool), np.ones(n_pool), 1.0 / wv[pc_pos]], axis=1)
+        index = np.concatenate([t_rows, z_rows, lot_rows, money_rows.ravel(), pool_rows.ravel()])
+        value = np.concatenate([t_vals, z_vals, lot_vals, money_vals.ravel(), pool_vals.ravel()])
+        lengths = np.concatenate(
+            [[len(t_rows)], np.full(n_c, 2), np.full(self.n_lot, 4), np.full(self.n_money, 4), np.full(n_pool, 3)]
+        )
+        starts = np.concatenate([[0], np.cumsum(lengths)])
 
-        self.zcol = {c: 1 + i for i, c in enumerate(communes)}
         self.base = 1 + n_c  # first arc column
-        self.n_col = self.base + len(self.lot_arcs) + len(self.money_arcs) + len(self.pool_arcs)
+        self.n_col = self.base + self.n_lot + self.n_money + n_pool
         row_lower = np.full(n_row, -INF)
         row_upper = np.full(n_row, INF)
         row_upper[:n_lc] = [lc.quantity for lc in agg.lot_classes]
         row_upper[n_lc:grow] = [fc.amount / SCALE for fc in agg.fund_classes]
         row_upper[grow : grow + n_g] = [grp.value / SCALE for grp in groups]
-        row_upper[grow + n_g : grow + n_g + n_c] = [agg.open_values[c] / SCALE for c in communes]
-        row_lower[grow + n_g + n_c :] = 0.0  # level rows A_c/(w_c V_c) - z_c >= 0
-        row_upper[grow + n_g + 2 * n_c :] = 0.0  # link rows z_c - t = 0
+        row_upper[cap0:lvl0] = [agg.open_values[c] / SCALE for c in communes]
+        row_lower[lvl0:] = 0.0  # level rows A_c/(w_c V_c) - z_c >= 0
+        if targets is None:
+            row_upper[link0:] = 0.0  # link rows z_c - t = 0
         col_lower, col_upper = np.zeros(self.n_col), np.full(self.n_col, INF)
+        if targets is not None:
+            col_upper[0] = 1.0  # t plays the share s of the targets
+            col_upper[1 : self.base] = [targets[c] for c in communes]
         # arcs whose value can no longer change (held items, arcs fixed at 0 by reduced cost)
         self.fixed = np.zeros(self.n_col - self.base, dtype=bool)
         if fixed_items is not None:
-            held = np.array([float(fixed_items.get(arc, 0)) for arc in self.lot_arcs])
-            col_lower[self.base : self.base + len(self.lot_arcs)] = held
-            col_upper[self.base : self.base + len(self.lot_arcs)] = held
-            self.fixed[: len(self.lot_arcs)] = True
+            held = np.zeros(self.n_lot)
+            if fixed_items:
+                keys = self.lot_li * n_g + self.lot_g  # ascending: classes in order, groups ascending
+                arcs = np.array(list(fixed_items), dtype=np.int64).reshape(-1, 2)
+                wanted = arcs[:, 0] * n_g + arcs[:, 1]
+                at = np.minimum(np.searchsorted(keys, wanted), max(self.n_lot - 1, 0))
+                found = keys[at] == wanted if self.n_lot else np.zeros(len(wanted), dtype=bool)
+                held[at[found]] = np.array(list(fixed_items.values()), dtype=float)[found]
+            col_lower[self.base : self.base + self.n_lot] = held
+            col_upper[self.base : self.base + self.n_lot] = held
+            self.fixed[: self.n_lot] = True
         lp = highspy.HighsLp()
         lp.num_col_, lp.num_row_ = self.n_col, n_row
         lp.col_cost_ = np.concatenate([[1.0], np.zeros(self.n_col - 1)])
@@ -204,42 +243,45 @@ class _Model:
         lp.row_lower_, lp.row_upper_ = row_lower, row_upper
         lp.sense_ = highspy.ObjSense.kMaximize
         lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-        lp.a_matrix_.start_ = np.array(starts, dtype=np.int32)
-        lp.a_matrix_.index_ = np.array(index, dtype=np.int32)
-        lp.a_matrix_.value_ = np.array(value)
+        lp.a_matrix_.start_ = starts.astype(np.int32)
+        lp.a_matrix_.index_ = index.astype(np.int32)
+        lp.a_matrix_.value_ = value
         self.solver = _new_solver()
         self.solver.passModel(lp)
 
     # Each step below leaves the previous basis valid, so every solve starts from it.
 
     def water_fill(self, levels: dict[str, float]) -> None:
-        solver, weights = self.solver, self.agg.weights
-        active = set(self.communes)
-        while active:
-            t_cap = min(1.0 / weights[c] for c in active)
+        solver, communes, n_c = self.solver, self.communes, len(self.communes)
+        inv_weight = np.array([1.0 / self.agg.weights[c] for c in communes])
+        active = np.ones(n_c, dtype=bool)
+        while active.any():
+            t_cap = float(inv_weight[active].min())
             solver.changeColBounds(0, 0.0, t_cap)
             _run(solver)
-            t_star = min(max(solver.getSolution().col_value[0], 0.0), t_cap)
-            duals = solver.getSolution().row_dual
-            frozen = {c for c in active if 1.0 / weights[c] <= t_star + 1e-12}
-            frozen |= {c for c in active if abs(duals[self.lvl_row[c]]) > DUAL_TOL}
-            if not frozen:  # numerical corner: freeze the most binding one
-                frozen = {max(sorted(active), key=lambda c: abs(duals[self.lvl_row[c]]))}
+            solution = solver.getSolution()
+            t_star = min(max(solution.col_value[0], 0.0), t_cap)
+            binding = np.abs(np.asarray(solution.row_dual)[self.lvl0 : self.lvl0 + n_c])
+            frozen = active & ((inv_weight <= t_star + 1e-12) | (binding > DUAL_TOL))
+            if not frozen.any():  # numerical corner: freeze the most binding one (first by id)
+                frozen[int(np.argmax(np.where(active, binding, -1.0)))] = True
             level = max(t_star - LEVEL_SLACK, 0.0)
-            for c in sorted(frozen):
-                levels[c] = t_star
+            rows = (self.link0 + np.flatnonzero(frozen)).astype(np.int32)
+            for row in rows.tolist():
                 # z_c - t = 0 becomes z_c = t*: the row stays tight and no pivot is needed
-                solver.changeCoeff(self.link_row[c], 0, 0.0)
-                solver.changeRowBounds(self.link_row[c], level, level)
-            active -= frozen
-            if active:
-                self._fix_dead_arcs()
+                solver.changeCoeff(row, 0, 0.0)
+            solver.changeRowsBounds(rows.size, rows, np.full(rows.size, level), np.full(rows.size, level))
+            for i in np.flatnonzero(frozen).tolist():
+                levels[communes[i]] = t_star
+            active &= ~frozen
+            if active.any():
+                self._fix_dead_arcs(solution)
 
-    def _fix_dead_arcs(self) -> None:
+    def _fix_dead_arcs(self, solution: highspy.HighsSolution) -> None:
         """Every later solution is also optimal for the LP just solved, so by complementary
         slackness a free arc with a non-zero reduced cost (at its lower bound, 0) carries
         nothing in any of them: fix it there for good."""
-        reduced = np.abs(np.asarray(self.solver.getSolution().col_dual)[self.base :])
+        reduced = np.abs(np.asarray(solution.col_dual)[self.base :])
         dead = np.flatnonzero((reduced > RC_TOL) & ~self.fixed)
         if dead.size:
             self.fixed[dead] = True
@@ -247,35 +289,31 @@ class _Model:
             cols = (dead + self.base).astype(np.int32)
             self.solver.changeColsBounds(dead.size, cols, zeros, zeros)
 
-    def approach(self, targets: dict[str, float], levels: dict[str, float]) -> None:
+    def approach(self, levels: dict[str, float]) -> None:
         """The largest share s of its target that every commune reaches (t plays s: link
-        rows become z_c - s * target_c >= 0), then the most in total with s held."""
-        solver = self.solver
-        solver.changeColBounds(0, 0.0, 1.0)
-        for c in self.communes:
-            solver.changeCoeff(self.link_row[c], 0, -targets[c])
-            solver.changeRowBounds(self.link_row[c], 0.0, INF)
-            solver.changeColBounds(self.zcol[c], 0.0, targets[c])
+        rows are z_c - s * target_c >= 0, as the model was built with ``targets``), then the
+        most in total with s held."""
+        solver, n_c = self.solver, len(self.communes)
         _run(solver)
         share = solver.getSolution().col_value[0]
         solver.changeColBounds(0, max(share - LEVEL_SLACK, 0.0), 1.0)
-        solver.changeColCost(0, 0.0)
-        for c in self.communes:
-            solver.changeColCost(self.zcol[c], 1.0)
+        # t's cost 1 -> 0, every z_c's 0 -> 1
+        solver.changeColsCost(n_c + 1, np.arange(n_c + 1, dtype=np.int32), np.concatenate([[0.0], np.ones(n_c)]))
         _run(solver)
-        reached = solver.getSolution().col_value
-        for c in self.communes:
-            levels[c] = reached[self.zcol[c]]
-            solver.changeColBounds(self.zcol[c], max(levels[c] - LEVEL_SLACK, 0.0), INF)
+        reached = solver.getSolution().col_value[1 : self.base]
+        for c, x in zip(self.communes, reached, strict=True):
+            levels[c] = x
+        lower = np.array([max(x - LEVEL_SLACK, 0.0) for x in reached])
+        solver.changeColsBounds(n_c, np.arange(1, self.base, dtype=np.int32), lower, np.full(n_c, INF))
 
     def minimise_money(self) -> None:
         """With every level held, spend as little money as possible (in-kind before money)."""
-        if not (self.money_arcs or self.pool_arcs):
+        if not (self.n_money or self.pool_arcs):
             return
         solver, n_col = self.solver, self.n_col
         solver.changeColBounds(0, 0.0, 0.0)
         solver.changeObjectiveSense(highspy.ObjSense.kMinimize)
-        first_money = self.base + len(self.lot_arcs)
+        first_money = self.base + self.n_lot
         costs = np.concatenate([np.zeros(first_money), np.ones(n_col - first_money)])
         solver.changeColsCost(n_col, np.arange(n_col, dtype=np.int32), costs)
         _run(solver)
@@ -285,30 +323,34 @@ class _Model:
         over its commune's groups in group order, into the value room they have left."""
         groups = self.agg.groups
         col = np.asarray(self.solver.getSolution().col_value)
-        base, n_lot = self.base, len(self.lot_arcs)
-        lot_flow = {
-            a: float(col[base + i]) for i, a in enumerate(self.lot_arcs) if col[base + i] > 1e-9
-        }
-        fund_flow: dict[tuple[int, int], float] = {}
-        room = [float(grp.value) for grp in groups]
-        for (_, g), x in lot_flow.items():
-            room[g] -= x * groups[g].unit_value
-        for i, (fi, g) in enumerate(self.money_arcs):
-            y = float(col[base + n_lot + i]) * SCALE
-            if y > 1e-6:
-                fund_flow[(fi, g)] = y
-                room[g] -= y
+        base, n_lot, n_money = self.base, self.n_lot, self.n_money
+        x = col[base : base + n_lot]
+        on = np.flatnonzero(x > 1e-9)
+        lot_g, x = self.lot_g[on], x[on]
+        lot_flow = dict(zip(zip(self.lot_li[on].tolist(), lot_g.tolist(), strict=True), x.tolist(), strict=True))
+        # The room left in each group: its value less what went in, subtracted in arc order
+        # (ufunc.at applies repeated indices one after the other).
+        room = np.array([float(grp.value) for grp in groups])
+        unit = np.array([float(grp.unit_value) for grp in groups])
+        np.subtract.at(room, lot_g, x * unit[lot_g])
+        y = col[base + n_lot : base + n_lot + n_money] * SCALE
+        on = np.flatnonzero(y > 1e-6)
+        money_g, y = self.money_g[on], y[on]
+        fund_flow = dict(zip(zip(self.money_fi[on].tolist(), money_g.tolist(), strict=True), y.tolist(), strict=True))
+        np.subtract.at(room, money_g, y)
+        left = room.tolist()
         groups_of: dict[str, list[int]] = {}
         for g, grp in enumerate(groups):
             groups_of.setdefault(grp.commune, []).append(g)
-        first_pool = base + n_lot + len(self.money_arcs)
-        for i, (fi, c) in enumerate(self.pool_arcs):
-            m = float(col[first_pool + i]) * SCALE
+        pool = col[base + n_lot + n_money :] * SCALE
+        for (fi, c), m in zip(self.pool_arcs, pool.tolist(), strict=True):
+            if m <= 1e-6:  # nothing of it could be taken below
+                continue
             for g in groups_of[c]:
-                take = min(m, max(room[g], 0.0))  # the class allows c and every item kind
+                take = min(m, max(left[g], 0.0))  # the class allows c and every item kind
                 if take > 1e-6:
                     fund_flow[(fi, g)] = fund_flow.get((fi, g), 0.0) + take
-                    room[g] -= take
+                    left[g] -= take
                     m -= take
         return lot_flow, fund_flow
 

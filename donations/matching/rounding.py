@@ -22,7 +22,7 @@ from collections import defaultdict
 
 from .aggregate import Aggregate
 from .leximin import ContinuousPlan
-from .model import Allocation, merge_allocations
+from .model import Allocation
 
 EPS = 1e-6
 
@@ -150,49 +150,60 @@ def round_plan(
 def split_to_members(
     agg: Aggregate, items: dict[tuple[int, int], int], money: dict[tuple[int, int], int]
 ) -> tuple[Allocation, ...]:
-    lines: list[Allocation] = []
-    lot_left = {lot.id: lot.quantity for lc in agg.lot_classes for lot in lc.lots}
-    need_items = {n.id: 0 for grp in agg.groups for n in grp.needs}
+    groups = agg.groups
+    # (need id, is money, source id) -> units; sorted, these keys give the result's order
+    totals: dict[tuple[str, bool, str], int] = {}
     # Members fill in id order, so one cursor per class and per group is enough.
-    lot_cursor: dict[int, int] = defaultdict(int)
-    need_cursor: dict[int, int] = defaultdict(int)
+    lot_left = [[lot.quantity for lot in lc.lots] for lc in agg.lot_classes]
+    lot_cursor = [0] * len(agg.lot_classes)
+    need_items = [[0] * len(grp.needs) for grp in groups]
+    need_cursor = [0] * len(groups)
     for (li, g), k in sorted(items.items()):
-        lots = agg.lot_classes[li].lots
-        needs = agg.groups[g].needs
+        lots, left, at = agg.lot_classes[li].lots, lot_left[li], lot_cursor[li]
+        needs, got, to = groups[g].needs, need_items[g], need_cursor[g]
         while k > 0:
-            lot, need = lots[lot_cursor[li]], needs[need_cursor[g]]
-            if lot_left[lot.id] == 0:
-                lot_cursor[li] += 1
+            if left[at] == 0:
+                at += 1
                 continue
-            if need_items[need.id] == need.quantity:
-                need_cursor[g] += 1
+            need = needs[to]
+            if got[to] == need.quantity:
+                to += 1
                 continue
-            take = min(k, lot_left[lot.id], need.quantity - need_items[need.id])
-            lines.append(Allocation(need.id, "lot", lot.id, take))
-            lot_left[lot.id] -= take
-            need_items[need.id] += take
+            take = min(k, left[at], need.quantity - got[to])
+            key = (need.id, False, lots[at].id)
+            totals[key] = totals.get(key, 0) + take
+            left[at] -= take
+            got[to] += take
             k -= take
+        lot_cursor[li], need_cursor[g] = at, to
 
-    fund_left = {f.id: f.amount for fc in agg.fund_classes for f in fc.funds}
-    need_room = {
-        n.id: n.value - need_items[n.id] * n.unit_value for grp in agg.groups for n in grp.needs
-    }
-    fund_cursor: dict[int, int] = defaultdict(int)
-    need_cursor.clear()
+    fund_left = [[f.amount for f in fc.funds] for fc in agg.fund_classes]
+    fund_cursor = [0] * len(agg.fund_classes)
+    need_room = [
+        [n.value - k * n.unit_value for n, k in zip(grp.needs, got, strict=True)]
+        for grp, got in zip(groups, need_items, strict=True)
+    ]
+    need_cursor = [0] * len(groups)
     for (fi, g), m in sorted(money.items()):
-        funds = agg.fund_classes[fi].funds
-        needs = agg.groups[g].needs
+        funds, left, at = agg.fund_classes[fi].funds, fund_left[fi], fund_cursor[fi]
+        needs, room, to = groups[g].needs, need_room[g], need_cursor[g]
         while m > 0:
-            fund, need = funds[fund_cursor[fi]], needs[need_cursor[g]]
-            if fund_left[fund.id] == 0:
-                fund_cursor[fi] += 1
+            if left[at] == 0:
+                at += 1
                 continue
-            if need_room[need.id] == 0:
-                need_cursor[g] += 1
+            if room[to] == 0:
+                to += 1
                 continue
-            take = min(m, fund_left[fund.id], need_room[need.id])
-            lines.append(Allocation(need.id, "fund", fund.id, take))
-            fund_left[fund.id] -= take
-            need_room[need.id] -= take
+            take = min(m, left[at], room[to])
+            key = (needs[to].id, True, funds[at].id)
+            totals[key] = totals.get(key, 0) + take
+            left[at] -= take
+            room[to] -= take
             m -= take
-    return merge_allocations(lines)
+        fund_cursor[fi], need_cursor[g] = at, to
+    # what merge_allocations would give: lines summed per pair, sorted as Allocation.sort_key
+    return tuple(
+        Allocation(need, "fund" if is_money else "lot", source, units)
+        for (need, is_money, source), units in sorted(totals.items())
+        if units > 0
+    )

@@ -22,7 +22,11 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def run(inst: dict[str, Any], policy: str = "leximin") -> tuple[dict[str, Any], dict[str, float]]:
-    result = json.loads(solve(parse_instance(inst), policy).to_json())
+    solved = solve(parse_instance(inst), policy)
+    text = solved.to_json()
+    # to_json writes the JSON itself for speed: exactly what the json module would write
+    assert text == json.dumps(solved.to_dict(), ensure_ascii=False, indent=1) + "\n"
+    result = json.loads(text)
     return result, check_result(inst, result)
 
 
@@ -132,6 +136,25 @@ def test_unreachable_commune_gets_zero_without_crashing() -> None:
     assert coverage["Z"] == 0.0
 
 
+@pytest.mark.parametrize("policy", ["leximin", "proportional", "priority", "fcfs"])
+def test_json_of_empty_and_unusual_results_is_the_json_module_s(policy: str) -> None:
+    cases = [
+        instance([("A", 1.0)], []),  # no need: no allocation, no commune in the summary
+        instance([("A", 1.0)], [("N1", "A", "book/law", 5, 40_000)]),  # nothing to give
+        instance(  # ids that need escaping, non-ASCII ids, a weight that gives a long float
+            [('Xã "Ba"\\\n', 3.0), ("Phường Đông", 0.7)],
+            [
+                ("N\u00e9", 'Xã "Ba"\\\n', "sách/thiếu nhi", 7, 33_333),
+                ("N\t2", "Phường Đông", "sách/thiếu nhi", 3, 10_001),
+            ],
+            lots=[("L\u2028", "sách/thiếu nhi", 4, None)],
+            funds=[("F/1", 12_345, None, None)],
+        ),
+    ]
+    for inst in cases:
+        run(inst, policy)
+
+
 def test_supply_larger_than_needs_fills_everything_and_leaves_the_rest() -> None:
     inst = instance(
         [("A", 1.0), ("B", 1.25)],
@@ -224,6 +247,26 @@ def test_invalid_instances_raise_one_line(name: str) -> None:
     with pytest.raises(InstanceError) as info:
         parse_instance(inst)
     assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_fast_validation_builds_what_the_checked_builders_build(monkeypatch: pytest.MonkeyPatch) -> None:
+    from donations.matching import validate
+
+    class Name(str):
+        pass
+
+    inst = instance(
+        [("A", 1), ("B", 2.5), (Name("C"), 2**60)],  # an int weight, a str subclass, a huge int
+        [("N1", "A", "book/law", 5, 40_000), ("N2", Name("B"), "book/law", 2, 1), ("N3", "C", "x", 1, 9)],
+        lots=[("L1", "book/law", 4, ["A", Name("B")]), ("L2", "x", 1, None), ("L3", "x", 2, [])],
+        funds=[("F1", 10, None, ["book/law"]), ("F2", 5, ["C"], None), ("F3", 7, None, None)],
+    )
+    fast = parse_instance(inst)
+    for name in ("_fast_commune", "_fast_need", "_fast_lot", "_fast_fund"):
+        monkeypatch.setattr(validate, name, lambda *args: None)
+    checked = parse_instance(inst)
+    assert fast == checked
+    assert [type(c.id) for c in fast.communes] == [type(c.id) for c in checked.communes]
 
 
 def test_wrong_version_and_malformed_json() -> None:

@@ -102,7 +102,9 @@ def test_result_independent_of_record_order(inst: dict[str, Any], rnd: Any) -> N
     shuffled = json.loads(json.dumps(inst))
     for key in ("communes", "needs", "lots", "funds"):
         rnd.shuffle(shuffled[key])
-    first = solve(parse_instance(inst)).to_json()
+    solved = solve(parse_instance(inst))
+    first = solved.to_json()
+    assert first == json.dumps(solved.to_dict(), ensure_ascii=False, indent=1) + "\n"
     assert solve(parse_instance(shuffled)).to_json() == first
     for policy in ("proportional", "priority", "fcfs"):
         check_result(inst, json.loads(solve(parse_instance(inst), policy).to_json()))
