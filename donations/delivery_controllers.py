@@ -200,12 +200,15 @@ class LibraryDeliveries(Controller):
         except ValidationFailed as exc:  # checked before anything was written
             return await self._page(request, db_session, status_code=422, errors=exc.errors, line=allocation_id,
                                     values=values)
-        if receipt.shortfall:
-            flash(request, _("Receipt confirmed. The province is told that %(n)s items are missing.",
-                             n=receipt.shortfall))
-        else:
-            flash(request, _("Receipt confirmed. Thank you!"))
+        _flash_receipt(request, receipt)
         return see_other(request, "/library/deliveries")
+
+
+def _flash_receipt(request: Request[Any, Any, Any], receipt: ShipmentReceipt) -> None:
+    if receipt.shortfall:
+        flash(request, _("Receipt confirmed. The province is told that %(n)s items are missing.", n=receipt.shortfall))
+    else:
+        flash(request, _("Receipt confirmed. Thank you!"))
 
 
 class LibrarySponsorGoods(Controller):
@@ -242,11 +245,7 @@ class LibrarySponsorGoods(Controller):
         except ValidationFailed as exc:  # checked before anything was written
             return await self._page(request, db_session, status_code=422, errors=exc.errors, reference=reference,
                                     values=values)
-        if receipt.shortfall:
-            flash(request, _("Receipt confirmed. The province is told that %(n)s items are missing.",
-                             n=receipt.shortfall))
-        else:
-            flash(request, _("Receipt confirmed. Thank you!"))
+        _flash_receipt(request, receipt)
         return see_other(request, "/library/pledges")
 
 
