@@ -150,13 +150,13 @@ async def measure(url: str, runs: int) -> dict[str, object]:
             counts.append(time.perf_counter() - started)
         async with maker() as session:
             started = time.perf_counter()
-            roll = await services.generate(session, None, SON_LA, str(YEAR), SON_LA)
+            roll = await services.generate(session, None, SON_LA, str(YEAR))
             await session.commit()
             generations.append(time.perf_counter() - started)
             roll_id = roll.id
         async with maker() as session:  # "generate again" on the draft: its entries replaced
             started = time.perf_counter()
-            await services.generate(session, None, SON_LA, str(YEAR), SON_LA)
+            await services.generate(session, None, SON_LA, str(YEAR))
             await session.commit()
             regenerations.append(time.perf_counter() - started)
     async with maker() as session:

@@ -144,7 +144,7 @@ class OfficerRecognition(Controller):
         try:
             data = validate(GenerateIn, values)
             roll = await services.generate(db_session, acting_user(request), settings.province_code,
-                                           data.period_key, settings.province_code)
+                                           data.period_key)
         except ValidationFailed as exc:
             return await _officer_page(request, db_session, status_code=422, generate_errors=exc.errors)
         flash(request, _("Honor roll generated."))
@@ -175,13 +175,10 @@ class OfficerRecognition(Controller):
                 await services.publish(db_session, actor, roll)
                 message = _("Published.")
             elif action == "regenerate":
-                settings = _settings(request)
-                await services.generate(db_session, actor, roll.province_code, roll.period_key,
-                                        settings.province_code)
+                await services.generate(db_session, actor, roll.province_code, roll.period_key)
                 message = _("Honor roll generated.")
             elif action == "correct":
-                new = await services.correct(db_session, actor, roll, validate(CorrectionIn, values),
-                                             _settings(request).province_code)
+                new = await services.correct(db_session, actor, roll, validate(CorrectionIn, values))
                 target = f"/officer/recognition/rolls/{new.id}"
                 message = _("Correction started as version %(version)s.", version=new.version)
             else:

@@ -70,7 +70,7 @@ async def seed(session: AsyncSession, ctx: DemoContext) -> None:
         address="Xã Chiềng Cơi", form=CommendationForm.THANK_YOU_LETTER,
         work="Phối hợp tổ chức Ngày sách và Văn hóa đọc Việt Nam tại xã", evidence="Kế hoạch và báo cáo kết quả"))
 
-    roll = await services.generate(session, officer, SON_LA, year, settings.province_code)
+    roll = await services.generate(session, officer, SON_LA, year)
     services.submit(session, officer, roll)
     services.approve(session, officer, roll, ApproveIn(
         decision_number=DECISION_NUMBER, decision_date=today, signer="Chủ tịch UBND tỉnh Sơn La"))

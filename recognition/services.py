@@ -189,10 +189,8 @@ async def summary(session: AsyncSession, roll_id: int) -> list[dict[str, Any]]:
             for c, f, _r, n, a, m, v in rows]
 
 
-async def generate(session: AsyncSession, actor: User | None, province_code: int, period_key: str,
-                   pool_province: int) -> HonorRoll:
-    """The period's roll with its newest rules: a new draft, or the open draft computed again.
-    (`pool_province` is no longer read: each pledge stores its province, the pool's included.)"""
+async def generate(session: AsyncSession, actor: User | None, province_code: int, period_key: str) -> HonorRoll:
+    """The period's roll with its newest rules: a new draft, or the open draft computed again."""
     rule_set = await latest_rule_set(session, province_code, period_key)
     if rule_set is None:
         raise ValidationFailed({"period_key": _("Define the rules of this period first.")})
@@ -220,8 +218,7 @@ async def generate(session: AsyncSession, actor: User | None, province_code: int
     return roll
 
 
-async def correct(session: AsyncSession, actor: User | None, roll: HonorRoll, data: CorrectionIn,
-                  pool_province: int) -> HonorRoll:
+async def correct(session: AsyncSession, actor: User | None, roll: HonorRoll, data: CorrectionIn) -> HonorRoll:
     """A new version of a published roll, computed again with the period's newest rules."""
     if not roll.is_current:
         raise IllegalTransition(_("Only the current published version of a roll can be corrected."))

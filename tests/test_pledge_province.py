@@ -186,7 +186,7 @@ async def test_the_roll_is_the_one_the_joins_gave(db: AsyncSession) -> None:
                       status=PledgeStatus.ALLOCATED, created_at=at(5, 5), confirmed_at=at(5, 5 + i)))
     await db.flush()
     await services.save_rule_set(db, None, SON_LA, default_rules())
-    roll = await services.generate(db, None, SON_LA, str(YEAR), SON_LA)
+    roll = await services.generate(db, None, SON_LA, str(YEAR))
     await db.commit()
 
     entries = await services.entries(db, roll.id)
@@ -211,7 +211,7 @@ async def test_the_summary_counts_nominations_as_reading_the_entries_back(db: As
         await services.nominate(db, None, SON_LA, NominationIn.model_validate({
             "period_key": str(YEAR), "nominee_name": name, "nominee_kind": kind, "form": form,
             "work": "Thư viện lưu động", "evidence": "Biên bản"}))
-    roll = await services.generate(db, None, SON_LA, str(YEAR), SON_LA)
+    roll = await services.generate(db, None, SON_LA, str(YEAR))
     await db.flush()
     assert roll.summary == await services.summary(db, roll.id)
     assert [(r["form"], r["category"], r["count"], r["nominated"]) for r in roll.summary] == [

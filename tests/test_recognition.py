@@ -86,7 +86,7 @@ def default_rules() -> RuleSetIn:
 async def test_roll_tiers_ranks_ties_and_anonymous_sponsors(db: AsyncSession) -> None:
     s = await arrange_gifts(db)
     await services.save_rule_set(db, None, SON_LA, default_rules())
-    roll = await services.generate(db, None, SON_LA, str(YEAR), SON_LA)
+    roll = await services.generate(db, None, SON_LA, str(YEAR))
     await db.commit()
 
     entries = await services.entries(db, roll.id)
@@ -123,7 +123,7 @@ async def test_only_the_kinds_the_rules_count(db: AsyncSession) -> None:
     await arrange_gifts(db)
     await services.save_rule_set(db, None, SON_LA, RuleSetIn.model_validate(
         rules_form(count_books=None, count_equipment=None)))
-    roll = await services.generate(db, None, SON_LA, str(YEAR), SON_LA)
+    roll = await services.generate(db, None, SON_LA, str(YEAR))
     names = [e.name for e in await services.entries(db, roll.id)]
     assert "Phạm Thu Hà" not in names and "Cầm Văn Thắng" not in names  # 300,000 in money only
 
@@ -131,9 +131,9 @@ async def test_only_the_kinds_the_rules_count(db: AsyncSession) -> None:
 async def test_generating_again_replaces_the_draft(db: AsyncSession) -> None:
     s = await arrange_gifts(db)
     await services.save_rule_set(db, None, SON_LA, default_rules())
-    roll = await services.generate(db, None, SON_LA, str(YEAR), SON_LA)
+    roll = await services.generate(db, None, SON_LA, str(YEAR))
     await money(db, s["small"], 1, at(9, 5))  # 1,000,000 now: a letter of thanks
-    again = await services.generate(db, None, SON_LA, str(YEAR), SON_LA)
+    again = await services.generate(db, None, SON_LA, str(YEAR))
     assert again.id == roll.id and again.version == 1
     names = [e.name for e in await services.entries(db, roll.id)]
     assert "Vàng A Dình" in names and len(names) == 10
