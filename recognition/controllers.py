@@ -77,6 +77,7 @@ async def _officer_page(request: Request[Any, Any, Any], db: AsyncSession, *, st
                         rule_values: dict[str, Any] | None = None, rule_errors: dict[str, str] | None = None,
                         nomination_values: dict[str, Any] | None = None,
                         nomination_errors: dict[str, str] | None = None,
+                        withdraw_errors: dict[int, str] | None = None,
                         generate_errors: dict[str, str] | None = None) -> Template:
     province = _settings(request).province_code
     sets = await services.rule_sets(db, province)
@@ -86,6 +87,7 @@ async def _officer_page(request: Request[Any, Any, Any], db: AsyncSession, *, st
         nominations=await services.nominations(db, province), rolls=await services.rolls(db, province),
         rule_values=rule_values or default_rule_values(), rule_errors=rule_errors or {},
         nomination_values=nomination_values or {}, nomination_errors=nomination_errors or {},
+        withdraw_errors=withdraw_errors or {},
         generate_errors=generate_errors or {}, forms=FORM_ORDER, categories=list(Category),
         nominee_kinds=NOMINEE_KIND_LABELS, threshold_field=threshold_field,
     )
@@ -135,6 +137,19 @@ class OfficerRecognition(Controller):
             return await _officer_page(request, db_session, status_code=422, nomination_values=values,
                                        nomination_errors=exc.errors)
         flash(request, _("Nomination saved."))
+        return see_other(request, "/officer/recognition")
+
+    @post("/nominations/{nomination_id:int}/withdraw", name="recognition_nomination_withdraw")
+    async def withdraw(self, request: Request[Any, Any, Any], db_session: DbSession,
+                       nomination_id: FromPath[int]) -> Response[Any]:
+        values = form_data(await request.form())
+        try:
+            await services.withdraw_nomination(db_session, acting_user(request), _settings(request).province_code,
+                                               nomination_id, validate(RevokeIn, values))
+        except ValidationFailed as exc:
+            return await _officer_page(request, db_session, status_code=422,
+                                       withdraw_errors={nomination_id: exc.errors.get("reason", "")})
+        flash(request, _("Nomination withdrawn: rolls generated from now on leave it out."))
         return see_other(request, "/officer/recognition")
 
     @post("/rolls", name="recognition_generate")

@@ -142,6 +142,10 @@ class Nomination(Base):
     evidence: Mapped[str] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # Withdrawn (a mistake, or the nominee declined): left out of rolls generated from then on;
+    # published rolls keep what they published (a correction leaves it out).
+    withdrawn_at: Mapped[dt.datetime | None]
+    withdrawal_reason: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     __table_args__ = (Index("ix_recognition_nominations_period", "province_code", "period_key"),)
 

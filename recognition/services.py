@@ -116,10 +116,28 @@ async def nominate(session: AsyncSession, actor: User | None, province_code: int
     return nomination
 
 
-async def nominations(session: AsyncSession, province_code: int, period_key: str | None = None) -> list[Nomination]:
+async def withdraw_nomination(session: AsyncSession, actor: User | None, province_code: int, nomination_id: int,
+                              data: RevokeIn) -> Nomination:
+    """Leave a nomination out of the rolls generated from now on (with the reason)."""
+    nomination = await session.get(Nomination, nomination_id, with_for_update=True)
+    if nomination is None or nomination.province_code != province_code:
+        raise NotFound(_("No such nomination."))
+    if nomination.withdrawn_at is not None:
+        raise IllegalTransition(_("This nomination was already withdrawn."))
+    nomination.withdrawn_at, nomination.withdrawal_reason = utcnow(), data.reason
+    audit.record(session, actor_id=actor.id if actor else None, action="recognition.nomination_withdrawn",
+                 entity_type="recognition_nomination", entity_id=nomination.id, summary=data.reason,
+                 before={"withdrawn": False}, after={"withdrawn": True})
+    return nomination
+
+
+async def nominations(session: AsyncSession, province_code: int, period_key: str | None = None, *,
+                      withdrawn: bool = True) -> list[Nomination]:
     query = select(Nomination).where(Nomination.province_code == province_code)
     if period_key:
         query = query.where(Nomination.period_key == period_key)
+    if not withdrawn:
+        query = query.where(Nomination.withdrawn_at.is_(None))
     return list(await session.scalars(query.order_by(Nomination.id.desc())))
 
 
@@ -151,7 +169,8 @@ async def _fill(session: AsyncSession, roll: HonorRoll, rule_set: RuleSet, *, fr
     totals = await generation.insert_donor_entries(session, rule_set, roll.id)
     counts = {key: group.count for key, group in totals.groups.items()}
     nominated: dict[tuple[str, int], int] = {}
-    for nomination in sorted(await nominations(session, roll.province_code, roll.period_key), key=lambda n: n.id):
+    for nomination in sorted(await nominations(session, roll.province_code, roll.period_key, withdrawn=False),
+                             key=lambda n: n.id):
         category, form = nomination.nominee_kind.category, nomination.form
         rank = counts.get((category.value, form.rank), 0) + 1
         counts[(category.value, form.rank)] = rank

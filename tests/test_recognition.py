@@ -333,6 +333,34 @@ async def test_nominations_join_the_roll_in_their_form(client: Any, db: AsyncSes
     assert group[-1].work == "Vận hành thư viện lưu động tại 12 bản" and group[-1].source.value == "nomination"
 
 
+async def test_a_withdrawn_nomination_leaves_the_rolls_generated_after(client: Any, db: AsyncSession) -> None:
+    await officer_client(client, db)
+    assert (await post_form(client, "/officer/recognition/rules", rules_form())).status_code == 303
+    await post_form(client, "/officer/recognition/nominations", {
+        "period_key": str(YEAR), "nominee_name": "Lường Thị Hoa", "nominee_kind": "librarian",
+        "form": "director_commendation", "work": "Tủ sách lưu động", "evidence": "Báo cáo của xã"})
+    nomination = await db.scalar(select(Nomination))
+    assert nomination is not None
+    url = f"/officer/recognition/nominations/{nomination.id}/withdraw"
+    blank = await post_form(client, url, {"reason": "  "})  # a reason is required
+    assert blank.status_code == 422 and "Lường Thị Hoa" in blank.text
+    await db.refresh(nomination)
+    assert nomination.withdrawn_at is None
+    assert (await post_form(client, url, {"reason": "Nhập trùng"})).status_code == 303
+    await db.refresh(nomination)
+    assert nomination.withdrawn_at is not None and nomination.withdrawal_reason == "Nhập trùng"
+    assert (await post_form(client, url, {"reason": "again"})).status_code == 409  # once only
+    assert (await post_form(client, "/officer/recognition/nominations/999999/withdraw",
+                            {"reason": "x"})).status_code == 404
+    page = await client.get("/officer/recognition")
+    assert "Đã rút" in page.text and "Nhập trùng" in page.text
+    response = await post_form(client, "/officer/recognition/rolls", {"period_key": str(YEAR)})
+    roll_id = int(response.headers["location"].rsplit("/", 1)[1])
+    assert all(e.nomination_id != nomination.id for e in await services.entries(db, roll_id))
+    assert await db.scalar(select(func.count()).select_from(AuditLog).where(
+        AuditLog.action == "recognition.nomination_withdrawn")) == 1
+
+
 async def test_revocation_shows_publicly(client: Any, db: AsyncSession) -> None:
     roll = await published(client, db)
     entry = next(e for e in await services.entries(db, roll.id) if e.name == "Lò Thị Mai")
