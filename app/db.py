@@ -13,7 +13,7 @@ from advanced_alchemy.extensions.litestar import (
 from advanced_alchemy.types import DateTimeUTC
 from sqlalchemy import Enum, Integer, MetaData, event
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -56,10 +56,6 @@ class IntEnumType(TypeDecorator[enum.IntEnum]):
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-class TimestampMixin:
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 @event.listens_for(Engine, "connect")

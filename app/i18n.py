@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from babel import Locale, dates, numbers
+from babel import dates, numbers
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
@@ -123,10 +123,6 @@ def _format_day(value: dt.date, fmt: str, locale: str) -> str:
 
 
 VN_TZ = dates.get_timezone("Asia/Ho_Chi_Minh")
-
-
-def language_name(locale: str) -> str:
-    return Locale.parse(locale).get_display_name(locale).capitalize()
 
 
 def pick_locale(cookie: str | None) -> str:

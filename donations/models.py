@@ -154,9 +154,6 @@ class Pledge(Base):
         """The pledge's worth in VND: the amount, or items × unit value."""
         return self.amount if self.kind == PledgeKind.MONEY else self.quantity * self.unit_value
 
-    def public_name(self, sponsor: User) -> str | None:
-        return None if self.anonymous else sponsor.display_name
-
 
 def province_of(connection: Any, need_id: int | None, commune_code: int | None) -> int:
     """A gift's province: its need's, else its commune's, else the pool's (this deployment's)."""

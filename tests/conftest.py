@@ -24,6 +24,7 @@ from app.asgi import create_app
 from app.cli import migrate, seed_reference
 from app.db import Base, import_models
 from app.geography.models import Commune, Province
+from app.i18n import set_locale
 from app.settings import Settings
 from tests.support import postgres_available, run_pg_admin
 
@@ -121,6 +122,13 @@ async def db(clean_backend: Backend) -> AsyncIterator[AsyncSession]:
     async with async_sessionmaker(engine, expire_on_commit=False)() as session:
         yield session
     await engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def vietnamese() -> None:
+    """Every test starts in the site's first language, whatever the previous one left set
+    (services called directly format their messages in the current locale)."""
+    set_locale("vi")
 
 
 def settings_for(url: str, **overrides: object) -> Settings:

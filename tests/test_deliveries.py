@@ -20,7 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.asgi import create_app
 from app.audit import AuditLog
 from app.auth.models import Role, User
-from app.i18n import set_locale
 from donations import services
 from donations.models import (
     Allocation,
@@ -42,11 +41,6 @@ from tests.support import MUONG_LA, csrf_token, make_library, make_need, make_us
 
 OTHER_COMMUNE = 3670
 PHOTO_LIMIT = 64 * 1024
-
-
-@pytest.fixture(autouse=True)
-def vietnamese() -> None:
-    set_locale("vi")
 
 
 @pytest.fixture

@@ -31,13 +31,6 @@ ILLEGAL_PAIRS = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _vietnamese() -> Any:
-    i18n.set_locale("vi")
-    yield
-    i18n.set_locale("vi")
-
-
 def test_every_state_has_an_entry() -> None:
     assert set(ALLOWED_TRANSITIONS) == set(PaymentState)
     assert FINAL_STATES == {S.FAILED, S.CANCELED, S.REFUNDED}

@@ -12,17 +12,14 @@ import logging
 import os
 import subprocess
 import sys
-from pathlib import Path
 
-import pytest
-from babel.messages.extract import extract_from_file
 from pypdf import PdfReader
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from app.auth.models import Role, SponsorType, User
 from app.geography.models import Commune
-from app.i18n import format_vnd, set_locale
+from app.i18n import format_vnd
 from app.settings import ROOT
 from donations import services
 from donations.models import (
@@ -41,11 +38,6 @@ from tests.support import MUONG_LA, make_library, make_need, make_user, sign_in
 ISSUER = "Sở Văn hóa, Thể thao và Du lịch tỉnh Sơn La"
 ORG = "Công ty CP Sách Tây Bắc"
 TAX_CODE = "0101234567"
-
-
-@pytest.fixture(autouse=True)
-def vietnamese() -> None:
-    set_locale("vi")
 
 
 # --- factories ------------------------------------------------------------------------------------
@@ -472,26 +464,3 @@ async def test_send_outbox_command(clean_backend, db) -> None:
     assert '"topic": "payment.confirmed"' in result.stderr + result.stdout
     db.expire_all()
     assert all(m.sent_at for m in await db.scalars(select(OutboxMessage)))
-
-
-# --- translations ---------------------------------------------------------------------------------
-
-SOURCES = [
-    *(ROOT / "donations" / name for name in
-      ("receipts.py", "dashboard.py", "public_controllers.py", "ledger.py", "outbox.py")),
-    *sorted((ROOT / "templates" / "donations").glob("*.html")),
-]
-
-
-def _msgids(path: Path) -> set[str]:
-    method = "jinja2" if path.suffix == ".html" else "python"
-    options = {"extensions": "jinja2.ext.i18n"} if method == "jinja2" else {}
-    keywords = {"_": None, "lazy": None, "gettext": None, "ngettext": (1, 2)}
-    found: set[str] = set()
-    for _line, message, _comments, _context in extract_from_file(
-        method, str(path), keywords=keywords, options=options
-    ):
-        found.add(message if isinstance(message, str) else message[0])  # plurals: the singular
-    return found
-
-

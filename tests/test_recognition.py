@@ -11,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import AuditLog
 from app.auth.models import Role
-from app.i18n import set_locale
 from donations.models import PledgeKind, PledgeStatus
 from recognition import services
 from recognition.models import Category, CommendationForm, HonorRoll, Nomination, RollEntry, RollStatus, RuleSet
@@ -30,11 +29,6 @@ from tests.support import SON_LA, make_user, post_form, send_json, sign_in
 
 F = CommendationForm
 OFFICER = "canbo@example.vn"
-
-
-@pytest.fixture(autouse=True)
-def vietnamese() -> None:
-    set_locale("vi")
 
 
 async def count(db: AsyncSession, model: Any, *where: Any) -> int:

@@ -12,15 +12,9 @@ from openpyxl import load_workbook
 from pypdf import PdfReader
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.i18n import set_locale
 from recognition import services
 from recognition.models import RollEntry
 from tests.test_recognition import published
-
-
-@pytest.fixture(autouse=True)
-def vietnamese() -> None:
-    set_locale("vi")
 
 
 def flat(text: str) -> str:

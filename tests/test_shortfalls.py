@@ -35,7 +35,7 @@ from donations.schemas import PledgeIn
 from needs.models import Need, NeedStatus
 from tests.conftest import settings_for
 from tests.support import SON_LA, csrf_token, make_library, make_need, make_user, post_form
-from tests.test_deliveries import _arrange, _as, _count, _fresh, _line, _receipt, _ship, vietnamese  # noqa: F401
+from tests.test_deliveries import _arrange, _as, _count, _fresh, _line, _receipt, _ship
 
 QUEUE = "/officer/deliveries/shortfalls"
 

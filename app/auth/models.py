@@ -76,6 +76,3 @@ class User(Base):
     @property
     def display_name(self) -> str:
         return self.organisation_name or self.full_name
-
-    def has_role(self, *roles: Role) -> bool:
-        return self.role in roles

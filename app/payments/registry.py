@@ -70,10 +70,6 @@ ALLOWED_TRANSITIONS: Mapping[PaymentState, frozenset[PaymentState]] = MappingPro
 FINAL_STATES = frozenset(state for state, moves in ALLOWED_TRANSITIONS.items() if not moves)
 
 
-def is_final(state: PaymentState) -> bool:
-    return state in FINAL_STATES
-
-
 def check_transition(old: PaymentState, new: PaymentState) -> None:
     """Return if a payment may go from `old` to `new`; raise IllegalTransition (409) if not."""
     old, new = PaymentState(old), PaymentState(new)

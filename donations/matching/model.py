@@ -105,10 +105,6 @@ class Result:
     policy: str
     allocations: tuple[Allocation, ...] = field(default_factory=tuple)
 
-    def allocated_values(self) -> dict[str, int]:
-        """A_c in VND for every commune with an open need (0 when nothing reached it)."""
-        return self._allocated(self.instance.open_values())
-
     def _allocated(self, open_values: dict[str, int]) -> dict[str, int]:
         needs = {need.id: need for need in self.instance.needs}
         values = dict.fromkeys(open_values, 0)

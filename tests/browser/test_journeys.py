@@ -8,6 +8,8 @@ import uuid
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.browser.support import sign_in
+
 pytestmark = pytest.mark.browser
 
 
@@ -50,18 +52,11 @@ def test_language_switch_is_remembered_in_the_browser(live_server: str, page: Pa
     expect(page.locator("h1")).to_have_text("Books for every mountain commune")
 
 
-def _sign_in(page: Page, base: str, email: str, password: str = "thuvien-2026") -> None:
-    page.goto(f"{base}/login")
-    page.get_by_label("E-mail").fill(email)
-    page.get_by_label("Mật khẩu").fill(password)
-    page.get_by_role("button", name="Đăng nhập").click()
-
-
 def test_need_posted_approved_and_found_without_diacritics(live_server: str, page: Page) -> None:
     from app.text import fold
 
     reason = f"Lớp học buổi tối cần sách {uuid.uuid4().hex[:6]}"
-    _sign_in(page, live_server, "thuthu@demo.sonla.vn")
+    sign_in(page, live_server, "thuthu@demo.sonla.vn")
     page.get_by_role("link", name="Nhu cầu của thư viện tôi").click()
     page.get_by_role("link", name="Đăng nhu cầu").click()
     page.get_by_label("Hạng mục").select_option("book/agriculture")
@@ -76,7 +71,7 @@ def test_need_posted_approved_and_found_without_diacritics(live_server: str, pag
     need_url = page.url
     page.get_by_role("button", name="Đăng xuất").click()
 
-    _sign_in(page, live_server, "canbo@demo.sonla.vn")
+    sign_in(page, live_server, "canbo@demo.sonla.vn")
     page.goto(f"{live_server}/officer/needs")
     item = page.locator("li.need", has_text=reason)
     item.get_by_role("button", name="Duyệt").click()
@@ -98,7 +93,7 @@ def test_sponsor_pledges_500000_and_pays_by_card(live_server: str, page: Page) -
 
     needs = httpx.get(f"{live_server}/api/v1/needs", params={"item": "book/life-skills", "per_page": 100}).json()
     need = next(n for n in needs["items"] if n["unit_value"] == 50_000 and n["quantity"] - n["pledged_quantity"] >= 10)
-    _sign_in(page, live_server, "nhataitro@demo.vn")
+    sign_in(page, live_server, "nhataitro@demo.vn")
     page.goto(f"{live_server}/needs/{need['id']}")
     page.get_by_role("link", name="Tài trợ cho nhu cầu này").click()
     page.get_by_label("Số lượng (tôi tài trợ tiền hoặc mang đến)").fill("10")
@@ -118,7 +113,7 @@ def test_sponsor_pledges_500000_and_pays_by_card(live_server: str, page: Page) -
 
 
 def test_sponsor_sees_where_a_pool_gift_would_go_before_pledging(live_server: str, page: Page) -> None:
-    _sign_in(page, live_server, "nhataitro@demo.vn")
+    sign_in(page, live_server, "nhataitro@demo.vn")
     page.goto(f"{live_server}/give")
     page.get_by_label("Số tiền (₫), nếu tặng tiền").fill("0")
     page.get_by_role("button", name="Món quà của tôi sẽ đến đâu?").click()
@@ -146,12 +141,12 @@ def _png() -> bytes:
 
 def test_officer_dispatches_and_the_librarian_confirms_a_partial_receipt(live_server: str, page: Page) -> None:
     # The demo librarian's commune has a planned shipment (demo data).
-    _sign_in(page, live_server, "thuthu@demo.sonla.vn")
+    sign_in(page, live_server, "thuthu@demo.sonla.vn")
     page.get_by_role("link", name="Hàng đang đến").click()
     commune = page.locator("#commune-name").inner_text()
     page.get_by_role("button", name="Đăng xuất").click()
 
-    _sign_in(page, live_server, "canbo@demo.sonla.vn")
+    sign_in(page, live_server, "canbo@demo.sonla.vn")
     page.goto(f"{live_server}/officer/deliveries")
     page.get_by_label("Trạng thái").select_option("planned")  # htmx swaps the list
     expect(page).to_have_url(re.compile(r"status=planned"))
@@ -162,7 +157,7 @@ def test_officer_dispatches_and_the_librarian_confirms_a_partial_receipt(live_se
     shipment_id = page.url.rstrip("/").rsplit("/", 1)[1]
     page.get_by_role("button", name="Đăng xuất").click()
 
-    _sign_in(page, live_server, "thuthu@demo.sonla.vn")
+    sign_in(page, live_server, "thuthu@demo.sonla.vn")
     page.goto(f"{live_server}/library/deliveries")
     card = page.locator(f"#shipment-{shipment_id}")
     expect(card).to_contain_text("Viettel Post VTP-HANHTRINH")
@@ -183,7 +178,7 @@ def test_officer_dispatches_and_the_librarian_confirms_a_partial_receipt(live_se
     expect(page.locator(f"#shipment-{shipment_id}")).to_contain_text("Thiếu 1, bìa bị ướt")
     page.get_by_role("button", name="Đăng xuất").click()
 
-    _sign_in(page, live_server, "canbo@demo.sonla.vn")
+    sign_in(page, live_server, "canbo@demo.sonla.vn")
     page.goto(f"{live_server}/officer/deliveries/shortfalls")
     item = page.locator("li", has_text="Thiếu 1, bìa bị ướt")
     expect(item).to_contain_text(commune)

@@ -11,14 +11,9 @@ import uuid
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.browser.support import sign_in
+
 pytestmark = pytest.mark.browser
-
-
-def _sign_in(page: Page, base: str, email: str, password: str = "thuvien-2026") -> None:
-    page.goto(f"{base}/login")
-    page.get_by_label("E-mail").fill(email)
-    page.get_by_label("Mật khẩu").fill(password)
-    page.get_by_role("button", name="Đăng nhập").click()
 
 
 def test_officer_publishes_a_roll_and_a_visitor_verifies_a_certificate(live_server: str, page: Page) -> None:
@@ -26,7 +21,7 @@ def test_officer_publishes_a_roll_and_a_visitor_verifies_a_certificate(live_serv
     period = f"Chiến dịch {year} {uuid.uuid4().hex[:4]}"
     decision = f"{uuid.uuid4().hex[:3]}/QĐ-UBND"
 
-    _sign_in(page, live_server, "canbo@demo.sonla.vn")
+    sign_in(page, live_server, "canbo@demo.sonla.vn")
     page.goto(f"{live_server}/officer")
     page.get_by_role("link", name="Khen thưởng: tiêu chí, đề nghị, danh sách vinh danh").click()
     expect(page.locator("h1")).to_have_text("Khen thưởng: tiêu chí, đề nghị, danh sách vinh danh")
