@@ -310,9 +310,9 @@ class PublicHonorRolls(Controller):
     @get("/verify/{code:str}", name="verify_certificate")
     async def verify(self, request: Request[Any, Any, Any], db_session: DbSession, code: FromPath[str]) -> Template:
         entry, roll = await services.entry_by_code(db_session, code.strip().lower())
-        newer = await db_session.get(HonorRoll, roll.superseded_by_id) if roll.superseded_by_id else None
-        return render(request, "recognition/verify.html", entry=entry, roll=roll, newer=newer,
-                      contribution=documents.contribution(entry))
+        newest, counterpart = await services.successor(db_session, entry, roll)
+        return render(request, "recognition/verify.html", entry=entry, roll=roll, newest=newest,
+                      counterpart=counterpart, contribution=documents.contribution(entry))
 
 
 # --- JSON API -------------------------------------------------------------------------------------

@@ -402,3 +402,21 @@ async def entry_by_code(session: AsyncSession, code: str) -> tuple[RollEntry, Ho
         raise NotFound(_("No certificate has this code."))
     return row[0], row[1]
 
+
+async def successor(session: AsyncSession, entry: RollEntry, roll: HonorRoll) -> tuple[HonorRoll | None,
+                                                                                       RollEntry | None]:
+    """For a certificate of a superseded roll: the newest published version of that roll, and the same
+    person's entry in it (the same sponsor, or the same nomination), if the correction kept them."""
+    newest = roll
+    while newest.superseded_by_id is not None:
+        newer = await session.get(HonorRoll, newest.superseded_by_id)
+        assert newer is not None
+        newest = newer
+    if newest is roll:
+        return None, None
+    same = (RollEntry.sponsor_id == entry.sponsor_id if entry.sponsor_id is not None
+            else RollEntry.nomination_id == entry.nomination_id)
+    counterpart = await session.scalar(
+        select(RollEntry).where(RollEntry.roll_id == newest.id, same, RollEntry.anonymous.is_(False)).limit(1))
+    return newest, counterpart
+

@@ -45,6 +45,11 @@ def postgres_available() -> str | None:
     return None
 
 
+def flat(text: str) -> str:
+    """Text with its whitespace (non-breaking spaces too) folded to single spaces, to search in."""
+    return " ".join(text.replace("\xa0", " ").split())
+
+
 async def csrf_token(client: AsyncTestClient[Any]) -> str:
     if "csrftoken" not in client.cookies:
         await client.get("/healthz")

@@ -33,7 +33,7 @@ from donations.models import (
 from donations.outbox import LogSender, deliver_pending
 from donations.schemas import PledgeIn
 from tests.conftest import TEST_SECRET, settings_for
-from tests.support import MUONG_LA, make_library, make_need, make_user, sign_in
+from tests.support import MUONG_LA, flat, make_library, make_need, make_user, sign_in
 
 ISSUER = "Sở Văn hóa, Thể thao và Du lịch tỉnh Sơn La"
 ORG = "Công ty CP Sách Tây Bắc"
@@ -79,10 +79,6 @@ async def with_payments(db: AsyncSession, pledge: Pledge) -> Pledge:
 def pdf_text(content: bytes) -> str:
     assert content.startswith(b"%PDF-")
     text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(content)).pages)
-    return " ".join(text.replace("\xa0", " ").split())
-
-
-def flat(text: str) -> str:
     return " ".join(text.replace("\xa0", " ").split())
 
 

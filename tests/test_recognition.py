@@ -25,7 +25,7 @@ from tests.recognition_support import (
     person,
     rules_form,
 )
-from tests.support import SON_LA, make_user, post_form, send_json, sign_in
+from tests.support import SON_LA, flat, make_user, post_form, send_json, sign_in
 
 F = CommendationForm
 OFFICER = "canbo@example.vn"
@@ -303,6 +303,18 @@ async def test_a_correction_is_a_new_version_that_supersedes(client: Any, db: As
     assert roll.status == RollStatus.PUBLISHED  # the old version stays, unchanged
     public = await client.get(f"/honor-rolls/{roll.id}")
     assert "Phiên bản đã đính chính thay thế" in public.text
+
+    # A certificate of the old version says it was replaced: by the same person's certificate in the
+    # correction, or, for someone the correction left out, that it is no longer valid.
+    old_entries = {e.name: e for e in await services.entries(db, roll.id)}
+    new_entries = {e.name: e for e in await services.entries(db, new.id)}
+    kept = flat((await client.get(f"/verify/{old_entries['Phạm Thu Hà'].code}")).text)
+    assert "Đã được thay thế" in kept and "Hợp lệ" not in kept and "Ngưỡng thư cảm ơn nâng lên" in kept
+    assert f'/verify/{new_entries["Phạm Thu Hà"].code}' in kept and "không còn hiệu lực" not in kept
+    dropped = flat((await client.get(f"/verify/{old_entries['Cầm Văn Thắng'].code}")).text)
+    assert "Đã được thay thế" in dropped and "không còn hiệu lực" in dropped
+    current = flat((await client.get(f"/verify/{new_entries['Phạm Thu Hà'].code}")).text)
+    assert "Hợp lệ" in current and "Đã được thay thế" not in current
 
 
 async def test_nominations_join_the_roll_in_their_form(client: Any, db: AsyncSession) -> None:

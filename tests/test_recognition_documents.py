@@ -14,11 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from recognition import services
 from recognition.models import RollEntry
+from tests.support import flat
 from tests.test_recognition import published
-
-
-def flat(text: str) -> str:
-    return " ".join(text.replace("\xa0", " ").split())
 
 
 def pdf_text(content: bytes) -> str:
