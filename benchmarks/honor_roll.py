@@ -6,7 +6,9 @@ or refunded, books and equipment acknowledged or still on their way, anonymous g
 pool, to Sơn La's communes and to other provinces', over two years), collects planner statistics,
 then times `recognition.services.generate` (the whole service: the aggregating pass, the INSERT
 ... SELECT of the ranked entries, the period's totals, the nominations and the summary,
-committed; a fresh roll each run, then the same draft generated again) and the count. Prints the
+committed; a fresh roll each run, then the same draft generated again) and the count. Also times
+the floor any persisted roll has, the generation's two halves apart: the aggregating pass alone,
+and writing the same entries into a bare table (no index, no key, no constraint). Prints the
 median of each and the ratio, with the machine.
 
     .venv/bin/python benchmarks/honor_roll.py --contributions 1000000 --sponsors 100000 --runs 5
@@ -26,8 +28,8 @@ import time
 from pathlib import Path
 
 import asyncpg
-from sqlalchemy import delete, func, select, text
-from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+from sqlalchemy import column, delete, func, insert, select, table, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -36,7 +38,7 @@ from app.cli import migrate, seed_reference  # noqa: E402
 from app.db import import_models  # noqa: E402
 from app.geography.models import Commune  # noqa: E402
 from benchmarks.scratch_db import scratch_database  # noqa: E402
-from recognition import services  # noqa: E402
+from recognition import generation, services  # noqa: E402
 from recognition.models import HonorRoll, RollEntry  # noqa: E402
 from recognition.schemas import DEFAULT_THRESHOLDS, RuleSetIn  # noqa: E402
 
@@ -136,10 +138,14 @@ async def measure(url: str, runs: int) -> dict[str, object]:
             period_key=str(YEAR), period_start=dt.date(YEAR, 1, 1), period_end=dt.date(YEAR, 12, 31),
             count_money=True, count_books=True, count_equipment=True, **thresholds))
         await session.commit()
-    counts, generations, regenerations = [], [], []
+    counts, generations, regenerations, aggregations, writes = [], [], [], [], []
     total = 0
     roll_id = 0
     for _ in range(runs):
+        async with maker() as session:  # the floor: its two halves alone, rolled back
+            aggregation, write = await floor(session)
+            aggregations.append(aggregation)
+            writes.append(write)
         async with maker() as session:  # a fresh roll each run: the previous one goes (not timed)
             await session.execute(delete(RollEntry))
             await session.execute(delete(HonorRoll))
@@ -167,7 +173,28 @@ async def measure(url: str, runs: int) -> dict[str, object]:
     await engine.dispose()
     return {"count": statistics.median(counts), "generate": statistics.median(generations), "rows": total,
             "entries": entries, "anonymous": anonymous, "counts": counts, "generations": generations,
-            "regenerate": statistics.median(regenerations), "regenerations": regenerations, "server": version}
+            "regenerate": statistics.median(regenerations), "regenerations": regenerations, "server": version,
+            "aggregation": statistics.median(aggregations), "aggregations": aggregations,
+            "write": statistics.median(writes), "writes": writes}
+
+
+async def floor(session: AsyncSession) -> tuple[float, float]:
+    """What any persisted roll costs at least, timed apart (in one transaction, rolled back): the
+    aggregating pass alone (the generation's first statement), and writing the same entries into a
+    table with no index, no key and no constraint."""
+    rule_set = await services.latest_rule_set(session, SON_LA, str(YEAR))
+    assert rule_set is not None
+    await session.execute(text(f"SET LOCAL work_mem = '{generation.WORK_MEM}'"))
+    started = time.perf_counter()
+    await session.execute(generation.CreateTempTableAs(generation.WORK_TABLE, generation.tiered(rule_set)))
+    aggregation = time.perf_counter() - started
+    await session.execute(text("CREATE TABLE floor_entries (LIKE honor_roll_entries INCLUDING DEFAULTS)"))
+    bare = table("floor_entries", *(column(name) for name in generation.ENTRY_COLUMNS))
+    started = time.perf_counter()
+    await session.execute(insert(bare).from_select(list(bare.c), generation.ranked_entries(0)))
+    write = time.perf_counter() - started
+    await session.rollback()
+    return aggregation, write
 
 
 def memory() -> str:
@@ -208,6 +235,10 @@ def main() -> None:
           f"{r['generate'] * 1000:.0f} ms | {runs_g} |")  # type: ignore[operator]
     print(f"| the same draft generated again (its entries replaced) | {r['regenerate'] * 1000:.0f} ms | "
           f"{runs_r} |")  # type: ignore[operator]
+    for key, label in (("aggregation", "the floor: the aggregating pass alone (no write)"),
+                       ("write", "the floor: writing the entries alone (no index, key or constraint)")):
+        runs_f = ", ".join(f"{x * 1000:.0f}" for x in r[key + "s"])  # type: ignore[attr-defined]
+        print(f"| {label} | {r[key] * 1000:.0f} ms ({r[key] / r['count']:.1f} ×) | {runs_f} |")  # type: ignore[operator]
     print(f"\nratio: {r['generate'] / r['count']:.1f} × the count")  # type: ignore[operator]
 
 
