@@ -466,6 +466,74 @@ async def test_a_correction_that_changes_nothing_writes_nothing(db: AsyncSession
     assert row.before == {"evidence": "Báo cáo của UBND xã"} and row.after == {"evidence": "Ảnh"}
 
 
+async def officer_with_nomination(client: Any, db: AsyncSession) -> Nomination:
+    await officer_client(client, db)
+    assert (await post_form(client, "/officer/recognition/rules", rules_form())).status_code == 303
+    assert (await post_form(client, "/officer/recognition/nominations", HOA)).status_code == 303
+    nomination = await db.scalar(select(Nomination))
+    assert nomination is not None
+    return nomination
+
+
+async def test_an_officer_corrects_a_nomination_on_its_page(client: Any, db: AsyncSession) -> None:
+    nomination = await officer_with_nomination(client, db)
+    url = f"/officer/recognition/nominations/{nomination.id}"
+    page = await client.get("/officer/recognition")
+    assert f'href="{url}"' in page.text and "Sửa" in page.text
+    form = await client.get(url)
+    assert form.status_code == 200 and 'value="Lường Thị Hoa"' in form.text and "Tủ sách lưu động" in form.text
+
+    response = await post_form(client, url, {**HOA, "nominee_name": "  Lường Thị Hoà ", "address": "",
+                                             "form": "chair_merit"})
+    assert response.status_code == 303 and response.headers["location"] == "/officer/recognition"
+    await db.refresh(nomination)
+    assert (nomination.nominee_name, nomination.address, nomination.form) == ("Lường Thị Hoà", "", F.CHAIR_MERIT)
+    [row] = await updates(db)
+    assert row.before == {"nominee_name": "Lường Thị Hoa", "address": "Thư viện xã Mường La",
+                          "form": "director_commendation"}
+    assert row.actor_id is not None
+    after = await client.get("/officer/recognition")
+    assert "Đã sửa đề cử." in after.text and "Lường Thị Hoà" in after.text
+
+    # Withdrawn: neither the page nor the form; unknown: 404.
+    assert (await post_form(client, f"{url}/withdraw", {"reason": "Nhập trùng"})).status_code == 303
+    assert (await client.get(url)).status_code == 409
+    refused = await post_form(client, url, {**HOA, "nominee_name": "Khác"})
+    assert refused.status_code == 409 and "không thể sửa" in refused.text
+    assert f'href="{url}"' not in (await client.get("/officer/recognition")).text
+    assert (await client.get("/officer/recognition/nominations/999999")).status_code == 404
+    assert (await post_form(client, "/officer/recognition/nominations/999999", HOA)).status_code == 404
+    await db.refresh(nomination)
+    assert nomination.nominee_name == "Lường Thị Hoà" and len(await updates(db)) == 1
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "message"),
+    [
+        ({"nominee_name": "   "}, "nominee_name", "Ô này là bắt buộc."),
+        ({"form": "gold_medal"}, "form", "Hãy chọn một trong các lựa chọn."),
+        ({"nominee_kind": "minister"}, "nominee_kind", "Hãy chọn một trong các lựa chọn."),
+        ({"nominee_name": "A" * 201}, "nominee_name", "Không quá 200 ký tự."),
+        ({"address": "B" * 301}, "address", "Không quá 300 ký tự."),
+        ({"work": "C" * 2001}, "work", "Không quá 2000 ký tự."),
+        ({"evidence": ""}, "evidence", "Ô này là bắt buộc."),
+        ({"period_key": "Chiến dịch Hè 2026"}, "period_key", "Hãy đặt tiêu chí cho kỳ này trước."),
+    ],
+)
+async def test_a_bad_correction_is_refused_beside_the_field_and_nothing_changes(
+        client: Any, db: AsyncSession, overrides: dict[str, Any], field: str, message: str) -> None:
+    nomination = await officer_with_nomination(client, db)
+    response = await post_form(client, f"/officer/recognition/nominations/{nomination.id}",
+                               {**HOA, "nominee_name": "Tên mới", **overrides})
+    assert response.status_code == 422
+    assert f'<small class="field-error" id="e-{field}">{message}</small>' in response.text
+    assert "Vui lòng sửa các ô được đánh dấu bên dưới." in response.text
+    await db.refresh(nomination)
+    assert (nomination.nominee_name, nomination.period_key, nomination.form, nomination.address) == (
+        "Lường Thị Hoa", str(YEAR), F.DIRECTOR_COMMENDATION, "Thư viện xã Mường La")
+    assert await updates(db) == []
+
+
 async def test_revocation_shows_publicly(client: Any, db: AsyncSession) -> None:
     roll = await published(client, db)
     entry = next(e for e in await services.entries(db, roll.id) if e.name == "Lò Thị Mai")
@@ -491,6 +559,9 @@ async def test_revocation_shows_publicly(client: Any, db: AsyncSession) -> None:
 @pytest.mark.parametrize("role", [Role.SPONSOR, Role.LIBRARIAN])
 async def test_only_officers_manage_recognition(client: Any, db: AsyncSession, role: Role) -> None:
     roll = await generated(client, db)
+    assert (await post_form(client, "/officer/recognition/nominations", HOA)).status_code == 303
+    nomination = await db.scalar(select(Nomination))
+    assert nomination is not None
     await client.post("/logout", headers={"x-csrftoken": client.cookies["csrftoken"]})
     extra = {"library_id": None} if role == Role.LIBRARIAN else {}
     await make_user(db, role, email="someone@example.vn", **extra)
@@ -502,6 +573,8 @@ async def test_only_officers_manage_recognition(client: Any, db: AsyncSession, r
         ("POST", "/officer/recognition/rules", rules_form()),
         ("POST", "/officer/recognition/rolls", {"period_key": str(YEAR)}),
         ("POST", f"/officer/recognition/rolls/{roll.id}/submit", {}),
+        ("GET", f"/officer/recognition/nominations/{nomination.id}", None),
+        ("POST", f"/officer/recognition/nominations/{nomination.id}", {**HOA, "nominee_name": "Tên khác"}),
     ]:
         response = await (client.get(url) if method == "GET" else post_form(client, url, data))
         assert response.status_code == 403, url
@@ -513,6 +586,8 @@ async def test_only_officers_manage_recognition(client: Any, db: AsyncSession, r
     assert await count(db, RuleSet) == 1
     await db.refresh(roll)
     assert roll.status == RollStatus.DRAFT
+    await db.refresh(nomination)
+    assert nomination.nominee_name == "Lường Thị Hoa" and await updates(db) == []
 
 
 async def test_visitors_are_sent_to_sign_in(client: Any, db: AsyncSession) -> None:
