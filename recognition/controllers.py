@@ -30,6 +30,7 @@ from recognition.models import (
     NOMINEE_KIND_LABELS,
     Category,
     HonorRoll,
+    Nomination,
     PeriodKind,
     RollEntry,
     RollStatus,
@@ -105,6 +106,18 @@ async def _roll_page(request: Request[Any, Any, Any], db: AsyncSession, roll: Ho
     )
 
 
+async def _nomination_page(request: Request[Any, Any, Any], db: AsyncSession, nomination: Nomination, *,
+                           status_code: int = 200, values: dict[str, Any] | None = None,
+                           errors: dict[str, str] | None = None) -> Template:
+    periods = {s.period_key for s in await services.rule_sets(db, _settings(request).province_code)}
+    current = {"period_key": nomination.period_key, "nominee_name": nomination.nominee_name,
+               "nominee_kind": nomination.nominee_kind.value, "address": nomination.address,
+               "form": nomination.form.value, "work": nomination.work, "evidence": nomination.evidence}
+    return render(request, "recognition/nomination_edit.html", status_code=status_code, nomination=nomination,
+                  periods=sorted(periods | {nomination.period_key}, reverse=True), values=values or current,
+                  errors=errors or {}, forms=FORM_ORDER, nominee_kinds=NOMINEE_KIND_LABELS)
+
+
 class OfficerRecognition(Controller):
     path = "/officer/recognition"
     guards = [officer_only]
@@ -137,6 +150,27 @@ class OfficerRecognition(Controller):
             return await _officer_page(request, db_session, status_code=422, nomination_values=values,
                                        nomination_errors=exc.errors)
         flash(request, _("Nomination saved."))
+        return see_other(request, "/officer/recognition")
+
+    @get("/nominations/{nomination_id:int}", name="recognition_nomination")
+    async def nomination(self, request: Request[Any, Any, Any], db_session: DbSession,
+                         nomination_id: FromPath[int]) -> Template:
+        nomination = await services.open_nomination(db_session, _settings(request).province_code, nomination_id)
+        return await _nomination_page(request, db_session, nomination)
+
+    @post("/nominations/{nomination_id:int}", name="recognition_nomination_update")
+    async def update_nomination(self, request: Request[Any, Any, Any], db_session: DbSession,
+                                nomination_id: FromPath[int]) -> Response[Any]:
+        province = _settings(request).province_code
+        values = form_data(await request.form())
+        try:
+            await services.update_nomination(db_session, acting_user(request), province, nomination_id,
+                                             validate(NominationIn, values))
+        except ValidationFailed as exc:
+            nomination = await services.open_nomination(db_session, province, nomination_id)
+            return await _nomination_page(request, db_session, nomination, status_code=422, values=values,
+                                          errors=exc.errors)
+        flash(request, _("Nomination corrected."))
         return see_other(request, "/officer/recognition")
 
     @post("/nominations/{nomination_id:int}/withdraw", name="recognition_nomination_withdraw")

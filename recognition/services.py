@@ -10,6 +10,7 @@ the old one. Entries of a published roll can only be revoked, with a reason show
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import json
 from typing import Any
@@ -113,6 +114,44 @@ async def nominate(session: AsyncSession, actor: User | None, province_code: int
     audit.record(session, actor_id=nomination.created_by_id, action="recognition.nominated",
                  entity_type="recognition_nomination", entity_id=nomination.id, summary=data.nominee_name,
                  after={"form": data.form.value, "kind": data.nominee_kind.value})
+    return nomination
+
+
+async def open_nomination(session: AsyncSession, province_code: int, nomination_id: int, *,
+                          for_update: bool = False) -> Nomination:
+    """A nomination of the province that is not withdrawn (404 for another province's or none)."""
+    nomination = await session.get(Nomination, nomination_id, with_for_update=for_update or None,
+                                   populate_existing=for_update)
+    if nomination is None or nomination.province_code != province_code:
+        raise NotFound(_("No such nomination."))
+    if nomination.withdrawn_at is not None:
+        raise IllegalTransition(_("This nomination was withdrawn: it can no longer be edited."))
+    return nomination
+
+
+def _nomination_values(nomination: Nomination | NominationIn) -> dict[str, Any]:
+    """The editable fields as plain JSON (enums by value, no address as "")."""
+    return {field: (value.value if isinstance(value, enum.Enum) else value or "")
+            for field in NominationIn.model_fields for value in [getattr(nomination, field)]}
+
+
+async def update_nomination(session: AsyncSession, actor: User | None, province_code: int, nomination_id: int,
+                            data: NominationIn) -> Nomination:
+    """Correct an open nomination: checked as a new one is, then written with an audit row of the
+    fields that changed (nothing changed: nothing written, no audit row). Rolls already generated
+    keep the copy they made of it; drafts generated from now on use the new values."""
+    nomination = await open_nomination(session, province_code, nomination_id, for_update=True)
+    if await latest_rule_set(session, province_code, data.period_key) is None:
+        raise ValidationFailed({"period_key": _("Define the rules of this period first.")})
+    old, new = _nomination_values(nomination), _nomination_values(data)
+    changed = [field for field in new if new[field] != old[field]]
+    if not changed:
+        return nomination
+    for field in changed:
+        setattr(nomination, field, getattr(data, field) or "")
+    audit.record(session, actor_id=actor.id if actor else None, action="recognition.nomination_updated",
+                 entity_type="recognition_nomination", entity_id=nomination.id, summary=nomination.nominee_name,
+                 before={field: old[field] for field in changed}, after={field: new[field] for field in changed})
     return nomination
 
 

@@ -11,10 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import AuditLog
 from app.auth.models import Role
+from app.errors import IllegalTransition, NotFound, ValidationFailed
 from donations.models import PledgeKind, PledgeStatus
 from recognition import services
 from recognition.models import Category, CommendationForm, HonorRoll, Nomination, RollEntry, RollStatus, RuleSet
-from recognition.schemas import RuleSetIn
+from recognition.schemas import ApproveIn, CorrectionIn, NominationIn, RevokeIn, RuleSetIn
 from tests.recognition_support import (
     YEAR,
     at,
@@ -367,6 +368,184 @@ async def test_a_withdrawn_nomination_leaves_the_rolls_generated_after(client: A
         AuditLog.action == "recognition.nomination_withdrawn")) == 1
 
 
+# --- correcting a nomination ----------------------------------------------------------------------
+
+HOA = {"period_key": str(YEAR), "nominee_name": "Lường Thị Hoa", "nominee_kind": "librarian",
+       "address": "Thư viện xã Mường La", "form": "director_commendation", "work": "Tủ sách lưu động",
+       "evidence": "Báo cáo của UBND xã"}
+
+
+def nomination_in(**overrides: Any) -> NominationIn:
+    return NominationIn.model_validate({**HOA, **overrides})
+
+
+async def updates(db: AsyncSession) -> list[AuditLog]:
+    return list(await db.scalars(select(AuditLog).where(AuditLog.action == "recognition.nomination_updated")
+                                 .order_by(AuditLog.id)))
+
+
+async def nomination_entry(db: AsyncSession, roll: HonorRoll, nomination: Nomination) -> RollEntry:
+    return next(e for e in await services.entries(db, roll.id) if e.nomination_id == nomination.id)
+
+
+async def test_a_corrected_nomination_changes_later_drafts_not_what_was_generated(db: AsyncSession) -> None:
+    await services.save_rule_set(db, None, SON_LA, default_rules())
+    nomination = await services.nominate(db, None, SON_LA, nomination_in())
+    draft = await services.generate(db, None, SON_LA, str(YEAR))
+    await db.commit()
+
+    fixed = nomination_in(nominee_name="Lường Thị Hoà", address="", form="chair_merit",
+                          work="Vận hành thư viện lưu động tại 12 bản")
+    await services.update_nomination(db, None, SON_LA, nomination.id, fixed)
+    await db.commit()
+    await db.refresh(nomination)
+    assert (nomination.nominee_name, nomination.address, nomination.form, nomination.work) == (
+        "Lường Thị Hoà", "", F.CHAIR_MERIT, "Vận hành thư viện lưu động tại 12 bản")
+    assert nomination.evidence == "Báo cáo của UBND xã" and nomination.nominee_kind.value == "librarian"
+    [row] = await updates(db)
+    assert row.entity_id == str(nomination.id)
+    assert row.before == {"nominee_name": "Lường Thị Hoa", "address": "Thư viện xã Mường La",
+                          "form": "director_commendation", "work": "Tủ sách lưu động"}
+    assert row.after == {"nominee_name": "Lường Thị Hoà", "address": "", "form": "chair_merit",
+                         "work": "Vận hành thư viện lưu động tại 12 bản"}
+
+    # The draft generated before keeps its copy until it is generated again.
+    entry = await nomination_entry(db, draft, nomination)
+    assert (entry.name, entry.address, entry.form, entry.work) == (
+        "Lường Thị Hoa", "Thư viện xã Mường La", F.DIRECTOR_COMMENDATION, "Tủ sách lưu động")
+    await services.generate(db, None, SON_LA, str(YEAR))
+    entry = await nomination_entry(db, draft, nomination)
+    assert (entry.name, entry.address, entry.form, entry.work) == (
+        "Lường Thị Hoà", "", F.CHAIR_MERIT, "Vận hành thư viện lưu động tại 12 bản")
+
+
+async def test_a_corrected_nomination_never_changes_a_published_roll(db: AsyncSession) -> None:
+    await services.save_rule_set(db, None, SON_LA, default_rules())
+    nomination = await services.nominate(db, None, SON_LA, nomination_in())
+    roll = await services.generate(db, None, SON_LA, str(YEAR))
+    services.submit(db, None, roll)
+    services.approve(db, None, roll, ApproveIn.model_validate(APPROVAL))
+    await services.publish(db, None, roll)
+    await db.commit()
+    published_hash = roll.content_hash
+
+    await services.update_nomination(db, None, SON_LA, nomination.id,
+                                     nomination_in(nominee_name="Lường Thị Hoà", work="Đọc sách cùng em"))
+    await db.commit()
+    roll = await db.get(HonorRoll, roll.id, populate_existing=True)  # type: ignore[assignment]
+    assert roll is not None and roll.status == RollStatus.PUBLISHED and roll.content_hash == published_hash
+    assert roll.content_hash == services.content_hash(roll.snapshot)  # type: ignore[arg-type]
+    assert [(e["name"], e["work"]) for e in roll.snapshot["entries"]] == [  # type: ignore[index]
+        ("Lường Thị Hoa", "Tủ sách lưu động")]
+    entry = await nomination_entry(db, roll, nomination)
+    assert (entry.name, entry.work) == ("Lường Thị Hoa", "Tủ sách lưu động")
+    # A correction is computed again: it has the new values.
+    new = await services.correct(db, None, roll, CorrectionIn(change_note="Sửa tên người được đề cử"))
+    entry = await nomination_entry(db, new, nomination)
+    assert (entry.name, entry.work) == ("Lường Thị Hoà", "Đọc sách cùng em")
+
+
+async def test_correcting_a_nomination_is_refused_when_withdrawn_unknown_or_another_provinces(
+        db: AsyncSession) -> None:
+    await services.save_rule_set(db, None, SON_LA, default_rules())
+    nomination = await services.nominate(db, None, SON_LA, nomination_in())
+    with pytest.raises(NotFound):
+        await services.update_nomination(db, None, SON_LA + 1, nomination.id, nomination_in(nominee_name="X"))
+    with pytest.raises(NotFound):
+        await services.update_nomination(db, None, SON_LA, nomination.id + 1000, nomination_in(nominee_name="X"))
+    with pytest.raises(ValidationFailed) as refused:
+        await services.update_nomination(db, None, SON_LA, nomination.id, nomination_in(period_key="Hè 2026"))
+    assert refused.value.errors == {"period_key": "Hãy đặt tiêu chí cho kỳ này trước."}
+    await services.withdraw_nomination(db, None, SON_LA, nomination.id, RevokeIn(reason="Nhập trùng"))
+    with pytest.raises(IllegalTransition) as withdrawn:
+        await services.update_nomination(db, None, SON_LA, nomination.id, nomination_in(nominee_name="X"))
+    assert "đã được rút" in withdrawn.value.message
+    await db.refresh(nomination)
+    assert nomination.nominee_name == "Lường Thị Hoa" and nomination.period_key == str(YEAR)
+    assert await updates(db) == []
+
+
+async def test_a_correction_that_changes_nothing_writes_nothing(db: AsyncSession) -> None:
+    await services.save_rule_set(db, None, SON_LA, default_rules())
+    nomination = await services.nominate(db, None, SON_LA, nomination_in(address=None))
+    assert nomination.address == ""
+    # The same values, blank address as the form posts it (None) or as stored (""): no change.
+    for same in (nomination_in(address=None), nomination_in(address="")):
+        await services.update_nomination(db, None, SON_LA, nomination.id, same)
+    assert await updates(db) == []
+    await services.update_nomination(db, None, SON_LA, nomination.id, nomination_in(address=None, evidence="Ảnh"))
+    [row] = await updates(db)
+    assert row.before == {"evidence": "Báo cáo của UBND xã"} and row.after == {"evidence": "Ảnh"}
+
+
+async def officer_with_nomination(client: Any, db: AsyncSession) -> Nomination:
+    await officer_client(client, db)
+    assert (await post_form(client, "/officer/recognition/rules", rules_form())).status_code == 303
+    assert (await post_form(client, "/officer/recognition/nominations", HOA)).status_code == 303
+    nomination = await db.scalar(select(Nomination))
+    assert nomination is not None
+    return nomination
+
+
+async def test_an_officer_corrects_a_nomination_on_its_page(client: Any, db: AsyncSession) -> None:
+    nomination = await officer_with_nomination(client, db)
+    url = f"/officer/recognition/nominations/{nomination.id}"
+    page = await client.get("/officer/recognition")
+    assert f'href="{url}"' in page.text and "Sửa" in page.text
+    form = await client.get(url)
+    assert form.status_code == 200 and 'value="Lường Thị Hoa"' in form.text and "Tủ sách lưu động" in form.text
+
+    response = await post_form(client, url, {**HOA, "nominee_name": "  Lường Thị Hoà ", "address": "",
+                                             "form": "chair_merit"})
+    assert response.status_code == 303 and response.headers["location"] == "/officer/recognition"
+    await db.refresh(nomination)
+    assert (nomination.nominee_name, nomination.address, nomination.form) == ("Lường Thị Hoà", "", F.CHAIR_MERIT)
+    [row] = await updates(db)
+    assert row.before == {"nominee_name": "Lường Thị Hoa", "address": "Thư viện xã Mường La",
+                          "form": "director_commendation"}
+    assert row.actor_id is not None
+    after = await client.get("/officer/recognition")
+    assert "Đã sửa đề cử." in after.text and "Lường Thị Hoà" in after.text
+
+    # Withdrawn: neither the page nor the form; unknown: 404.
+    assert (await post_form(client, f"{url}/withdraw", {"reason": "Nhập trùng"})).status_code == 303
+    assert (await client.get(url)).status_code == 409
+    refused = await post_form(client, url, {**HOA, "nominee_name": "Khác"})
+    assert refused.status_code == 409 and "không thể sửa" in refused.text
+    assert f'href="{url}"' not in (await client.get("/officer/recognition")).text
+    assert (await client.get("/officer/recognition/nominations/999999")).status_code == 404
+    assert (await post_form(client, "/officer/recognition/nominations/999999", HOA)).status_code == 404
+    await db.refresh(nomination)
+    assert nomination.nominee_name == "Lường Thị Hoà" and len(await updates(db)) == 1
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "message"),
+    [
+        ({"nominee_name": "   "}, "nominee_name", "Ô này là bắt buộc."),
+        ({"form": "gold_medal"}, "form", "Hãy chọn một trong các lựa chọn."),
+        ({"nominee_kind": "minister"}, "nominee_kind", "Hãy chọn một trong các lựa chọn."),
+        ({"nominee_name": "A" * 201}, "nominee_name", "Không quá 200 ký tự."),
+        ({"address": "B" * 301}, "address", "Không quá 300 ký tự."),
+        ({"work": "C" * 2001}, "work", "Không quá 2000 ký tự."),
+        ({"evidence": ""}, "evidence", "Ô này là bắt buộc."),
+        ({"period_key": "Chiến dịch Hè 2026"}, "period_key", "Hãy đặt tiêu chí cho kỳ này trước."),
+    ],
+)
+async def test_a_bad_correction_is_refused_beside_the_field_and_nothing_changes(
+        client: Any, db: AsyncSession, overrides: dict[str, Any], field: str, message: str) -> None:
+    nomination = await officer_with_nomination(client, db)
+    response = await post_form(client, f"/officer/recognition/nominations/{nomination.id}",
+                               {**HOA, "nominee_name": "Tên mới", **overrides})
+    assert response.status_code == 422
+    assert f'<small class="field-error" id="e-{field}">{message}</small>' in response.text
+    assert "Vui lòng sửa các ô được đánh dấu bên dưới." in response.text
+    await db.refresh(nomination)
+    assert (nomination.nominee_name, nomination.period_key, nomination.form, nomination.address) == (
+        "Lường Thị Hoa", str(YEAR), F.DIRECTOR_COMMENDATION, "Thư viện xã Mường La")
+    assert await updates(db) == []
+
+
 async def test_revocation_shows_publicly(client: Any, db: AsyncSession) -> None:
     roll = await published(client, db)
     entry = next(e for e in await services.entries(db, roll.id) if e.name == "Lò Thị Mai")
@@ -392,6 +571,9 @@ async def test_revocation_shows_publicly(client: Any, db: AsyncSession) -> None:
 @pytest.mark.parametrize("role", [Role.SPONSOR, Role.LIBRARIAN])
 async def test_only_officers_manage_recognition(client: Any, db: AsyncSession, role: Role) -> None:
     roll = await generated(client, db)
+    assert (await post_form(client, "/officer/recognition/nominations", HOA)).status_code == 303
+    nomination = await db.scalar(select(Nomination))
+    assert nomination is not None
     await client.post("/logout", headers={"x-csrftoken": client.cookies["csrftoken"]})
     extra = {"library_id": None} if role == Role.LIBRARIAN else {}
     await make_user(db, role, email="someone@example.vn", **extra)
@@ -403,6 +585,8 @@ async def test_only_officers_manage_recognition(client: Any, db: AsyncSession, r
         ("POST", "/officer/recognition/rules", rules_form()),
         ("POST", "/officer/recognition/rolls", {"period_key": str(YEAR)}),
         ("POST", f"/officer/recognition/rolls/{roll.id}/submit", {}),
+        ("GET", f"/officer/recognition/nominations/{nomination.id}", None),
+        ("POST", f"/officer/recognition/nominations/{nomination.id}", {**HOA, "nominee_name": "Tên khác"}),
     ]:
         response = await (client.get(url) if method == "GET" else post_form(client, url, data))
         assert response.status_code == 403, url
@@ -414,6 +598,8 @@ async def test_only_officers_manage_recognition(client: Any, db: AsyncSession, r
     assert await count(db, RuleSet) == 1
     await db.refresh(roll)
     assert roll.status == RollStatus.DRAFT
+    await db.refresh(nomination)
+    assert nomination.nominee_name == "Lường Thị Hoa" and await updates(db) == []
 
 
 async def test_visitors_are_sent_to_sign_in(client: Any, db: AsyncSession) -> None:
