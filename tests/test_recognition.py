@@ -325,6 +325,12 @@ async def test_nominations_join_the_roll_in_their_form(client: Any, db: AsyncSes
         "period_key": str(YEAR), "nominee_name": "Lường Thị Hoa", "nominee_kind": "librarian",
         "form": "director_commendation", "work": "Tủ sách lưu động", "evidence": ""})
     assert bad.status_code == 422 and await count(db, Nomination) == 0
+    assert 'id="e-evidence"' in bad.text
+    unknown_form = await post_form(client, "/officer/recognition/nominations", {
+        "period_key": str(YEAR), "nominee_name": "Lường Thị Hoa", "nominee_kind": "librarian",
+        "form": "medal", "work": "Tủ sách lưu động", "evidence": "Báo cáo"})
+    assert unknown_form.status_code == 422 and 'id="e-form"' in unknown_form.text
+    assert await count(db, Nomination) == 0
     ok = await post_form(client, "/officer/recognition/nominations", {
         "period_key": str(YEAR), "nominee_name": "Lường Thị Hoa", "nominee_kind": "librarian",
         "address": "Thư viện xã Mường La", "form": "director_commendation",
