@@ -89,7 +89,7 @@ async def seed(session: AsyncSession, ctx: DemoContext) -> None:
     ctx.sponsor = _user(
         SPONSOR_EMAIL, "Trần Minh Đức", Role.SPONSOR, sponsor_type=SponsorType.ORGANISATION,
         organisation_name="Công ty CP Sách Tây Bắc", organisation_kind=OrganisationKind.ENTERPRISE,
-        tax_code="5500123456",
+        tax_code="5500123456", address="Số 18 Tô Hiệu, phường Tô Hiệu, tỉnh Sơn La",
     )
     session.add_all([ctx.officer, ctx.sponsor])
     for i, library in enumerate(ctx.libraries):

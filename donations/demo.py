@@ -16,26 +16,36 @@ from donations.models import Delivery, Pledge, PledgeKind, PledgeStatus, Shipmen
 from donations.schemas import PledgeIn
 from needs.models import ItemCategory, ItemKind, Need, NeedStatus
 
-SPONSORS = [
-    ("Công ty CP Giấy Sơn La", OrganisationKind.ENTERPRISE, "5500234567"),
-    ("Ngân hàng TMCP Tây Bắc - Chi nhánh Sơn La", OrganisationKind.ENTERPRISE, "5500345678"),
-    ("Hội Khuyến học tỉnh Sơn La", OrganisationKind.ASSOCIATION, None),
-    ("Trường THPT Chuyên Sơn La", OrganisationKind.SCHOOL, None),
-    ("Đoàn Thanh niên xã Chiềng Cơi", OrganisationKind.OTHER, None),
+SPONSORS = [  # name, kind, tax code, postal address (printed on the honor rolls)
+    ("Công ty CP Giấy Sơn La", OrganisationKind.ENTERPRISE, "5500234567",
+     "Km 5, Quốc lộ 6, phường Chiềng Sinh, tỉnh Sơn La"),
+    ("Ngân hàng TMCP Tây Bắc - Chi nhánh Sơn La", OrganisationKind.ENTERPRISE, "5500345678",
+     "Số 27 Chu Văn Thịnh, phường Tô Hiệu, tỉnh Sơn La"),
+    ("Hội Khuyến học tỉnh Sơn La", OrganisationKind.ASSOCIATION, None, "Số 6 đường 3/2, phường Tô Hiệu, tỉnh Sơn La"),
+    ("Trường THPT Chuyên Sơn La", OrganisationKind.SCHOOL, None, "Tổ 3, phường Chiềng Sinh, tỉnh Sơn La"),
+    ("Đoàn Thanh niên xã Chiềng Cơi", OrganisationKind.OTHER, None, "Bản Hài, xã Chiềng Cơi, tỉnh Sơn La"),
 ]
-PEOPLE = ["Nguyễn Văn An", "Lò Thị Mai", "Trần Quốc Bảo", "Cầm Văn Thắng", "Phạm Thu Hà", "Vàng A Dình"]
+PEOPLE = [  # name, postal address
+    ("Nguyễn Văn An", "Số 12 Tô Hiệu, phường Tô Hiệu, tỉnh Sơn La"),
+    ("Lò Thị Mai", "Bản Phiêng Ngùa, xã Mường La, tỉnh Sơn La"),
+    ("Trần Quốc Bảo", "Tổ 5, phường Mộc Châu, tỉnh Sơn La"),
+    ("Cầm Văn Thắng", "Bản Muông, xã Thuận Châu, tỉnh Sơn La"),
+    ("Phạm Thu Hà", "Số 45 Trường Chinh, phường Chiềng An, tỉnh Sơn La"),
+    ("Vàng A Dình", "Bản Tà Số, xã Vân Hồ, tỉnh Sơn La"),
+]
 
 
 async def seed(session: AsyncSession, ctx: DemoContext) -> None:
     rng, settings = ctx.rng, get_settings()
     sponsors: list[User] = [u for u in [ctx.sponsor] if u is not None]
-    for i, (name, kind, tax) in enumerate(SPONSORS):
+    for i, (name, kind, tax, address) in enumerate(SPONSORS):
         sponsors.append(User(email=f"taitro{i}@demo.vn", full_name=f"Người đại diện {i + 1}", role=Role.SPONSOR,
                              password_hash=hash_password(DEMO_PASSWORD), sponsor_type=SponsorType.ORGANISATION,
-                             organisation_name=name, organisation_kind=kind, tax_code=tax))
-    for i, name in enumerate(PEOPLE):
+                             organisation_name=name, organisation_kind=kind, tax_code=tax, address=address))
+    for i, (name, address) in enumerate(PEOPLE):
         sponsors.append(User(email=f"canhan{i}@demo.vn", full_name=name, role=Role.SPONSOR,
-                             password_hash=hash_password(DEMO_PASSWORD), sponsor_type=SponsorType.INDIVIDUAL))
+                             password_hash=hash_password(DEMO_PASSWORD), sponsor_type=SponsorType.INDIVIDUAL,
+                             address=address))
     session.add_all(sponsors)
     await session.flush()
     officer_id = ctx.officer.id if ctx.officer else None

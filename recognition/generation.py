@@ -3,7 +3,9 @@
 One aggregating `CREATE TEMPORARY TABLE ... AS SELECT` sums the period's counted contributions per
 sponsor (and per anonymity: an anonymous gift is never added to a sponsor's named total, it is
 counted in the anonymous group) and gives each sum the highest form whose threshold (for the
-sponsor's category) it reaches; one `INSERT ... SELECT` then writes the entries, `ROW_NUMBER()`
+sponsor's category) it reaches, with the name and postal address to print (`users.address`; both
+NULL for the anonymous group, so an anonymous sponsor's are never copied onto the roll); one
+`INSERT ... SELECT` then writes the entries (an anonymous entry's address is ''), `ROW_NUMBER()`
 ranking the sponsors within their category and form by value, ties going to the earliest
 contribution; the period's totals and the summary per category and form are summed from the same
 work table. No row passes through Python. Everything runs unchanged on SQLite and PostgreSQL.
@@ -132,7 +134,7 @@ def per_sponsor(rule_set: RuleSet):  # type: ignore[no-untyped-def]
 
 def tiered(rule_set: RuleSet):  # type: ignore[no-untyped-def]
     """Per sponsor and anonymity: the total, the gifts, the first date, the category and the form
-    reached (NULL below the lowest), and the name to show (NULL when anonymous)."""
+    reached (NULL below the lowest), and the name and postal address to show (NULL when anonymous)."""
     s = per_sponsor(rule_set)
     is_collective = User.sponsor_type == SponsorType.ORGANISATION.value
     category = case((is_collective, Category.COLLECTIVE.value), else_=Category.INDIVIDUAL.value)
@@ -148,6 +150,7 @@ def tiered(rule_set: RuleSet):  # type: ignore[no-untyped-def]
             s.c.sponsor_id, s.c.anonymous, s.c.total, s.c.gifts, s.c.first_at,
             category.label("category"), form_rank.label("form_rank"),
             case((s.c.anonymous, null()), else_=func.coalesce(User.organisation_name, User.full_name)).label("name"),
+            case((s.c.anonymous, null()), else_=User.address).label("address"),
         )
         .select_from(s)
         .join(User, User.id == s.c.sponsor_id)
@@ -157,7 +160,7 @@ def tiered(rule_set: RuleSet):  # type: ignore[no-untyped-def]
 WORK_TABLE = "recognition_work"
 TEMP_SCHEMA = {"postgresql": "pg_temp", "sqlite": "temp"}
 work = table(WORK_TABLE, *(column(name) for name in (
-    "sponsor_id", "anonymous", "total", "gifts", "first_at", "category", "form_rank", "name")))
+    "sponsor_id", "anonymous", "total", "gifts", "first_at", "category", "form_rank", "name", "address")))
 
 
 class CreateTempTableAs(Executable, ClauseElement):
@@ -187,7 +190,7 @@ def ranked_entries(roll_id: int):  # type: ignore[no-untyped-def]
             literal(roll_id, Integer).label("roll_id"),
             literal(EntrySource.DONATIONS.value, String).label("source"),
             t.category, form.label("form"), t.form_rank, rank.label("rank"), t.sponsor_id,
-            t.anonymous, t.name, literal("", String).label("address"), t.total.label("value"),
+            t.anonymous, t.name, func.coalesce(t.address, literal("", String)).label("address"), t.total.label("value"),
             t.gifts.label("gift_count"), t.first_at, literal("", String).label("work"),
         )
         .select_from(work)

@@ -23,16 +23,18 @@ def at(month: int, day: int, year: int = YEAR, hour: int = 10) -> dt.datetime:
     return dt.datetime(year, month, day, hour, tzinfo=VN_TZ).astimezone(dt.UTC)
 
 
-async def person(db: AsyncSession, name: str) -> User:
+async def person(db: AsyncSession, name: str, address: str = "") -> User:
     email = f"p{secrets.token_hex(4)}@example.vn"
-    return await make_user(db, Role.SPONSOR, email=email, full_name=name, sponsor_type=SponsorType.INDIVIDUAL)
+    return await make_user(db, Role.SPONSOR, email=email, full_name=name, sponsor_type=SponsorType.INDIVIDUAL,
+                           address=address)
 
 
-async def organisation(db: AsyncSession, name: str, kind: OrganisationKind = OrganisationKind.ENTERPRISE) -> User:
+async def organisation(db: AsyncSession, name: str, kind: OrganisationKind = OrganisationKind.ENTERPRISE,
+                       address: str = "") -> User:
     email = f"o{secrets.token_hex(4)}@example.vn"
     return await make_user(db, Role.SPONSOR, email=email, full_name="Người đại diện",
                            sponsor_type=SponsorType.ORGANISATION, organisation_name=name, organisation_kind=kind,
-                           tax_code="5500123456")
+                           tax_code="5500123456", address=address)
 
 
 async def money(db: AsyncSession, who: User, amount: int, when: dt.datetime, *,

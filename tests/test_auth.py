@@ -79,6 +79,7 @@ async def test_enterprise_registers_with_tax_code(client, db) -> None:
             "organisation_name",
             "Không quá 200 ký tự.",
         ),
+        ({"address": "Số 12 Tô Hiệu " * 22}, "address", "Không quá 300 ký tự."),
     ],
 )
 async def test_bad_registration_is_refused_in_vietnamese(client, db, change, field, message) -> None:
@@ -87,6 +88,15 @@ async def test_bad_registration_is_refused_in_vietnamese(client, db, change, fie
     assert message in response.text
     assert re.search(rf'id="e-{field}">[^<]*{re.escape(message)}', response.text)
     assert await _count_users(db) == 0
+
+
+async def test_sponsor_registers_with_an_address(client, db) -> None:
+    address = "Số 12 Tô Hiệu, phường Tô Hiệu, tỉnh Sơn La"
+    assert (await post_form(client, "/register", {**GOOD, "address": f"  {address} "})).status_code == 303
+    user = await db.scalar(select(User).where(User.email == GOOD["email"]))
+    assert user.address == address  # stripped
+    page = await client.get("/account")
+    assert address in page.text
 
 
 async def test_taken_email_is_refused_and_nothing_written(client, db) -> None:
@@ -159,3 +169,69 @@ async def test_next_parameter_cannot_redirect_off_site(client, db) -> None:
         client, "/login", {"email": "a@example.vn", "password": PASSWORD, "next": "//evil.example"}
     )
     assert response.headers["location"] == "/account"
+
+
+# --- the account page: contact details ------------------------------------------------------------
+
+ADDRESS = "Số 12 Tô Hiệu, phường Tô Hiệu, tỉnh Sơn La"
+
+
+async def test_a_user_changes_their_address_and_phone(client, db) -> None:
+    user = await make_user(db, Role.SPONSOR, email="a@example.vn", phone="0912345678")
+    await db.commit()
+    await sign_in(client, "a@example.vn")
+    page = await client.get("/account")
+    assert page.status_code == 200 and 'action="/account/contact"' in page.text and "Chưa có" in page.text
+
+    response = await post_form(client, "/account/contact", {"phone": " 0212 3852 123 ", "address": f" {ADDRESS} "})
+    assert response.status_code == 303 and response.headers["location"] == "/account"
+    await db.refresh(user)
+    assert (user.phone, user.address) == ("0212 3852 123", ADDRESS)
+    audit = await db.scalar(select(AuditLog).where(AuditLog.action == "user.update_contact"))
+    assert audit.actor_id == user.id and audit.entity_id == str(user.id)
+    assert audit.before == {"phone": "0912345678", "address": ""}
+    assert audit.after == {"phone": "0212 3852 123", "address": ADDRESS}
+    page = await client.get("/account")
+    assert ADDRESS in page.text and "Đã lưu thông tin liên hệ của bạn." in page.text
+
+    # Blank clears the address; posting the same details again writes no second audit row.
+    assert (await post_form(client, "/account/contact", {"phone": "0212 3852 123", "address": ""})).status_code == 303
+    assert (await post_form(client, "/account/contact", {"phone": "0212 3852 123", "address": ""})).status_code == 303
+    await db.refresh(user)
+    assert user.address == ""
+    rows = await db.scalar(select(func.count()).select_from(AuditLog).where(AuditLog.action == "user.update_contact"))
+    assert rows == 2
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "message"),
+    [
+        ({"address": "x" * 301}, "address", "Không quá 300 ký tự."),
+        ({"phone": "gọi tôi"}, "phone", "Nhập số điện thoại từ 8 đến 15 chữ số."),
+    ],
+)
+async def test_bad_contact_details_are_refused_and_nothing_changes(client, db, change, field, message) -> None:
+    user = await make_user(db, Role.SPONSOR, email="a@example.vn", phone="0912345678", address=ADDRESS)
+    await db.commit()
+    await sign_in(client, "a@example.vn")
+    response = await post_form(client, "/account/contact", {"phone": "0912345678", "address": ADDRESS, **change})
+    assert response.status_code == 422
+    assert re.search(rf'id="e-{field}">[^<]*{re.escape(message)}', response.text)
+    await db.refresh(user)
+    assert (user.phone, user.address) == ("0912345678", ADDRESS)
+    assert await db.scalar(select(func.count()).select_from(AuditLog)) == 0
+
+
+async def test_contact_details_message_in_english_when_chosen(client, db) -> None:
+    await make_user(db, Role.LIBRARIAN, email="t@example.vn")
+    await db.commit()
+    await sign_in(client, "t@example.vn")
+    await client.get("/lang/en")
+    response = await post_form(client, "/account/contact", {"address": "x" * 301})
+    assert response.status_code == 422 and "Must be at most 300 characters." in response.text
+
+
+async def test_only_a_signed_in_user_changes_contact_details(client, db) -> None:
+    response = await post_form(client, "/account/contact", {"address": ADDRESS}, follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"].startswith("/login")
+    assert await db.scalar(select(func.count()).select_from(AuditLog)) == 0

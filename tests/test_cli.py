@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from app.auth.models import Role, User
 from app.geography.models import Library
 from app.settings import ROOT
+from recognition.models import EntrySource, RollEntry
 from tests.conftest import TEST_SECRET
 
 
@@ -43,6 +44,12 @@ async def test_demo_data_loads_once_and_prints_accounts(clean_backend, db) -> No
     libraries = await db.scalar(select(func.count()).select_from(Library))
     librarians = await db.scalar(select(func.count()).select_from(User).where(User.role == Role.LIBRARIAN))
     assert 35 <= libraries <= 50 and librarians == libraries
+    sponsors = list(await db.scalars(select(User).where(User.role == Role.SPONSOR)))
+    assert sponsors and all(u.address.endswith("tỉnh Sơn La") for u in sponsors)
+    entries = list(await db.scalars(select(RollEntry).where(RollEntry.source == EntrySource.DONATIONS)))
+    assert any(not e.anonymous for e in entries) and any(e.anonymous for e in entries)
+    assert all(e.address.endswith("tỉnh Sơn La") for e in entries if not e.anonymous)
+    assert all(e.address == "" for e in entries if e.anonymous)
     second = _cli(clean_backend.url, "seed")
     assert "canbo@demo.sonla.vn" not in second.stdout
     assert await db.scalar(select(func.count()).select_from(Library)) == libraries

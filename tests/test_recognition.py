@@ -3,6 +3,8 @@ workflow (approval, publication, corrections, revocations) and bad input; on SQL
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Any
 
 import pytest
@@ -133,6 +135,49 @@ async def test_generating_again_replaces_the_draft(db: AsyncSession) -> None:
     names = [e.name for e in await services.entries(db, roll.id)]
     assert "Vàng A Dình" in names and len(names) == 10
     assert await count(db, HonorRoll) == 1
+
+
+async def test_a_named_sponsors_address_is_carried_an_anonymous_ones_never(client: Any, db: AsyncSession) -> None:
+    company_address = "Số 5 Chu Văn Thịnh, phường Tô Hiệu, tỉnh Sơn La"
+    mai_address = "Số 12 Tô Hiệu, phường Tô Hiệu, tỉnh Sơn La"
+    hidden_address = "Bản Nà Sản, xã Chiềng Mung, tỉnh Sơn La"
+    await officer_client(client, db)
+    assert (await post_form(client, "/officer/recognition/rules", rules_form())).status_code == 303
+    company = await organisation(db, "Ngân hàng TMCP Tây Bắc", address=company_address)
+    await money(db, company, 60_000_000, at(4, 1))
+    mai = await person(db, "Lò Thị Mai", address=mai_address)  # gives both named and anonymously
+    await money(db, mai, 12_000_000, at(2, 20))
+    await in_kind(db, mai, 3_000_000, at(7, 1), anonymous=True)
+    hidden = await person(db, "Ẩn Danh", address=hidden_address)  # only anonymously
+    await money(db, hidden, 15_000_000, at(9, 3), anonymous=True)
+    bao = await person(db, "Trần Quốc Bảo")  # gave no address
+    await money(db, bao, 2_000_000, at(1, 15))
+    await db.commit()
+
+    response = await post_form(client, "/officer/recognition/rolls", {"period_key": str(YEAR)})
+    assert response.status_code == 303, response.text
+    roll_id = int(response.headers["location"].rsplit("/", 1)[1])
+    listed = [(e.sponsor_id, e.anonymous, e.name, e.address) for e in await services.entries(db, roll_id)]
+    assert listed == [
+        (company.id, False, "Ngân hàng TMCP Tây Bắc", company_address),
+        (hidden.id, True, None, ""),
+        (mai.id, False, "Lò Thị Mai", mai_address),
+        (mai.id, True, None, ""),
+        (bao.id, False, "Trần Quốc Bảo", ""),
+    ]
+
+    base = f"/officer/recognition/rolls/{roll_id}"
+    for step, data in (("submit", {}), ("approve", APPROVAL), ("publish", {})):
+        assert (await post_form(client, f"{base}/{step}", data)).status_code == 303, step
+    export = await client.get(f"/honor-rolls/{roll_id}/export.csv")
+    assert export.status_code == 200
+    rows = list(csv.reader(io.StringIO(export.content.decode("utf-8-sig"))))
+    assert [(r[1], r[2]) for r in rows[1:]] == [
+        ("Ngân hàng TMCP Tây Bắc", company_address), ("Lò Thị Mai", mai_address), ("Trần Quốc Bảo", "")]
+    public = await client.get(f"/honor-rolls/{roll_id}")
+    for page in (export.content.decode("utf-8-sig"), public.text):
+        assert "Bản Nà Sản" not in page and page.count(mai_address) == 1  # beside her name only
+    assert "Bản Nà Sản" not in (await client.get(base)).text
 
 
 # --- rules: bad input changes nothing -------------------------------------------------------------

@@ -8,17 +8,19 @@ from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.params import FromQuery
 from litestar.response import Template
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import services
-from app.auth.guards import SESSION_USER_KEY, current_user, signed_in
+from app.auth.guards import SESSION_USER_KEY, acting_user, signed_in
 from app.auth.models import (
     ORGANISATION_KIND_LABELS,
     ROLE_LABELS,
     OrganisationKind,
     Role,
     SponsorType,
+    User,
 )
-from app.auth.schemas import SignIn, SponsorRegistration
+from app.auth.schemas import ContactDetails, SignIn, SponsorRegistration
 from app.errors import DomainError, ValidationFailed
 from app.forms import form_data, validate
 from app.geography.models import Library
@@ -110,13 +112,38 @@ class AuthController(Controller):
 
     @get("/account", name="account", guards=[signed_in])
     async def account(self, request: Request[Any, Any, Any], db_session: DbSession) -> Template:
-        user = current_user(request)
-        assert user is not None  # the guard saw to it
-        library = await db_session.get(Library, user.library_id) if user.library_id else None
-        return render(
-            request,
-            "auth/account.html",
-            account=user,
-            library=library,
-            role_label=ROLE_LABELS[user.role],
-        )
+        user = acting_user(request)
+        return await _account_page(request, db_session, user, {"phone": user.phone, "address": user.address}, {})
+
+    @post("/account/contact", name="account_contact", guards=[signed_in])
+    async def change_contact(self, request: Request[Any, Any, Any], db_session: DbSession) -> Response[Any]:
+        user = acting_user(request)
+        values = form_data(await request.form())
+        try:
+            data = validate(ContactDetails, values)
+        except ValidationFailed as exc:
+            return await _account_page(request, db_session, user, values, exc.errors, status_code=422)
+        if services.update_contact(db_session, user, data):
+            flash(request, _("Your contact details are saved."))
+        return see_other(request, "/account")
+
+
+async def _account_page(
+    request: Request[Any, Any, Any],
+    db_session: AsyncSession,
+    user: User,
+    values: dict[str, Any],
+    errors: dict[str, str],
+    status_code: int = 200,
+) -> Template:
+    library = await db_session.get(Library, user.library_id) if user.library_id else None
+    return render(
+        request,
+        "auth/account.html",
+        status_code=status_code,
+        account=user,
+        library=library,
+        role_label=ROLE_LABELS[user.role],
+        values=values,
+        errors=errors,
+    )

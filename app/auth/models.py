@@ -59,6 +59,8 @@ class User(Base):
     full_name: Mapped[str] = mapped_column(String(120))
     role: Mapped[Role] = mapped_column(enum_column(Role, 16), index=True)
     phone: Mapped[str] = mapped_column(String(20), default="")
+    # A postal address (optional): shown beside the name on honor rolls, unless the gift is anonymous.
+    address: Mapped[str] = mapped_column(String(300), default="", server_default="")
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     # Sponsors

@@ -1,4 +1,4 @@
-"""Input for accounts: sponsor registration, sign-in, librarian invitation."""
+"""Input for accounts: sponsor registration, contact details, sign-in, librarian invitation."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from app.i18n import _
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
 OrgName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, max_length=20)]
+Address = Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)]
 # A Vietnamese enterprise tax code: 10 digits, or 10 digits and a 3-digit branch suffix.
 TAX_CODE = re.compile(r"^\d{10}(-\d{3})?$")
 PHONE = re.compile(r"^\+?[0-9 .]{8,15}$")
@@ -29,6 +30,7 @@ class SponsorRegistration(Strict):
     password: str
     full_name: Name
     phone: Phone | None = None
+    address: Address | None = None
     sponsor_type: SponsorType = SponsorType.INDIVIDUAL
     organisation_name: OrgName | None = None
     organisation_kind: OrganisationKind | None = None
@@ -55,6 +57,19 @@ class SponsorRegistration(Strict):
             raise FieldError(
                 "tax_code", _("A tax code has 10 digits, or 10 digits, a dash and 3 digits.")
             )
+        return self
+
+
+class ContactDetails(Strict):
+    """What a signed-in user may change on their account page (blank clears it)."""
+
+    phone: Phone | None = None
+    address: Address | None = None
+
+    @model_validator(mode="after")
+    def _rules(self) -> Self:
+        if self.phone and not PHONE.match(self.phone):
+            raise FieldError("phone", _("Enter a phone number of 8 to 15 digits."))
         return self
 
 

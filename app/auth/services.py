@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import audit
 from app.auth.models import Role, SponsorType, User
 from app.auth.passwords import hash_password, password_problem, verify_password
-from app.auth.schemas import LibrarianInvitation, SponsorRegistration
+from app.auth.schemas import ContactDetails, LibrarianInvitation, SponsorRegistration
 from app.errors import DomainError, ValidationFailed
 from app.geography.models import Library
 from app.i18n import _
@@ -34,6 +34,7 @@ async def register_sponsor(session: AsyncSession, data: SponsorRegistration) -> 
         password_hash=hash_password(data.password),
         full_name=data.full_name,
         phone=data.phone or "",
+        address=data.address or "",
         role=Role.SPONSOR,
         sponsor_type=data.sponsor_type,
         organisation_name=data.organisation_name
@@ -54,6 +55,27 @@ async def register_sponsor(session: AsyncSession, data: SponsorRegistration) -> 
         after={"email": user.email, "role": user.role.value},
     )
     return user
+
+
+def update_contact(session: AsyncSession, user: User, data: ContactDetails) -> bool:
+    """Change a user's own phone and postal address (blank clears them); audited with before and
+    after. Returns whether anything changed (nothing changed writes nothing)."""
+    before = {"phone": user.phone, "address": user.address}
+    after = {"phone": data.phone or "", "address": data.address or ""}
+    if after == before:
+        return False
+    user.phone, user.address = after["phone"], after["address"]
+    audit.record(
+        session,
+        actor_id=user.id,
+        action="user.update_contact",
+        entity_type="user",
+        entity_id=user.id,
+        summary="contact details changed",
+        before=before,
+        after=after,
+    )
+    return True
 
 
 async def create_officer(
