@@ -589,7 +589,8 @@ async def test_a_bad_correction_is_refused_beside_the_field_and_nothing_changes(
     response = await post_form(client, f"/officer/recognition/nominations/{nomination.id}",
                                {**HOA, "nominee_name": "Tên mới", **overrides})
     assert response.status_code == 422
-    assert f'<small class="field-error" id="e-{field}">{message}</small>' in response.text
+    error_id = "e-nomination-period" if field == "period_key" else f"e-{field}"
+    assert f'<small class="field-error" id="{error_id}">{message}</small>' in response.text
     assert "Vui lòng sửa các ô được đánh dấu bên dưới." in response.text
     await db.refresh(nomination)
     assert (nomination.nominee_name, nomination.period_key, nomination.form, nomination.address) == (
