@@ -38,7 +38,7 @@ from app.cli import migrate, seed_reference  # noqa: E402
 from app.db import import_models  # noqa: E402
 from app.geography.models import Commune  # noqa: E402
 from benchmarks.scratch_db import scratch_database  # noqa: E402
-from recognition import generation, services  # noqa: E402
+from recognition import generation, rules, services  # noqa: E402
 from recognition.models import HonorRoll, RollEntry  # noqa: E402
 from recognition.schemas import DEFAULT_THRESHOLDS, RuleSetIn  # noqa: E402
 
@@ -134,7 +134,7 @@ async def measure(url: str, runs: int) -> dict[str, object]:
     thresholds = {f"{form}_{category}": value for form, by_category in DEFAULT_THRESHOLDS.items()
                   for category, value in by_category.items()}
     async with maker() as session:
-        await services.save_rule_set(session, None, SON_LA, RuleSetIn(
+        await rules.save_rule_set(session, None, SON_LA, RuleSetIn(
             period_key=str(YEAR), period_start=dt.date(YEAR, 1, 1), period_end=dt.date(YEAR, 12, 31),
             count_money=True, count_books=True, count_equipment=True, **thresholds))
         await session.commit()
@@ -182,7 +182,7 @@ async def floor(session: AsyncSession) -> tuple[float, float]:
     """What any persisted roll costs at least, timed apart (in one transaction, rolled back): the
     aggregating pass alone (the generation's first statement), and writing the same entries into a
     table with no index, no key and no constraint."""
-    rule_set = await services.latest_rule_set(session, SON_LA, str(YEAR))
+    rule_set = await rules.latest_rule_set(session, SON_LA, str(YEAR))
     assert rule_set is not None
     await session.execute(text(f"SET LOCAL work_mem = '{generation.WORK_MEM}'"))
     started = time.perf_counter()

@@ -22,7 +22,7 @@ from app.i18n import VN_TZ, _
 from app.text import like_pattern
 from app.web import DbSession, flash, render, see_other
 from donations.receipts import html_to_pdf, issuer, render_html
-from recognition import documents, services
+from recognition import documents, nominations, rules, services
 from recognition.models import (
     CATEGORY_LABELS,
     FORM_LABELS,
@@ -81,11 +81,11 @@ async def _officer_page(request: Request[Any, Any, Any], db: AsyncSession, *, st
                         withdraw_errors: dict[int, str] | None = None,
                         generate_errors: dict[str, str] | None = None) -> Template:
     province = _settings(request).province_code
-    sets = await services.rule_sets(db, province)
+    sets = await rules.rule_sets(db, province)
     return render(
         request, "recognition/officer.html", status_code=status_code,
         rule_sets=sets, periods=sorted({s.period_key for s in sets}, reverse=True),
-        nominations=await services.nominations(db, province), rolls=await services.rolls(db, province),
+        nominations=await nominations.in_province(db, province), rolls=await services.rolls(db, province),
         rule_values=rule_values or default_rule_values(), rule_errors=rule_errors or {},
         nomination_values=nomination_values or {}, nomination_errors=nomination_errors or {},
         withdraw_errors=withdraw_errors or {},
@@ -109,7 +109,7 @@ async def _roll_page(request: Request[Any, Any, Any], db: AsyncSession, roll: Ho
 async def _nomination_page(request: Request[Any, Any, Any], db: AsyncSession, nomination: Nomination, *,
                            status_code: int = 200, values: dict[str, Any] | None = None,
                            errors: dict[str, str] | None = None) -> Template:
-    periods = {s.period_key for s in await services.rule_sets(db, _settings(request).province_code)}
+    periods = {s.period_key for s in await rules.rule_sets(db, _settings(request).province_code)}
     current = {"period_key": nomination.period_key, "nominee_name": nomination.nominee_name,
                "nominee_kind": nomination.nominee_kind.value, "address": nomination.address,
                "form": nomination.form.value, "work": nomination.work, "evidence": nomination.evidence}
@@ -131,7 +131,7 @@ class OfficerRecognition(Controller):
         values = form_data(await request.form())
         try:
             data = validate(RuleSetIn, values)
-            rule_set = await services.save_rule_set(db_session, acting_user(request),
+            rule_set = await rules.save_rule_set(db_session, acting_user(request),
                                                     _settings(request).province_code, data)
         except ValidationFailed as exc:
             return await _officer_page(request, db_session, status_code=422, rule_values=values,
@@ -145,7 +145,7 @@ class OfficerRecognition(Controller):
         values = form_data(await request.form())
         try:
             data = validate(NominationIn, values)
-            await services.nominate(db_session, acting_user(request), _settings(request).province_code, data)
+            await nominations.nominate(db_session, acting_user(request), _settings(request).province_code, data)
         except ValidationFailed as exc:
             return await _officer_page(request, db_session, status_code=422, nomination_values=values,
                                        nomination_errors=exc.errors)
@@ -155,7 +155,7 @@ class OfficerRecognition(Controller):
     @get("/nominations/{nomination_id:int}", name="recognition_nomination")
     async def nomination(self, request: Request[Any, Any, Any], db_session: DbSession,
                          nomination_id: FromPath[int]) -> Template:
-        nomination = await services.open_nomination(db_session, _settings(request).province_code, nomination_id)
+        nomination = await nominations.open_nomination(db_session, _settings(request).province_code, nomination_id)
         return await _nomination_page(request, db_session, nomination)
 
     @post("/nominations/{nomination_id:int}", name="recognition_nomination_update")
@@ -164,10 +164,10 @@ class OfficerRecognition(Controller):
         province = _settings(request).province_code
         values = form_data(await request.form())
         try:
-            await services.update_nomination(db_session, acting_user(request), province, nomination_id,
+            await nominations.update_nomination(db_session, acting_user(request), province, nomination_id,
                                              validate(NominationIn, values))
         except ValidationFailed as exc:
-            nomination = await services.open_nomination(db_session, province, nomination_id)
+            nomination = await nominations.open_nomination(db_session, province, nomination_id)
             return await _nomination_page(request, db_session, nomination, status_code=422, values=values,
                                           errors=exc.errors)
         flash(request, _("Nomination corrected."))
@@ -178,7 +178,7 @@ class OfficerRecognition(Controller):
                        nomination_id: FromPath[int]) -> Response[Any]:
         values = form_data(await request.form())
         try:
-            await services.withdraw_nomination(db_session, acting_user(request), _settings(request).province_code,
+            await nominations.withdraw_nomination(db_session, acting_user(request), _settings(request).province_code,
                                                nomination_id, validate(RevokeIn, values))
         except ValidationFailed as exc:
             return await _officer_page(request, db_session, status_code=422,
@@ -369,7 +369,7 @@ class RecognitionApi(Controller):
     async def create_rule_set(self, request: Request[Any, Any, Any], db_session: DbSession,
                               data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
         """A new version of a period's rules; 422 with a message per field when they are not valid."""
-        rule_set = await services.save_rule_set(db_session, acting_user(request), _settings(request).province_code,
+        rule_set = await rules.save_rule_set(db_session, acting_user(request), _settings(request).province_code,
                                                 validate(RuleSetIn, data))
         return {"id": rule_set.id, "period": rule_set.period_key, "version": rule_set.version,
                 "thresholds": rule_set.thresholds}

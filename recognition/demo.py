@@ -16,7 +16,7 @@ from app.settings import get_settings
 from donations import services as donations
 from donations.models import PledgeKind, Target
 from donations.schemas import PledgeIn
-from recognition import services
+from recognition import nominations, rules, services
 from recognition.models import CommendationForm, NomineeKind
 from recognition.schemas import DEFAULT_THRESHOLDS, ApproveIn, NominationIn, RuleSetIn
 
@@ -56,16 +56,16 @@ async def seed(session: AsyncSession, ctx: DemoContext) -> None:
     year = str(today.year)
     thresholds = {f"{form}_{category}": value for form, by_category in DEFAULT_THRESHOLDS.items()
                   for category, value in by_category.items()}
-    await services.save_rule_set(session, officer, SON_LA, RuleSetIn(
+    await rules.save_rule_set(session, officer, SON_LA, RuleSetIn(
         period_key=year, period_start=dt.date(today.year, 1, 1), period_end=dt.date(today.year, 12, 31),
         count_money=True, count_books=True, count_equipment=True, note="Bộ tiêu chí mặc định", **thresholds))
     librarian_library = ctx.libraries[0].name if ctx.libraries else "Thư viện xã"
-    await services.nominate(session, officer, SON_LA, NominationIn(
+    await nominations.nominate(session, officer, SON_LA, NominationIn(
         period_key=year, nominee_name="Lường Thị Hoa", nominee_kind=NomineeKind.LIBRARIAN,
         address=librarian_library, form=CommendationForm.DIRECTOR_COMMENDATION,
         work="Vận hành tủ sách lưu động đến 12 bản vùng cao, tổ chức 30 buổi đọc sách cho thiếu nhi",
         evidence="Báo cáo của UBND xã và ảnh các buổi đọc sách"))
-    await services.nominate(session, officer, SON_LA, NominationIn(
+    await nominations.nominate(session, officer, SON_LA, NominationIn(
         period_key=year, nominee_name="Trường PTDTBT Tiểu học Chiềng Cơi", nominee_kind=NomineeKind.SCHOOL,
         address="Xã Chiềng Cơi", form=CommendationForm.THANK_YOU_LETTER,
         work="Phối hợp tổ chức Ngày sách và Văn hóa đọc Việt Nam tại xã", evidence="Kế hoạch và báo cáo kết quả"))

@@ -1,4 +1,5 @@
-"""Every change to rule sets, nominations and honor rolls: checked, written, audited.
+"""Every change to honor rolls: checked, written, audited (rule sets: `rules`; nominations:
+`nominations`).
 Services never commit; the request (or the command) owns the transaction.
 
 A roll's life: draft → submitted → approved (decision number, date, signer) → published. A draft
@@ -10,7 +11,6 @@ the old one. Entries of a published roll can only be revoked, with a reason show
 
 from __future__ import annotations
 
-import enum
 import hashlib
 import json
 from typing import Any
@@ -24,7 +24,7 @@ from app.db import utcnow
 from app.errors import IllegalTransition, NotFound, ValidationFailed
 from app.i18n import _
 from app.text import fold
-from recognition import generation
+from recognition import generation, nominations, rules
 from recognition.models import (
     FORM_ORDER,
     ROLL_STATUS_LABELS,
@@ -32,12 +32,11 @@ from recognition.models import (
     CommendationForm,
     EntrySource,
     HonorRoll,
-    Nomination,
     RollEntry,
     RollStatus,
     RuleSet,
 )
-from recognition.schemas import ApproveIn, CorrectionIn, EntryEditIn, NominationIn, RevokeIn, RuleSetIn
+from recognition.schemas import ApproveIn, CorrectionIn, EntryEditIn, RevokeIn
 
 S = RollStatus
 ALLOWED: dict[RollStatus, frozenset[RollStatus]] = {
@@ -65,119 +64,6 @@ def _move(session: AsyncSession, actor: User | None, roll: HonorRoll, to: RollSt
     roll.status = to
     audit.record(session, actor_id=actor.id if actor else None, action=action, entity_type="honor_roll",
                  entity_id=roll.id, before={"status": before.value}, after={"status": to.value, **(after or {})})
-
-
-# --- rule sets ------------------------------------------------------------------------------------
-
-
-async def latest_rule_set(session: AsyncSession, province_code: int, period_key: str) -> RuleSet | None:
-    return await session.scalar(
-        select(RuleSet).where(RuleSet.province_code == province_code, RuleSet.period_key == period_key)
-        .order_by(RuleSet.version.desc()).limit(1))
-
-
-async def rule_sets(session: AsyncSession, province_code: int) -> list[RuleSet]:
-    return list(await session.scalars(
-        select(RuleSet).where(RuleSet.province_code == province_code)
-        .order_by(RuleSet.period_start.desc(), RuleSet.period_key, RuleSet.version.desc())))
-
-
-async def save_rule_set(session: AsyncSession, actor: User | None, province_code: int, data: RuleSetIn) -> RuleSet:
-    """A new version of the period's rules (version 1 for a new period). Never edits an old one."""
-    latest = await latest_rule_set(session, province_code, data.period_key)
-    rule_set = RuleSet(
-        province_code=province_code, period_key=data.period_key, period_kind=data.period_kind,
-        period_start=data.period_start, period_end=data.period_end, version=(latest.version + 1) if latest else 1,
-        count_money=data.count_money, count_books=data.count_books, count_equipment=data.count_equipment,
-        thresholds=data.thresholds(), note=data.note or "", created_by_id=actor.id if actor else None,
-    )
-    session.add(rule_set)
-    await session.flush()
-    audit.record(session, actor_id=rule_set.created_by_id, action="recognition.rules_saved",
-                 entity_type="recognition_rule_set", entity_id=rule_set.id,
-                 summary=f"{data.period_key} v{rule_set.version}",
-                 after={"thresholds": rule_set.thresholds, "start": data.period_start.isoformat(),
-                        "end": data.period_end.isoformat()})
-    return rule_set
-
-
-# --- nominations ----------------------------------------------------------------------------------
-
-
-async def nominate(session: AsyncSession, actor: User | None, province_code: int, data: NominationIn) -> Nomination:
-    if await latest_rule_set(session, province_code, data.period_key) is None:
-        raise ValidationFailed({"period_key": _("Define the rules of this period first.")})
-    nomination = Nomination(province_code=province_code, created_by_id=actor.id if actor else None,
-                            **{**data.model_dump(), "address": data.address or ""})
-    session.add(nomination)
-    await session.flush()
-    audit.record(session, actor_id=nomination.created_by_id, action="recognition.nominated",
-                 entity_type="recognition_nomination", entity_id=nomination.id, summary=data.nominee_name,
-                 after={"form": data.form.value, "kind": data.nominee_kind.value})
-    return nomination
-
-
-async def open_nomination(session: AsyncSession, province_code: int, nomination_id: int, *,
-                          for_update: bool = False) -> Nomination:
-    """A nomination of the province that is not withdrawn (404 for another province's or none)."""
-    nomination = await session.get(Nomination, nomination_id, with_for_update=for_update or None,
-                                   populate_existing=for_update)
-    if nomination is None or nomination.province_code != province_code:
-        raise NotFound(_("No such nomination."))
-    if nomination.withdrawn_at is not None:
-        raise IllegalTransition(_("This nomination was withdrawn: it can no longer be edited."))
-    return nomination
-
-
-def _nomination_values(nomination: Nomination | NominationIn) -> dict[str, Any]:
-    """The editable fields as plain JSON (enums by value, no address as "")."""
-    return {field: (value.value if isinstance(value, enum.Enum) else value or "")
-            for field in NominationIn.model_fields for value in [getattr(nomination, field)]}
-
-
-async def update_nomination(session: AsyncSession, actor: User | None, province_code: int, nomination_id: int,
-                            data: NominationIn) -> Nomination:
-    """Correct an open nomination: checked as a new one is, then written with an audit row of the
-    fields that changed (nothing changed: nothing written, no audit row). Rolls already generated
-    keep the copy they made of it; drafts generated from now on use the new values."""
-    nomination = await open_nomination(session, province_code, nomination_id, for_update=True)
-    if await latest_rule_set(session, province_code, data.period_key) is None:
-        raise ValidationFailed({"period_key": _("Define the rules of this period first.")})
-    old, new = _nomination_values(nomination), _nomination_values(data)
-    changed = [field for field in new if new[field] != old[field]]
-    if not changed:
-        return nomination
-    for field in changed:
-        setattr(nomination, field, getattr(data, field) or "")
-    audit.record(session, actor_id=actor.id if actor else None, action="recognition.nomination_updated",
-                 entity_type="recognition_nomination", entity_id=nomination.id, summary=nomination.nominee_name,
-                 before={field: old[field] for field in changed}, after={field: new[field] for field in changed})
-    return nomination
-
-
-async def withdraw_nomination(session: AsyncSession, actor: User | None, province_code: int, nomination_id: int,
-                              data: RevokeIn) -> Nomination:
-    """Leave a nomination out of the rolls generated from now on (with the reason)."""
-    nomination = await session.get(Nomination, nomination_id, with_for_update=True)
-    if nomination is None or nomination.province_code != province_code:
-        raise NotFound(_("No such nomination."))
-    if nomination.withdrawn_at is not None:
-        raise IllegalTransition(_("This nomination was already withdrawn."))
-    nomination.withdrawn_at, nomination.withdrawal_reason = utcnow(), data.reason
-    audit.record(session, actor_id=actor.id if actor else None, action="recognition.nomination_withdrawn",
-                 entity_type="recognition_nomination", entity_id=nomination.id, summary=data.reason,
-                 before={"withdrawn": False}, after={"withdrawn": True})
-    return nomination
-
-
-async def nominations(session: AsyncSession, province_code: int, period_key: str | None = None, *,
-                      withdrawn: bool = True) -> list[Nomination]:
-    query = select(Nomination).where(Nomination.province_code == province_code)
-    if period_key:
-        query = query.where(Nomination.period_key == period_key)
-    if not withdrawn:
-        query = query.where(Nomination.withdrawn_at.is_(None))
-    return list(await session.scalars(query.order_by(Nomination.id.desc())))
 
 
 # --- generating a roll ----------------------------------------------------------------------------
@@ -208,8 +94,8 @@ async def _fill(session: AsyncSession, roll: HonorRoll, rule_set: RuleSet, *, fr
     totals = await generation.insert_donor_entries(session, rule_set, roll.id)
     counts = {key: group.count for key, group in totals.groups.items()}
     nominated: dict[tuple[str, int], int] = {}
-    for nomination in sorted(await nominations(session, roll.province_code, roll.period_key, withdrawn=False),
-                             key=lambda n: n.id):
+    open_ones = await nominations.in_province(session, roll.province_code, roll.period_key, withdrawn=False)
+    for nomination in sorted(open_ones, key=lambda n: n.id):
         category, form = nomination.nominee_kind.category, nomination.form
         rank = counts.get((category.value, form.rank), 0) + 1
         counts[(category.value, form.rank)] = rank
@@ -249,9 +135,7 @@ async def summary(session: AsyncSession, roll_id: int) -> list[dict[str, Any]]:
 
 async def generate(session: AsyncSession, actor: User | None, province_code: int, period_key: str) -> HonorRoll:
     """The period's roll with its newest rules: a new draft, or the open draft computed again."""
-    rule_set = await latest_rule_set(session, province_code, period_key)
-    if rule_set is None:
-        raise ValidationFailed({"period_key": _("Define the rules of this period first.")})
+    rule_set = await rules.require_rules(session, province_code, period_key)
     versions = list(await session.scalars(
         select(HonorRoll).where(HonorRoll.province_code == province_code, HonorRoll.period_key == period_key)
         .order_by(HonorRoll.version.desc()).with_for_update()))
@@ -283,7 +167,7 @@ async def correct(session: AsyncSession, actor: User | None, roll: HonorRoll, da
     pending = await session.scalar(select(HonorRoll.id).where(HonorRoll.supersedes_id == roll.id))
     if pending is not None:
         raise IllegalTransition(_("A correction of this roll is already in progress."))
-    rule_set = await latest_rule_set(session, roll.province_code, roll.period_key)
+    rule_set = await rules.latest_rule_set(session, roll.province_code, roll.period_key)
     assert rule_set is not None
     new = HonorRoll(province_code=roll.province_code, period_key=roll.period_key, version=roll.version + 1,
                     rule_set_id=rule_set.id, status=S.DRAFT, supersedes_id=roll.id, change_note=data.change_note,

@@ -22,7 +22,7 @@ from donations import services as donations
 from donations.models import Pledge, PledgeKind, PledgeStatus, Target
 from donations.schemas import PledgeIn
 from needs.models import Need
-from recognition import services
+from recognition import nominations, rules, services
 from recognition.generation import MONEY_COUNTS, period_bounds
 from recognition.models import FORM_ORDER, Category
 from tests.conftest import create_database, drop_database
@@ -129,7 +129,7 @@ async def reference_roll(db: AsyncSession, pool_province: int) -> list[tuple[Any
     """The roll as the former query computed it, in Python: each pledge's province through its
     need and its commune (else the pool's), the period's counted contributions per sponsor and
     anonymity, tiered and ranked."""
-    rule_set = await services.latest_rule_set(db, SON_LA, str(YEAR))
+    rule_set = await rules.latest_rule_set(db, SON_LA, str(YEAR))
     assert rule_set is not None
     lower, upper = period_bounds(rule_set.period_start, rule_set.period_end)
     needs = dict((await db.execute(select(Need.id, Need.province_code))).tuples().all())
@@ -185,7 +185,7 @@ async def test_the_roll_is_the_one_the_joins_gave(db: AsyncSession) -> None:
                       need_id=need.id, commune_code=need.commune_code, amount=4_000_000 * (i + 1),
                       status=PledgeStatus.ALLOCATED, created_at=at(5, 5), confirmed_at=at(5, 5 + i)))
     await db.flush()
-    await services.save_rule_set(db, None, SON_LA, default_rules())
+    await rules.save_rule_set(db, None, SON_LA, default_rules())
     roll = await services.generate(db, None, SON_LA, str(YEAR))
     await db.commit()
 
@@ -205,10 +205,10 @@ async def test_the_summary_counts_nominations_as_reading_the_entries_back(db: As
 
     await money(db, await person(db, "Nguyễn Văn An"), 60_000_000, at(3, 1))
     await money(db, await person(db, "Ẩn Danh"), 20_000_000, at(3, 2), anonymous=True)
-    await services.save_rule_set(db, None, SON_LA, default_rules())
+    await rules.save_rule_set(db, None, SON_LA, default_rules())
     for name, kind, form in (("Lò Văn Thư", "librarian", "chair_merit"), ("Trường Mường La", "school",
                                                                             "thank_you_letter")):
-        await services.nominate(db, None, SON_LA, NominationIn.model_validate({
+        await nominations.nominate(db, None, SON_LA, NominationIn.model_validate({
             "period_key": str(YEAR), "nominee_name": name, "nominee_kind": kind, "form": form,
             "work": "Thư viện lưu động", "evidence": "Biên bản"}))
     roll = await services.generate(db, None, SON_LA, str(YEAR))

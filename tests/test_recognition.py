@@ -15,7 +15,7 @@ from app.audit import AuditLog
 from app.auth.models import Role
 from app.errors import IllegalTransition, NotFound, ValidationFailed
 from donations.models import PledgeKind, PledgeStatus
-from recognition import services
+from recognition import nominations, rules, services
 from recognition.models import Category, CommendationForm, HonorRoll, Nomination, RollEntry, RollStatus, RuleSet
 from recognition.schemas import ApproveIn, CorrectionIn, NominationIn, RevokeIn, RuleSetIn
 from tests.recognition_support import (
@@ -82,7 +82,7 @@ def default_rules() -> RuleSetIn:
 
 async def test_roll_tiers_ranks_ties_and_anonymous_sponsors(db: AsyncSession) -> None:
     s = await arrange_gifts(db)
-    await services.save_rule_set(db, None, SON_LA, default_rules())
+    await rules.save_rule_set(db, None, SON_LA, default_rules())
     roll = await services.generate(db, None, SON_LA, str(YEAR))
     await db.commit()
 
@@ -118,7 +118,7 @@ async def test_roll_tiers_ranks_ties_and_anonymous_sponsors(db: AsyncSession) ->
 
 async def test_only_the_kinds_the_rules_count(db: AsyncSession) -> None:
     await arrange_gifts(db)
-    await services.save_rule_set(db, None, SON_LA, RuleSetIn.model_validate(
+    await rules.save_rule_set(db, None, SON_LA, RuleSetIn.model_validate(
         rules_form(count_books=None, count_equipment=None)))
     roll = await services.generate(db, None, SON_LA, str(YEAR))
     names = [e.name for e in await services.entries(db, roll.id)]
@@ -127,7 +127,7 @@ async def test_only_the_kinds_the_rules_count(db: AsyncSession) -> None:
 
 async def test_generating_again_replaces_the_draft(db: AsyncSession) -> None:
     s = await arrange_gifts(db)
-    await services.save_rule_set(db, None, SON_LA, default_rules())
+    await rules.save_rule_set(db, None, SON_LA, default_rules())
     roll = await services.generate(db, None, SON_LA, str(YEAR))
     await money(db, s["small"], 1, at(9, 5))  # 1,000,000 now: a letter of thanks
     again = await services.generate(db, None, SON_LA, str(YEAR))
@@ -440,14 +440,14 @@ async def nomination_entry(db: AsyncSession, roll: HonorRoll, nomination: Nomina
 
 
 async def test_a_corrected_nomination_changes_later_drafts_not_what_was_generated(db: AsyncSession) -> None:
-    await services.save_rule_set(db, None, SON_LA, default_rules())
-    nomination = await services.nominate(db, None, SON_LA, nomination_in())
+    await rules.save_rule_set(db, None, SON_LA, default_rules())
+    nomination = await nominations.nominate(db, None, SON_LA, nomination_in())
     draft = await services.generate(db, None, SON_LA, str(YEAR))
     await db.commit()
 
     fixed = nomination_in(nominee_name="Lường Thị Hoà", address="", form="chair_merit",
                           work="Vận hành thư viện lưu động tại 12 bản")
-    await services.update_nomination(db, None, SON_LA, nomination.id, fixed)
+    await nominations.update_nomination(db, None, SON_LA, nomination.id, fixed)
     await db.commit()
     await db.refresh(nomination)
     assert (nomination.nominee_name, nomination.address, nomination.form, nomination.work) == (
@@ -471,8 +471,8 @@ async def test_a_corrected_nomination_changes_later_drafts_not_what_was_generate
 
 
 async def test_a_corrected_nomination_never_changes_a_published_roll(db: AsyncSession) -> None:
-    await services.save_rule_set(db, None, SON_LA, default_rules())
-    nomination = await services.nominate(db, None, SON_LA, nomination_in())
+    await rules.save_rule_set(db, None, SON_LA, default_rules())
+    nomination = await nominations.nominate(db, None, SON_LA, nomination_in())
     roll = await services.generate(db, None, SON_LA, str(YEAR))
     services.submit(db, None, roll)
     services.approve(db, None, roll, ApproveIn.model_validate(APPROVAL))
@@ -480,7 +480,7 @@ async def test_a_corrected_nomination_never_changes_a_published_roll(db: AsyncSe
     await db.commit()
     published_hash = roll.content_hash
 
-    await services.update_nomination(db, None, SON_LA, nomination.id,
+    await nominations.update_nomination(db, None, SON_LA, nomination.id,
                                      nomination_in(nominee_name="Lường Thị Hoà", work="Đọc sách cùng em"))
     await db.commit()
     roll = await db.get(HonorRoll, roll.id, populate_existing=True)  # type: ignore[assignment]
@@ -498,18 +498,18 @@ async def test_a_corrected_nomination_never_changes_a_published_roll(db: AsyncSe
 
 async def test_correcting_a_nomination_is_refused_when_withdrawn_unknown_or_another_provinces(
         db: AsyncSession) -> None:
-    await services.save_rule_set(db, None, SON_LA, default_rules())
-    nomination = await services.nominate(db, None, SON_LA, nomination_in())
+    await rules.save_rule_set(db, None, SON_LA, default_rules())
+    nomination = await nominations.nominate(db, None, SON_LA, nomination_in())
     with pytest.raises(NotFound):
-        await services.update_nomination(db, None, SON_LA + 1, nomination.id, nomination_in(nominee_name="X"))
+        await nominations.update_nomination(db, None, SON_LA + 1, nomination.id, nomination_in(nominee_name="X"))
     with pytest.raises(NotFound):
-        await services.update_nomination(db, None, SON_LA, nomination.id + 1000, nomination_in(nominee_name="X"))
+        await nominations.update_nomination(db, None, SON_LA, nomination.id + 1000, nomination_in(nominee_name="X"))
     with pytest.raises(ValidationFailed) as refused:
-        await services.update_nomination(db, None, SON_LA, nomination.id, nomination_in(period_key="Hè 2026"))
+        await nominations.update_nomination(db, None, SON_LA, nomination.id, nomination_in(period_key="Hè 2026"))
     assert refused.value.errors == {"period_key": "Hãy đặt tiêu chí cho kỳ này trước."}
-    await services.withdraw_nomination(db, None, SON_LA, nomination.id, RevokeIn(reason="Nhập trùng"))
+    await nominations.withdraw_nomination(db, None, SON_LA, nomination.id, RevokeIn(reason="Nhập trùng"))
     with pytest.raises(IllegalTransition) as withdrawn:
-        await services.update_nomination(db, None, SON_LA, nomination.id, nomination_in(nominee_name="X"))
+        await nominations.update_nomination(db, None, SON_LA, nomination.id, nomination_in(nominee_name="X"))
     assert "đã được rút" in withdrawn.value.message
     await db.refresh(nomination)
     assert nomination.nominee_name == "Lường Thị Hoa" and nomination.period_key == str(YEAR)
@@ -517,14 +517,14 @@ async def test_correcting_a_nomination_is_refused_when_withdrawn_unknown_or_anot
 
 
 async def test_a_correction_that_changes_nothing_writes_nothing(db: AsyncSession) -> None:
-    await services.save_rule_set(db, None, SON_LA, default_rules())
-    nomination = await services.nominate(db, None, SON_LA, nomination_in(address=None))
+    await rules.save_rule_set(db, None, SON_LA, default_rules())
+    nomination = await nominations.nominate(db, None, SON_LA, nomination_in(address=None))
     assert nomination.address == ""
     # The same values, blank address as the form posts it (None) or as stored (""): no change.
     for same in (nomination_in(address=None), nomination_in(address="")):
-        await services.update_nomination(db, None, SON_LA, nomination.id, same)
+        await nominations.update_nomination(db, None, SON_LA, nomination.id, same)
     assert await updates(db) == []
-    await services.update_nomination(db, None, SON_LA, nomination.id, nomination_in(address=None, evidence="Ảnh"))
+    await nominations.update_nomination(db, None, SON_LA, nomination.id, nomination_in(address=None, evidence="Ảnh"))
     [row] = await updates(db)
     assert row.before == {"evidence": "Báo cáo của UBND xã"} and row.after == {"evidence": "Ảnh"}
 

@@ -26,5 +26,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('users', schema=None) as batch_op:
-        batch_op.drop_column('address')
+    # A plain DROP COLUMN (SQLite has it since 3.35): a batch copy of `users` could not drop the
+    # old table while other tables' rows refer to it.
+    op.drop_column('users', 'address')
