@@ -148,7 +148,7 @@ def tiered(rule_set: RuleSet):  # type: ignore[no-untyped-def]
     return (
         select(
             s.c.sponsor_id, s.c.anonymous, s.c.total, s.c.gifts, s.c.first_at,
-            category.label("category"), form_rank.label("form_rank"),
+            category.label("category"), is_collective.label("collective"), form_rank.label("form_rank"),
             case((s.c.anonymous, null()), else_=func.coalesce(User.organisation_name, User.full_name)).label("name"),
             case((s.c.anonymous, null()), else_=User.address).label("address"),
         )
@@ -160,7 +160,7 @@ def tiered(rule_set: RuleSet):  # type: ignore[no-untyped-def]
 WORK_TABLE = "recognition_work"
 TEMP_SCHEMA = {"postgresql": "pg_temp", "sqlite": "temp"}
 work = table(WORK_TABLE, *(column(name) for name in (
-    "sponsor_id", "anonymous", "total", "gifts", "first_at", "category", "form_rank", "name", "address")))
+    "sponsor_id", "anonymous", "total", "gifts", "first_at", "category", "collective", "form_rank", "name", "address")))
 
 
 class CreateTempTableAs(Executable, ClauseElement):
@@ -183,7 +183,8 @@ def ranked_entries(roll_id: int):  # type: ignore[no-untyped-def]
     """The roll's donor entries from the work table, ranked (columns named as RollEntry's)."""
     t = work.c
     form = case(*((t.form_rank == i + 1, f.value) for i, f in enumerate(FORM_ORDER)))
-    rank = func.row_number().over(partition_by=(t.category, t.form_rank),
+    # Partitioned by the boolean rather than the category's text: a sort on text compares by collation.
+    rank = func.row_number().over(partition_by=(t.collective, t.form_rank),
                                   order_by=(t.total.desc(), t.first_at, t.sponsor_id))
     return (
         select(
