@@ -8,6 +8,7 @@ from typing import Any
 
 from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
 from litestar import Litestar
+from litestar.config.compression import CompressionConfig
 from litestar.config.csrf import CSRFConfig
 from litestar.config.response_cache import ResponseCacheConfig
 from litestar.datastructures import State
@@ -150,6 +151,11 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
             LocaleMiddleware(),
             UserMiddleware(db_config),
         ],
+        # Pages, fragments, CSS and JSON go gzipped to clients that accept it (slow mountain links);
+        # PDFs, spreadsheets and photos are compressed formats already.
+        compression_config=CompressionConfig(
+            backend="gzip", gzip_compress_level=6, exclude=[r"\.pdf$", r"\.xlsx$", r"/photo$"]
+        ),
         csrf_config=CSRFConfig(
             secret=csrf_secret,
             cookie_secure=settings.is_production,

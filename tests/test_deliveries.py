@@ -179,8 +179,9 @@ async def test_full_lifecycle_from_payment_to_acknowledgement(client: Any, db: A
     await _as(client, a["sponsor"])
     dashboard = (await client.get("/account/pledges")).text
     assert "Đã gửi đi" in dashboard and "Thư viện đã xác nhận" in dashboard and "10/10" in dashboard
-    photo = await client.get(f"/deliveries/receipts/{receipt.id}/photo")
+    photo = await client.get(f"/deliveries/receipts/{receipt.id}/photo", headers={"Accept-Encoding": "gzip"})
     assert photo.status_code == 200 and photo.headers["content-type"].startswith("image/png")
+    assert "content-encoding" not in photo.headers  # an image is compressed already
     ledger = (await client.get("/ledger")).text
     assert "status-acknowledged" in ledger
     api = (await client.get("/api/v1/ledger")).json()

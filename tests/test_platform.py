@@ -92,6 +92,18 @@ async def test_openapi_document(client) -> None:
     assert "/api/v1/communes" in doc["paths"] and "/api/v1/provinces" in doc["paths"]
 
 
+async def test_pages_go_gzipped_to_clients_that_accept_it(client) -> None:
+    """Over slow links: HTML, fragments, CSS and JSON are gzipped when the client accepts it (and
+    a cached public page still goes plain to one that does not)."""
+    for url in ("/", "/needs", "/static/css/site.css", "/schema/openapi.json"):
+        response = await client.get(url, headers={"Accept-Encoding": "gzip"})
+        assert response.status_code == 200, url
+        assert response.headers.get("content-encoding") == "gzip", url
+        assert "accept-encoding" in response.headers.get("vary", "").lower(), url
+    plain = await client.get("/needs", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers and "Nhu cầu" in plain.text
+
+
 async def test_pages_are_light(client) -> None:
     """Home page with its CSS and JS under 60 KB gzipped, all from our own host."""
     page = await client.get("/")

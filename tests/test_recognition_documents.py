@@ -108,8 +108,9 @@ async def test_certificate_pdf_with_vietnamese_text_and_qr_code(client: Any, db:
 
     roll = await published(client, db)
     entry = next(e for e in await services.entries(db, roll.id) if e.name == "Ngân hàng TMCP Tây Bắc")
-    response = await client.get(f"/certificates/{entry.code}.pdf")
+    response = await client.get(f"/certificates/{entry.code}.pdf", headers={"Accept-Encoding": "gzip"})
     assert response.status_code == 200 and response.headers["content-type"] == "application/pdf"
+    assert "content-encoding" not in response.headers  # a PDF is compressed already
     text = pdf_text(response.content)
     assert "GIẤY KHEN CỦA GIÁM ĐỐC SỞ VHTTDL" in text.upper()
     assert "Ngân hàng TMCP Tây Bắc" in text
