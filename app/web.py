@@ -195,11 +195,13 @@ def freeze_startup_heap(app: Any) -> None:
 
 
 def public_cache_key(request: Request[Any, Any, Any]) -> str:
-    """Anonymous pages are shared per URL, language and htmx-ness; signed-in users never share."""
+    """Anonymous pages are shared per URL, language, htmx-ness and whether the client takes gzip
+    (the cache stores the response as compressed for it); signed-in users never share."""
     user = request.scope.get("user")
     who = f"u{user.id}" if user is not None else "anon"
     query = sorted(request.query_params.multi_items())
-    return f"{request.url.path}?{query}|{get_locale()}|{is_htmx(request)}|{who}"
+    gzip = "gzip" in request.headers.get("accept-encoding", "").lower()
+    return f"{request.url.path}?{query}|{get_locale()}|{is_htmx(request)}|{gzip}|{who}"
 
 
 def cache_anonymous_only(scope: Scope, status_code: int) -> bool:

@@ -193,6 +193,12 @@ async def test_public_board_cache_is_shared_by_anonymous_visitors_only(clean_bac
         client.cookies.set("lang", "en")
         english = await client.get("/needs")
         assert f"/needs/{second.id}" in english.text  # another language is another entry
+        client.cookies.set("lang", "vi")
+        plain = await client.get("/needs", headers={"Accept-Encoding": "identity"})
+        assert "content-encoding" not in plain.headers  # a client without gzip never gets the gzipped copy
+        assert f"/needs/{second.id}" in plain.text and "Nhu cầu" in plain.text
+        zipped = await client.get("/needs", headers={"Accept-Encoding": "gzip"})
+        assert zipped.headers.get("content-encoding") == "gzip" and f"/needs/{second.id}" not in zipped.text
         await sign_in(client, officer.email)
         fresh = await client.get("/needs")
         assert f"/needs/{second.id}" in fresh.text  # signed-in users are never served the cache
