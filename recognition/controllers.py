@@ -49,14 +49,28 @@ from recognition.schemas import (
 )
 
 SEARCH_LIMIT = 200
-PAGE_LIMIT = 1000  # entries shown on a page; the exports have them all
+PAGE_SIZE = 500  # entries a roll's page shows; the exports have them all
 
 
-def listing(roll: HonorRoll, entries: list[RollEntry]) -> dict[str, Any]:
-    """What the roll pages need beside the entries: the anonymous count of each group (from the
-    roll's summary, so it holds when the page shows only the first entries) and how many exist."""
-    return {"anonymous_counts": {(r["form"], r["category"]): r["anonymous"] for r in roll.summary},
-            "total_entries": sum(r["count"] for r in roll.summary), "shown": len(entries)}
+def page_number(request: Request[Any, Any, Any]) -> int:
+    """The `page` query parameter: anything but a positive whole number is the first page."""
+    raw = request.query_params.get("page", "")
+    return int(raw) if raw.isdigit() and int(raw) > 0 else 1
+
+
+async def listing(db: AsyncSession, roll: HonorRoll, page: int = 1) -> dict[str, Any]:
+    """One page of a roll's entries (a page past the last is the last), and what the page shows
+    beside them: the anonymous count of each group, from the roll's summary, printed where the
+    group ends (`continuing` is the group that goes on to the next page), and the pager."""
+    total = sum(r["count"] for r in roll.summary)
+    pages = max(1, -(-total // PAGE_SIZE))
+    page = min(page, pages)
+    rows = await services.entries(db, roll.id, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
+    shown, after = rows[:PAGE_SIZE], rows[PAGE_SIZE:]
+    last_group = (shown[-1].form.value, shown[-1].category.value) if shown else None
+    continuing = last_group if after and (after[0].form.value, after[0].category.value) == last_group else None
+    return {"entries": shown, "anonymous_counts": {(r["form"], r["category"]): r["anonymous"] for r in roll.summary},
+            "continuing": continuing, "total_entries": total, "page": page, "pages": pages, "page_size": PAGE_SIZE}
 
 
 def default_rule_values() -> dict[str, Any]:
@@ -97,10 +111,9 @@ async def _officer_page(request: Request[Any, Any, Any], db: AsyncSession, *, st
 async def _roll_page(request: Request[Any, Any, Any], db: AsyncSession, roll: HonorRoll, *,
                      status_code: int = 200, errors: dict[str, str] | None = None,
                      values: dict[str, Any] | None = None) -> Template:
-    entries = await services.entries(db, roll.id, limit=PAGE_LIMIT)
     return render(
         request, "recognition/roll_officer.html", status_code=status_code, roll=roll,
-        rule_set=await db.get(RuleSet, roll.rule_set_id), entries=entries, **listing(roll, entries),
+        rule_set=await db.get(RuleSet, roll.rule_set_id), **await listing(db, roll, page_number(request)),
         errors=errors or {}, values=values or {}, forms=FORM_ORDER, contribution=documents.contribution,
         RollStatus=RollStatus, form_labels=FORM_LABELS, category_labels=CATEGORY_LABELS,
     )
@@ -304,9 +317,9 @@ class PublicHonorRolls(Controller):
     @get("/honor-rolls/{roll_id:int}", name="honor_roll")
     async def roll(self, request: Request[Any, Any, Any], db_session: DbSession, roll_id: FromPath[int]) -> Template:
         roll = await _viewable_roll(request, db_session, roll_id)
-        entries = await services.entries(db_session, roll.id, limit=PAGE_LIMIT)
-        return render(request, "recognition/roll.html", roll=roll, entries=entries, **listing(roll, entries),
-                      contribution=documents.contribution, forms=FORM_ORDER, categories=list(Category))
+        page = await listing(db_session, roll, page_number(request))
+        return render(request, "recognition/roll.html", roll=roll, **page, contribution=documents.contribution,
+                      forms=FORM_ORDER, categories=list(Category))
 
     @get("/honor-rolls/{roll_id:int}/export.csv", name="honor_roll_csv")
     async def export_csv(self, request: Request[Any, Any, Any], db_session: DbSession,

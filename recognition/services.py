@@ -202,12 +202,12 @@ def approve(session: AsyncSession, actor: User | None, roll: HonorRoll, data: Ap
 
 
 async def entries(session: AsyncSession, roll_id: int, *, named_only: bool = False,
-                  limit: int | None = None) -> list[RollEntry]:
+                  limit: int | None = None, offset: int = 0) -> list[RollEntry]:
     """The roll's entries in its order: highest form first, collectives, then by rank."""
     query = select(RollEntry).where(RollEntry.roll_id == roll_id)
     if named_only:
         query = query.where(RollEntry.anonymous.is_(False))
-    query = query.order_by(RollEntry.form_rank, RollEntry.category, RollEntry.rank).limit(limit)
+    query = query.order_by(RollEntry.form_rank, RollEntry.category, RollEntry.rank).limit(limit).offset(offset)
     return list(await session.scalars(query.execution_options(populate_existing=True)))
 
 

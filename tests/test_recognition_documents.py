@@ -85,19 +85,27 @@ async def test_public_page_search_and_anonymous_count(client: Any, db: AsyncSess
     assert api[0]["decision_number"] == "123/QĐ-UBND" and api[0]["content_hash"] == roll.content_hash
 
 
-async def test_long_rolls_show_their_first_entries_and_every_anonymous_count(
+async def test_long_rolls_go_page_by_page_with_every_entry_and_anonymous_count_once(
     client: Any, db: AsyncSession, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from recognition import controllers
 
     roll = await published(client, db)
-    monkeypatch.setattr(controllers, "PAGE_LIMIT", 3)
-    text = flat((await client.get(f"/honor-rolls/{roll.id}")).text)
-    assert "Trang này hiển thị 3 mục đầu tiên trong số 9 mục" in text
-    assert "Ngân hàng TMCP Tây Bắc" in text and "Lò Thị Mai" not in text
-    assert text.count("và 1 nhà tài trợ ẩn danh") == 2  # counted from the summary, not the page
-    officer_page = flat((await client.get(f"/officer/recognition/rolls/{roll.id}")).text)
-    assert "Trang này hiển thị 3 mục đầu tiên trong số 9 mục" in officer_page
+    monkeypatch.setattr(controllers, "PAGE_SIZE", 3)  # 9 entries: 3 pages
+    pages = [flat((await client.get(f"/honor-rolls/{roll.id}", params={"page": n})).text) for n in (1, 2, 3)]
+    assert "1 / 3" in pages[0] and f'href="/honor-rolls/{roll.id}?page=2"' in pages[0]
+    assert "9 mục, mỗi trang 3 mục" in pages[0]
+    assert f'href="/honor-rolls/{roll.id}?page=2"' in pages[2] and "?page=4" not in pages[2]
+    everything = " ".join(pages)
+    for _stt, name, _contribution, _form in EXPECTED:
+        assert everything.count(f">{name}</a>") == 1, name  # each named entry on exactly one page
+    # Each anonymous count once, on the page where its group ends (the summary has two groups).
+    assert everything.count("và 1 nhà tài trợ ẩn danh") == 2
+    # A page past the last is the last; anything but a page number is the first.
+    assert "3 / 3" in flat((await client.get(f"/honor-rolls/{roll.id}", params={"page": 99})).text)
+    assert "1 / 3" in flat((await client.get(f"/honor-rolls/{roll.id}", params={"page": "abc"})).text)
+    officer_page = flat((await client.get(f"/officer/recognition/rolls/{roll.id}", params={"page": 2})).text)
+    assert "2 / 3" in officer_page and f'href="/officer/recognition/rolls/{roll.id}?page=3"' in officer_page
     rows = list(csv.reader(io.StringIO((await client.get(f"/honor-rolls/{roll.id}/export.csv")).text)))
     assert len(rows) == 1 + len(EXPECTED)
 
