@@ -328,6 +328,15 @@ class PublicHonorRolls(Controller):
         content = documents.roll_csv(await services.entries(db_session, roll.id))
         return _attachment(content, "text/csv; charset=utf-8", f"honor-roll-{roll.period_key}-v{roll.version}.csv")
 
+    @get("/honor-rolls/{roll_id:int}/snapshot.json", name="honor_roll_snapshot")
+    async def snapshot(self, db_session: DbSession, roll_id: FromPath[int]) -> Response[bytes]:
+        """What was published, byte for byte: its SHA-256 is the content hash the roll shows."""
+        roll = await db_session.get(HonorRoll, roll_id)
+        if roll is None or roll.status != RollStatus.PUBLISHED or roll.snapshot is None:
+            raise NotFound(_("No such honor roll."))
+        return Response(services.canonical(roll.snapshot), media_type="application/json",
+                        headers={"Content-Disposition": f'inline; filename="honor-roll-{roll.id}.json"'})
+
     @get("/honor-rolls/{roll_id:int}/export.xlsx", name="honor_roll_xlsx")
     async def export_xlsx(self, request: Request[Any, Any, Any], db_session: DbSession,
                           roll_id: FromPath[int]) -> Response[bytes]:

@@ -231,9 +231,14 @@ def snapshot_of(roll: HonorRoll, rule_set: RuleSet, rows: list[RollEntry]) -> di
     }
 
 
+def canonical(snapshot: dict[str, Any]) -> bytes:
+    """The snapshot as the bytes its hash is taken of (and that `/honor-rolls/{id}/snapshot.json`
+    serves): keys sorted, no spaces, UTF-8."""
+    return json.dumps(snapshot, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
 def content_hash(snapshot: dict[str, Any]) -> str:
-    text = json.dumps(snapshot, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return hashlib.sha256(canonical(snapshot)).hexdigest()
 
 
 async def publish(session: AsyncSession, actor: User | None, roll: HonorRoll) -> None:

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from recognition import services
 from recognition.models import RollEntry
-from tests.support import flat
+from tests.support import flat, post_form
 from tests.test_recognition import published
 
 
@@ -94,7 +94,7 @@ async def test_long_rolls_go_page_by_page_with_every_entry_and_anonymous_count_o
     monkeypatch.setattr(controllers, "PAGE_SIZE", 3)  # 9 entries: 3 pages
     pages = [flat((await client.get(f"/honor-rolls/{roll.id}", params={"page": n})).text) for n in (1, 2, 3)]
     assert "1 / 3" in pages[0] and f'href="/honor-rolls/{roll.id}?page=2"' in pages[0]
-    assert "9 mục, mỗi trang 3 mục" in pages[0]
+    assert pages[0].count("9 mục, mỗi trang 3 mục") == 1 and pages[0].count("1 / 3") == 2  # pager above and below
     assert f'href="/honor-rolls/{roll.id}?page=2"' in pages[2] and "?page=4" not in pages[2]
     everything = " ".join(pages)
     for _stt, name, _contribution, _form in EXPECTED:
@@ -133,6 +133,26 @@ async def test_certificate_pdf_with_vietnamese_text_and_qr_code(client: Any, db:
     decoded = [r.text for image in page.images
                for r in zxingcpp.read_barcodes(Image.open(io.BytesIO(image.data)).convert("L"))]
     assert decoded == [verify_url]
+
+
+async def test_anyone_can_check_the_published_snapshot_against_its_hash(client: Any, db: AsyncSession) -> None:
+    import hashlib
+    import json
+
+    roll = await published(client, db)
+    page = (await client.get(f"/honor-rolls/{roll.id}")).text
+    assert roll.content_hash and roll.content_hash in page and f"/honor-rolls/{roll.id}/snapshot.json" in page
+    response = await client.get(f"/honor-rolls/{roll.id}/snapshot.json")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("application/json")
+    assert hashlib.sha256(response.content).hexdigest() == roll.content_hash
+    snapshot = json.loads(response.content)
+    assert [e["name"] for e in snapshot["entries"]] == [name for _stt, name, _c, _f in EXPECTED]
+    assert snapshot["decision"]["number"] == "123/QĐ-UBND"
+    # A draft (here a correction in progress) has no snapshot, even for an officer; nor has a roll that does not exist.
+    draft = await post_form(client, f"/officer/recognition/rolls/{roll.id}/correct", {"change_note": "Sửa tên"})
+    draft_id = int(draft.headers["location"].rsplit("/", 1)[1])
+    assert (await client.get(f"/honor-rolls/{draft_id}/snapshot.json")).status_code == 404
+    assert (await client.get("/honor-rolls/999999/snapshot.json")).status_code == 404
 
 
 async def test_verify_valid_revoked_and_unknown(client: Any, db: AsyncSession) -> None:
