@@ -93,7 +93,8 @@ PLEDGE_STATUS_LABELS = {
 
 # What the honor roll counts (recognition.generation), as SQL the partial indexes below share with
 # its query, so that the planner matches them: money once confirmed, in kind once acknowledged.
-ROLL_MONEY_COUNTED = "kind = 'money' AND status IN ('paid', 'allocated', 'delivered', 'acknowledged')"
+ROLL_MONEY_STATUSES = (PledgeStatus.PAID, PledgeStatus.ALLOCATED, PledgeStatus.DELIVERED, PledgeStatus.ACKNOWLEDGED)
+ROLL_MONEY_COUNTED = f"kind = 'money' AND status IN ({', '.join(repr(s.value) for s in ROLL_MONEY_STATUSES)})"
 ROLL_IN_KIND_COUNTED = "status = 'acknowledged' AND kind <> 'money'"
 
 

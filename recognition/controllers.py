@@ -123,12 +123,10 @@ async def _nomination_page(request: Request[Any, Any, Any], db: AsyncSession, no
                            status_code: int = 200, values: dict[str, Any] | None = None,
                            errors: dict[str, str] | None = None) -> Template:
     periods = {s.period_key for s in await rules.rule_sets(db, _settings(request).province_code)}
-    current = {"period_key": nomination.period_key, "nominee_name": nomination.nominee_name,
-               "nominee_kind": nomination.nominee_kind.value, "address": nomination.address,
-               "form": nomination.form.value, "work": nomination.work, "evidence": nomination.evidence}
     return render(request, "recognition/nomination_edit.html", status_code=status_code, nomination=nomination,
-                  periods=sorted(periods | {nomination.period_key}, reverse=True), values=values or current,
-                  errors=errors or {}, forms=FORM_ORDER, nominee_kinds=NOMINEE_KIND_LABELS)
+                  periods=sorted(periods | {nomination.period_key}, reverse=True),
+                  values=values or nominations.form_values(nomination), errors=errors or {}, forms=FORM_ORDER,
+                  nominee_kinds=NOMINEE_KIND_LABELS)
 
 
 class OfficerRecognition(Controller):
@@ -145,7 +143,7 @@ class OfficerRecognition(Controller):
         try:
             data = validate(RuleSetIn, values)
             rule_set = await rules.save_rule_set(db_session, acting_user(request),
-                                                    _settings(request).province_code, data)
+                                                 _settings(request).province_code, data)
         except ValidationFailed as exc:
             return await _officer_page(request, db_session, status_code=422, rule_values=values,
                                        rule_errors=exc.errors)
@@ -178,7 +176,7 @@ class OfficerRecognition(Controller):
         values = form_data(await request.form())
         try:
             await nominations.update_nomination(db_session, acting_user(request), province, nomination_id,
-                                             validate(NominationIn, values))
+                                                validate(NominationIn, values))
         except ValidationFailed as exc:
             nomination = await nominations.open_nomination(db_session, province, nomination_id)
             return await _nomination_page(request, db_session, nomination, status_code=422, values=values,
@@ -192,7 +190,7 @@ class OfficerRecognition(Controller):
         values = form_data(await request.form())
         try:
             await nominations.withdraw_nomination(db_session, acting_user(request), _settings(request).province_code,
-                                               nomination_id, validate(RevokeIn, values))
+                                                  nomination_id, validate(RevokeIn, values))
         except ValidationFailed as exc:
             return await _officer_page(request, db_session, status_code=422,
                                        withdraw_errors={nomination_id: exc.errors.get("reason", "")})
@@ -392,7 +390,7 @@ class RecognitionApi(Controller):
                               data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
         """A new version of a period's rules; 422 with a message per field when they are not valid."""
         rule_set = await rules.save_rule_set(db_session, acting_user(request), _settings(request).province_code,
-                                                validate(RuleSetIn, data))
+                                             validate(RuleSetIn, data))
         return {"id": rule_set.id, "period": rule_set.period_key, "version": rule_set.version,
                 "thresholds": rule_set.thresholds}
 

@@ -59,11 +59,9 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from app.auth.models import SponsorType, User
 from app.i18n import VN_TZ
-from donations.models import ROLL_IN_KIND_COUNTED, ROLL_MONEY_COUNTED, Pledge, PledgeKind, PledgeStatus
+from donations.models import ROLL_IN_KIND_COUNTED, ROLL_MONEY_COUNTED, Pledge, PledgeKind
 from recognition.models import FORM_ORDER, Category, EntrySource, RollEntry, RuleSet
 
-P = PledgeStatus
-MONEY_COUNTS = (P.PAID, P.ALLOCATED, P.DELIVERED, P.ACKNOWLEDGED)
 CODE_LENGTH = 20  # hex digits: 80 random bits
 WORK_MEM = "64MB"
 

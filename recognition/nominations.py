@@ -45,7 +45,7 @@ async def open_nomination(session: AsyncSession, province_code: int, nomination_
     return nomination
 
 
-def _nomination_values(nomination: Nomination | NominationIn) -> dict[str, Any]:
+def form_values(nomination: Nomination | NominationIn) -> dict[str, Any]:
     """The editable fields as plain JSON (enums by value, no address as "")."""
     return {field: (value.value if isinstance(value, enum.Enum) else value or "")
             for field in NominationIn.model_fields for value in [getattr(nomination, field)]}
@@ -58,7 +58,7 @@ async def update_nomination(session: AsyncSession, actor: User | None, province_
     keep the copy they made of it; drafts generated from now on use the new values."""
     nomination = await open_nomination(session, province_code, nomination_id, for_update=True)
     await rules.require_rules(session, province_code, data.period_key)
-    old, new = _nomination_values(nomination), _nomination_values(data)
+    old, new = form_values(nomination), form_values(data)
     changed = [field for field in new if new[field] != old[field]]
     if not changed:
         return nomination

@@ -19,11 +19,11 @@ from app.cli import alembic_config, migrate, seed_reference
 from app.geography.models import Commune
 from app.settings import get_settings
 from donations import services as donations
-from donations.models import Pledge, PledgeKind, PledgeStatus, Target
+from donations.models import ROLL_MONEY_STATUSES, Pledge, PledgeKind, PledgeStatus, Target
 from donations.schemas import PledgeIn
 from needs.models import Need
 from recognition import nominations, rules, services
-from recognition.generation import MONEY_COUNTS, period_bounds
+from recognition.generation import period_bounds
 from recognition.models import FORM_ORDER, Category
 from tests.conftest import create_database, drop_database
 from tests.recognition_support import YEAR, at, in_kind, money, organisation, other_province_commune, person
@@ -139,7 +139,7 @@ async def reference_roll(db: AsyncSession, pool_province: int) -> list[tuple[Any
     for p in await db.scalars(select(Pledge)):
         province = needs.get(p.need_id) or communes.get(p.commune_code) or pool_province
         if p.kind == PledgeKind.MONEY:
-            counted = rule_set.count_money and p.status in MONEY_COUNTS and p.confirmed_at is not None
+            counted = rule_set.count_money and p.status in ROLL_MONEY_STATUSES and p.confirmed_at is not None
             value, when = p.amount, p.confirmed_at
         else:
             on = rule_set.count_books if p.kind == PledgeKind.BOOKS else rule_set.count_equipment
