@@ -280,15 +280,22 @@ async def _record(session: AsyncSession, actor: User, settings: Settings, shipme
     if shipment.source == ShipmentSource.SPONSOR and pledge.kind != PledgeKind.MONEY:
         _in_kind_arrived(session, pledge, allocation, received, unit)
     if received:
-        await session.execute(update(Need).where(Need.id == allocation.need_id)
-                              .values(delivered_quantity=Need.delivered_quantity + received)
-                              .execution_options(synchronize_session=False))
-        need = await session.get(Need, allocation.need_id, with_for_update=True, populate_existing=True)
-        assert need is not None
-        if need.status == NeedStatus.OPEN and need.delivered_quantity >= need.quantity:
-            await need_services.mark_fulfilled(session, actor, need)
+        await add_delivered(session, actor, allocation.need_id, received)
     await _advance_pledge(session, actor.id, pledge.id)
     return receipt
+
+
+async def add_delivered(session: AsyncSession, actor: User, need_id: int, quantity: int) -> Need:
+    """``quantity`` more items of the need are at the library; an open need that has them all is
+    fulfilled."""
+    await session.execute(update(Need).where(Need.id == need_id)
+                          .values(delivered_quantity=Need.delivered_quantity + quantity)
+                          .execution_options(synchronize_session=False))
+    need = await session.get(Need, need_id, with_for_update=True, populate_existing=True)
+    assert need is not None
+    if need.status == NeedStatus.OPEN and need.delivered_quantity >= need.quantity:
+        await need_services.mark_fulfilled(session, actor, need)
+    return need
 
 
 def _in_kind_arrived(session: AsyncSession, pledge: Pledge, allocation: Allocation, received: int, unit: int) -> None:

@@ -50,8 +50,7 @@ from donations.models import (
     ShipmentReceipt,
     ShipmentSource,
 )
-from needs import services as need_services
-from needs.models import Need, NeedStatus
+from needs.models import Need
 
 NOTE_MAX = deliveries.NOTE_MAX
 
@@ -189,13 +188,7 @@ async def mark_handled(session: AsyncSession, actor: User, receipt_id: int, prov
                        note: str | None) -> ShipmentReceipt:
     """The missing items still undecided were replaced outside the platform: the library has them."""
     case, wanted, text = await _open(session, actor, receipt_id, province_code, note, None, whole=True)
-    await session.execute(update(Need).where(Need.id == case.allocation.need_id)
-                          .values(delivered_quantity=Need.delivered_quantity + wanted)
-                          .execution_options(synchronize_session=False))
-    need = await session.get(Need, case.allocation.need_id, with_for_update=True, populate_existing=True)
-    assert need is not None
-    if need.status == NeedStatus.OPEN and need.delivered_quantity >= need.quantity:
-        await need_services.mark_fulfilled(session, actor, need)
+    need = await deliveries.add_delivered(session, actor, case.allocation.need_id, wanted)
     if case.shipment.source == ShipmentSource.SPONSOR and case.pledge.kind != PledgeKind.MONEY:
         session.add(LedgerEntry(kind=LedgerKind.IN_KIND, pledge_id=case.pledge.id, amount=wanted * case.unit,
                                 quantity=wanted, need_id=need.id, commune_code=case.allocation.commune_code))
