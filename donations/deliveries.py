@@ -99,11 +99,13 @@ async def create_shipment(session: AsyncSession, actor: User, commune_code: int,
                           source: ShipmentSource, carrier: str = "", note: str = "") -> Shipment:
     """Group planned allocations of one commune into a new planned shipment."""
     services.require_officer(actor)
-    return await _create(session, actor.id, commune_code, allocation_ids, source, carrier, note)
+    return await new_shipment(session, actor.id, commune_code, allocation_ids, source, carrier, note)
 
 
-async def _create(session: AsyncSession, actor_id: int, commune_code: int, allocation_ids: list[int],
-                  source: ShipmentSource, carrier: str, note: str) -> Shipment:
+async def new_shipment(session: AsyncSession, actor_id: int, commune_code: int, allocation_ids: list[int],
+                       source: ShipmentSource, carrier: str, note: str) -> Shipment:
+    """A new planned shipment of the given allocations (the caller checked who may make it: an
+    officer, a sponsor sending their own gift, a re-send of a shortfall)."""
     wanted = sorted(set(allocation_ids))
     if not wanted:
         raise ValidationFailed({"allocations": _("Choose at least one allocation.")})
@@ -166,11 +168,11 @@ async def _deliver(session: AsyncSession, actor_id: int, shipment: Shipment) -> 
     shipment.delivered_at = utcnow()
     await session.flush()
     for pledge_id in sorted({a.pledge_id for a in shipment.allocations}):
-        await _advance_pledge(session, actor_id, pledge_id)
+        await advance_pledge(session, actor_id, pledge_id)
     return shipment
 
 
-async def _advance_pledge(session: AsyncSession, actor_id: int | None, pledge_id: int) -> None:
+async def advance_pledge(session: AsyncSession, actor_id: int | None, pledge_id: int) -> None:
     """Allocated → delivered once all its allocations arrived; delivered → acknowledged once the
     librarians confirmed every one of them and no shortfall of its waits for a decision (a re-send,
     a release: :mod:`donations.shortfalls`). A pledge not fully allocated yet (pool money left) waits."""
@@ -183,14 +185,14 @@ async def _advance_pledge(session: AsyncSession, actor_id: int | None, pledge_id
     if not rows:
         return
     if pledge.status == PledgeStatus.ALLOCATED and all(s == AllocationStatus.DELIVERED for s, _r in rows):
-        services._move(session, actor_id, pledge, PledgeStatus.DELIVERED, "pledge.deliver")
+        services.move_pledge(session, actor_id, pledge, PledgeStatus.DELIVERED, "pledge.deliver")
         services.notify(session, pledge.sponsor_id, "pledge.delivered",
                         _("Your gift %(ref)s was delivered", ref=pledge.reference),
                         _("The library has your gift. Thank you for supporting reading in the mountains."))
     if pledge.status == PledgeStatus.DELIVERED and all(r is not None and not r.unresolved for _s, r in rows):
         total = await session.scalar(select(func.sum(ShipmentReceipt.accepted_value))
                                      .where(ShipmentReceipt.pledge_id == pledge_id))
-        services._move(session, actor_id, pledge, PledgeStatus.ACKNOWLEDGED, "pledge.acknowledge",
+        services.move_pledge(session, actor_id, pledge, PledgeStatus.ACKNOWLEDGED, "pledge.acknowledge",
                        summary=str(int(total or 0)))
         pledge.acknowledged_at = utcnow()
 
@@ -281,7 +283,7 @@ async def _record(session: AsyncSession, actor: User, settings: Settings, shipme
         _in_kind_arrived(session, pledge, allocation, received, unit)
     if received:
         await add_delivered(session, actor, allocation.need_id, received)
-    await _advance_pledge(session, actor.id, pledge.id)
+    await advance_pledge(session, actor.id, pledge.id)
     return receipt
 
 
@@ -331,8 +333,8 @@ async def receive_from_sponsor(session: AsyncSession, actor: User, settings: Set
         Allocation.pledge_id == pledge.id, Allocation.status == AllocationStatus.PLANNED,
         Allocation.shipment_id.is_(None)))
     assert allocation is not None
-    shipment = await _create(session, actor.id, allocation.commune_code, [allocation.id], ShipmentSource.SPONSOR,
-                             "", "")
+    shipment = await new_shipment(session, actor.id, allocation.commune_code, [allocation.id], ShipmentSource.SPONSOR,
+                                  "", "")
     await _dispatch(session, actor.id, shipment, None)
     await _deliver(session, actor.id, shipment)
     return await _record(session, actor, settings, shipment, allocation, received, text, checked)

@@ -61,7 +61,7 @@ def new_reference() -> str:
     return REFERENCE_CODE_PREFIX + "".join(secrets.choice(CODE_ALPHABET) for _ in range(8))
 
 
-def _move(session: AsyncSession, actor_id: int | None, pledge: Pledge, to: PledgeStatus, action: str,
+def move_pledge(session: AsyncSession, actor_id: int | None, pledge: Pledge, to: PledgeStatus, action: str,
           summary: str = "") -> None:
     if to not in ALLOWED[pledge.status]:
         raise IllegalTransition(_(
@@ -188,7 +188,7 @@ async def create_pledge(session: AsyncSession, sponsor: User, data: PledgeIn, se
                  entity_id=pledge.id, after={"kind": pledge.kind.value, "target": pledge.target.value,
                                              "value": pledge.value, "need_id": pledge.need_id})
     waiting = P.AWAITING_PAYMENT if pledge.kind == PledgeKind.MONEY else P.AWAITING_DELIVERY
-    _move(session, sponsor.id, pledge, waiting, "pledge.await")
+    move_pledge(session, sponsor.id, pledge, waiting, "pledge.await")
     notify(session, sponsor.id, "pledge.received", _("We received your pledge %(ref)s", ref=pledge.reference),
            _("Thank you. Your pledge of %(value)s is recorded.", value=format_vnd(pledge.value)))
     return pledge
@@ -201,7 +201,7 @@ def _kind_of(kind: ItemKind) -> str:
 async def cancel(session: AsyncSession, actor: User, pledge: Pledge) -> Pledge:
     if actor.id != pledge.sponsor_id:
         raise Forbidden(_("You can only cancel your own pledges."))
-    _move(session, actor.id, pledge, P.CANCELED, "pledge.cancel")
+    move_pledge(session, actor.id, pledge, P.CANCELED, "pledge.cancel")
     await _give_back_to_need(session, pledge, allocated=False)
     for payment in pledge.payments:
         if payment.state in (PaymentState.CREATED, PaymentState.PENDING):
@@ -218,7 +218,7 @@ async def expire_unpaid(session: AsyncSession, now: dt.datetime) -> int:
     )
     count = 0
     for pledge in stale:
-        _move(session, None, pledge, P.EXPIRED, "pledge.expire")
+        move_pledge(session, None, pledge, P.EXPIRED, "pledge.expire")
         await _give_back_to_need(session, pledge, allocated=False)
         for payment in pledge.payments:
             if payment.state in (PaymentState.CREATED, PaymentState.PENDING):
@@ -276,7 +276,7 @@ async def confirm_payment(session: AsyncSession, payment: Payment, *, actor_id: 
     now = utcnow()
     payment.confirmed_at = now
     payment.receipt_number = receipt_number or await next_receipt_number(session, now.year)
-    _move(session, actor_id, pledge, P.PAID, "pledge.paid", summary=payment.receipt_number)
+    move_pledge(session, actor_id, pledge, P.PAID, "pledge.paid", summary=payment.receipt_number)
     pledge.confirmed_at = now
     session.add(LedgerEntry(kind=LedgerKind.PAYMENT, pledge_id=pledge.id, payment_id=payment.id,
                             amount=payment.amount, commune_code=pledge.commune_code, need_id=pledge.need_id))
@@ -295,7 +295,7 @@ async def receive_in_kind(session: AsyncSession, actor: User, pledge: Pledge) ->
         and (await session.get(Need, pledge.need_id)).library_id == actor.library_id  # type: ignore[union-attr]
     ):
         raise Forbidden(_("Only the province or the receiving library can confirm receipt."))
-    _move(session, actor.id, pledge, P.RECEIVED, "pledge.receive")
+    move_pledge(session, actor.id, pledge, P.RECEIVED, "pledge.receive")
     pledge.confirmed_at = utcnow()
     session.add(LedgerEntry(kind=LedgerKind.IN_KIND, pledge_id=pledge.id, amount=pledge.value,
                             quantity=pledge.quantity, commune_code=pledge.commune_code, need_id=pledge.need_id))
@@ -321,7 +321,7 @@ async def _allocate_direct(session: AsyncSession, actor_id: int | None, pledge: 
                                value=pledge.value, created_by_id=actor_id))
     session.add(LedgerEntry(kind=LedgerKind.ALLOCATION, pledge_id=pledge.id, amount=pledge.value,
                             quantity=pledge.quantity, need_id=pledge.need_id, commune_code=pledge.commune_code))
-    _move(session, actor_id, pledge, P.ALLOCATED, "pledge.allocate", summary=f"need {pledge.need_id}")
+    move_pledge(session, actor_id, pledge, P.ALLOCATED, "pledge.allocate", summary=f"need {pledge.need_id}")
 
 
 async def fail_payment(session: AsyncSession, payment: Payment, summary: str = "") -> None:
@@ -335,7 +335,7 @@ async def record_refund(session: AsyncSession, actor_id: int | None, payment: Pa
     set_payment_state(session, actor_id, payment, PaymentState.REFUNDED, reason)
     payment.refunded_amount = payment.amount
     allocated = pledge.status == P.ALLOCATED
-    _move(session, actor_id, pledge, P.REFUNDED, "pledge.refund", summary=reason)
+    move_pledge(session, actor_id, pledge, P.REFUNDED, "pledge.refund", summary=reason)
     if allocated and pledge.need_id is not None:
         session.add(LedgerEntry(kind=LedgerKind.ALLOCATION, pledge_id=pledge.id, amount=-pledge.value,
                                 quantity=-pledge.quantity, need_id=pledge.need_id,

@@ -135,10 +135,11 @@ async def resend(session: AsyncSession, actor: User, receipt_id: int, province_c
     audit.record(session, actor_id=actor.id, action="allocation.resend", entity_type="allocation",
                  entity_id=allocation.id, summary=text,
                  after={"receipt": case.receipt.id, "quantity": wanted, "value": allocation.value})
-    shipment = await deliveries._create(session, actor.id, original.commune_code, [allocation.id],
-                                        case.shipment.source, "", text)
+    shipment = await deliveries.new_shipment(session, actor.id, original.commune_code, [allocation.id],
+                                             case.shipment.source, "", text)
     if case.pledge.status == PledgeStatus.DELIVERED:  # something of it is on its way again
-        services._move(session, actor.id, case.pledge, PledgeStatus.ALLOCATED, "pledge.resend", summary=shipment.code)
+        services.move_pledge(session, actor.id, case.pledge, PledgeStatus.ALLOCATED, "pledge.resend",
+                             summary=shipment.code)
     _settle(session, actor, case, "shortfall_resent", wanted, text, "delivery.shortfall_resend",
             shipment=shipment.id, allocation=allocation.id)
     services.notify(session, case.pledge.sponsor_id, "delivery.resend",
@@ -172,7 +173,7 @@ async def release(session: AsyncSession, actor: User, receipt_id: int, province_
                             need_id=need.id, commune_code=case.allocation.commune_code))
     _settle(session, actor, case, "shortfall_released", wanted, text, "delivery.shortfall_release", value=value)
     await session.flush()
-    await deliveries._advance_pledge(session, actor.id, case.pledge.id)
+    await deliveries.advance_pledge(session, actor.id, case.pledge.id)
     library = await session.get(Library, need.library_id)
     services.notify(session, case.pledge.sponsor_id, "delivery.released",
                     _("What arrived of your gift %(ref)s", ref=case.pledge.reference),
@@ -194,5 +195,5 @@ async def mark_handled(session: AsyncSession, actor: User, receipt_id: int, prov
                                 quantity=wanted, need_id=need.id, commune_code=case.allocation.commune_code))
     _settle(session, actor, case, "shortfall_replaced", wanted, text, "delivery.shortfall_handled")
     await session.flush()
-    await deliveries._advance_pledge(session, actor.id, case.pledge.id)
+    await deliveries.advance_pledge(session, actor.id, case.pledge.id)
     return case.receipt
