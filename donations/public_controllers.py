@@ -33,6 +33,8 @@ from donations.ledger import (
     ledger_communes,
     ledger_months,
 )
+from recognition import documents
+from recognition import services as recognition
 
 # --- receipts and confirmation records ------------------------------------------------------------
 
@@ -80,8 +82,11 @@ class SponsorDashboard(Controller):
 
     @get("/", name="sponsor_pledges")
     async def index(self, request: Request[Any, Any, Any], db_session: DbSession) -> Template:
-        views = await dashboard.sponsor_pledges(db_session, acting_user(request))
-        return render(request, "donations/sponsor_pledges.html", views=views)
+        sponsor = acting_user(request)
+        views = await dashboard.sponsor_pledges(db_session, sponsor)
+        return render(request, "donations/sponsor_pledges.html", views=views,
+                      certificates=await recognition.certificates_of(db_session, sponsor.id),
+                      contribution=documents.contribution)
 
 
 # --- the public ledger ----------------------------------------------------------------------------

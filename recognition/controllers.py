@@ -232,7 +232,7 @@ class OfficerRecognition(Controller):
                 services.approve(db_session, actor, roll, validate(ApproveIn, values))
                 message = _("Approved.")
             elif action == "publish":
-                await services.publish(db_session, actor, roll)
+                await services.publish(db_session, actor, roll, site=str(request.base_url))
                 message = _("Published.")
             elif action == "regenerate":
                 await services.generate(db_session, actor, roll.province_code, roll.period_key)

@@ -224,6 +224,10 @@ class RollEntry(Base):
         # generated) have none, and are not in this index.
         Index("uq_honor_roll_entries_code", "code", unique=True, postgresql_where=text("code IS NOT NULL"),
               sqlite_where=text("code IS NOT NULL")),
+        # A sponsor's certificates (their page lists them): only entries with a code, so generating a
+        # draft does not maintain it.
+        Index("ix_honor_roll_entries_sponsor_certificates", "sponsor_id", postgresql_where=text("code IS NOT NULL"),
+              sqlite_where=text("code IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -15,15 +15,17 @@ import hashlib
 import json
 from typing import Any
 
-from sqlalchemy import case, delete, func, select, update
+from sqlalchemy import case, delete, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
 from app.auth.models import User
 from app.db import utcnow
 from app.errors import IllegalTransition, NotFound, ValidationFailed
-from app.i18n import _
+from app.i18n import _, format_date
 from app.text import fold
+from donations.models import OutboxMessage
+from donations.services import notify
 from recognition import generation, nominations, rules
 from recognition.models import (
     FORM_ORDER,
@@ -241,7 +243,10 @@ def content_hash(snapshot: dict[str, Any]) -> str:
     return hashlib.sha256(canonical(snapshot)).hexdigest()
 
 
-async def publish(session: AsyncSession, actor: User | None, roll: HonorRoll) -> None:
+async def publish(session: AsyncSession, actor: User | None, roll: HonorRoll, *, site: str = "") -> None:
+    """Publish an approved roll: certificate codes, the snapshot and its hash; a correction supersedes
+    the version it corrects; every named sponsor is told where their certificate is (`site`: the
+    address the verification links start with)."""
     if roll.status == S.APPROVED and not roll.decision_number:
         raise ValidationFailed({"decision_number": _("A roll is approved with a decision number.")})
     rule_set = await session.get(RuleSet, roll.rule_set_id)
@@ -260,6 +265,28 @@ async def publish(session: AsyncSession, actor: User | None, roll: HonorRoll) ->
                               .values(superseded_by_id=roll.id).execution_options(synchronize_session=False))
     audit.record(session, actor_id=actor.id if actor else None, action="recognition.roll_hashed",
                  entity_type="honor_roll", entity_id=roll.id, after={"content_hash": roll.content_hash})
+    await notify_commended(session, roll, site)
+
+
+async def notify_commended(session: AsyncSession, roll: HonorRoll, site: str) -> None:
+    """A message to every sponsor named in a roll just published: their form, the decision, and the
+    verification address of their certificate (one INSERT ... SELECT into the outbox). A correction
+    tells them too: their certificate has a new code."""
+    if roll.supersedes_id is None:
+        subject = _("You are commended in the honor roll %(period)s", period=roll.period_key)
+    else:
+        subject = _("The honor roll %(period)s was corrected (version %(version)s): your certificate",
+                    period=roll.period_key, version=roll.version)
+    decision = _("Decision No. %(number)s of %(date)s, signed by %(signer)s.", number=roll.decision_number,
+                 date=format_date(roll.decision_date, "long"), signer=roll.signer)
+    verify = _("Your certificate, which anyone can verify:")
+    form = case(*((RollEntry.form == f, literal(str(_(f.label)))) for f in FORM_ORDER))
+    body = form + literal(f". {decision}\n{verify} {site.rstrip('/')}/verify/") + RollEntry.code
+    await session.execute(insert(OutboxMessage).from_select(
+        ["recipient_id", "topic", "subject", "body", "created_at"],
+        select(RollEntry.sponsor_id, literal("recognition.commended"), literal(subject), body,
+               literal(utcnow(), OutboxMessage.__table__.c.created_at.type))
+        .where(RollEntry.roll_id == roll.id, RollEntry.sponsor_id.is_not(None), RollEntry.code.is_not(None))))
 
 
 # --- entries --------------------------------------------------------------------------------------
@@ -309,6 +336,10 @@ async def revoke_entry(session: AsyncSession, actor: User | None, roll: HonorRol
     audit.record(session, actor_id=entry.revoked_by_id, action="recognition.entry_revoked",
                  entity_type="honor_roll_entry", entity_id=entry.id, summary=data.reason,
                  after={"revoked": True, "reason": data.reason})
+    if entry.sponsor_id is not None:
+        notify(session, entry.sponsor_id, "recognition.revoked",
+               _("Your commendation in the honor roll %(period)s was revoked", period=roll.period_key),
+               _("Reason: %(reason)s", reason=data.reason))
 
 
 # --- what the public sees -------------------------------------------------------------------------
@@ -329,6 +360,17 @@ async def entry_by_code(session: AsyncSession, code: str) -> tuple[RollEntry, Ho
     if row is None:
         raise NotFound(_("No certificate has this code."))
     return row[0], row[1]
+
+
+async def certificates_of(session: AsyncSession, sponsor_id: int) -> list[tuple[RollEntry, HonorRoll]]:
+    """A sponsor's certificates: their named entries in the current version of every published roll
+    (revoked ones too, with their reason), newest period first."""
+    rows = await session.execute(
+        select(RollEntry, HonorRoll).join(HonorRoll, HonorRoll.id == RollEntry.roll_id)
+        .where(RollEntry.sponsor_id == sponsor_id, RollEntry.code.is_not(None), HonorRoll.status == S.PUBLISHED,
+               HonorRoll.superseded_by_id.is_(None))
+        .order_by(HonorRoll.period_key.desc(), RollEntry.form_rank).execution_options(populate_existing=True))
+    return [(entry, roll) for entry, roll in rows]
 
 
 async def successor(session: AsyncSession, entry: RollEntry, roll: HonorRoll) -> tuple[HonorRoll | None,

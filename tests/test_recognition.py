@@ -12,9 +12,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import AuditLog
-from app.auth.models import Role
+from app.auth.models import Role, User
 from app.errors import IllegalTransition, NotFound, ValidationFailed
-from donations.models import PledgeKind, PledgeStatus
+from donations.models import OutboxMessage, PledgeKind, PledgeStatus
 from recognition import nominations, rules, services
 from recognition.models import Category, CommendationForm, HonorRoll, Nomination, RollEntry, RollStatus, RuleSet
 from recognition.schemas import ApproveIn, CorrectionIn, NominationIn, RevokeIn, RuleSetIn
@@ -361,6 +361,11 @@ async def test_a_correction_is_a_new_version_that_supersedes(client: Any, db: As
     assert "Đã được thay thế" in dropped and "không còn hiệu lực" in dropped
     current = flat((await client.get(f"/verify/{new_entries['Phạm Thu Hà'].code}")).text)
     assert "Hợp lệ" in current and "Đã được thay thế" not in current
+    ha = new_entries["Phạm Thu Hà"]
+    assert [(e.code, r.id) for e, r in await services.certificates_of(db, ha.sponsor_id)] == [(ha.code, new.id)]  # type: ignore[arg-type]
+    corrected = list(await db.scalars(select(OutboxMessage).where(
+        OutboxMessage.topic == "recognition.commended", OutboxMessage.recipient_id == ha.sponsor_id)))
+    assert len(corrected) == 2 and "đính chính" in corrected[1].subject and ha.code in corrected[1].body
 
 
 async def test_nominations_join_the_roll_in_their_form(client: Any, db: AsyncSession) -> None:
@@ -615,6 +620,46 @@ async def test_revocation_shows_publicly(client: Any, db: AsyncSession) -> None:
     assert "<s>Lò Thị Mai</s>" in public.text and "Khoản tài trợ đã được hoàn lại" in public.text
     await db.refresh(roll)
     assert roll.content_hash == services.content_hash(roll.snapshot)  # type: ignore[arg-type]
+
+
+async def test_named_sponsors_are_told_and_find_their_certificates(client: Any, db: AsyncSession) -> None:
+    roll = await published(client, db)
+    named = {e.sponsor_id: e for e in await services.entries(db, roll.id, named_only=True) if e.sponsor_id}
+    anonymous = set(await db.scalars(select(RollEntry.sponsor_id).where(
+        RollEntry.roll_id == roll.id, RollEntry.anonymous.is_(True))))
+    told = {m.recipient_id: m for m in await db.scalars(
+        select(OutboxMessage).where(OutboxMessage.topic == "recognition.commended"))}
+    assert set(told) == set(named) and not set(told) & anonymous
+    assert {e.name for e in named.values()} == {"Công ty CP Giấy Sơn La", "Ngân hàng TMCP Tây Bắc", "Nguyễn Văn An",
+                                                "Lò Thị Mai", "Trần Quốc Bảo", "Phạm Thu Hà", "Cầm Văn Thắng"}
+    mai = next(e for e in named.values() if e.name == "Lò Thị Mai")
+    message = told[mai.sponsor_id]
+    assert "Lò Thị Mai" not in message.subject and str(YEAR) in message.subject
+    assert message.body.startswith("Giấy khen của Giám đốc Sở") and "123/QĐ-UBND" in message.body
+    assert f"http://testserver.local/verify/{mai.code}" in message.body
+
+    # Her page lists the certificate; another sponsor's page does not.
+    email = await db.scalar(select(User.email).where(User.id == mai.sponsor_id))
+    assert (await post_form(client, "/logout", {})).status_code in (200, 303)
+    await sign_in(client, email)
+    page = flat((await client.get("/account/pledges")).text)
+    assert "Khen thưởng của bạn" in page and f"/certificates/{mai.code}.pdf" in page and "123/QĐ-UBND" in page
+    assert all(f"/certificates/{e.code}.pdf" not in page for e in named.values() if e is not mai)
+    assert (await post_form(client, "/logout", {})).status_code in (200, 303)
+
+    # Revoked: she is told why, and her page shows it instead of the certificate.
+    await sign_in(client, OFFICER)
+    url = f"/officer/recognition/rolls/{roll.id}/entries/{mai.id}/revoke"
+    assert (await post_form(client, url, {"reason": "Khoản tài trợ đã được hoàn lại"})).status_code == 303
+    revoked = await db.scalar(select(OutboxMessage).where(OutboxMessage.topic == "recognition.revoked"))
+    assert revoked is not None and revoked.recipient_id == mai.sponsor_id
+    assert "Khoản tài trợ đã được hoàn lại" in revoked.body
+    listed = await services.certificates_of(db, mai.sponsor_id)  # type: ignore[arg-type]
+    assert [(e.id, e.revoked_reason) for e, _roll in listed] == [(mai.id, "Khoản tài trợ đã được hoàn lại")]
+    assert (await post_form(client, "/logout", {})).status_code in (200, 303)
+    await sign_in(client, email)
+    page = flat((await client.get("/account/pledges")).text)
+    assert "Đã thu hồi</strong>: Khoản tài trợ đã được hoàn lại" in page and f"/certificates/{mai.code}.pdf" not in page
 
 
 # --- authorization --------------------------------------------------------------------------------
