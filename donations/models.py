@@ -195,7 +195,9 @@ class Payment(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     confirmed_at: Mapped[dt.datetime | None]
 
-    pledge: Mapped[Pledge] = relationship(lazy="raise", back_populates="payments")
+    # Read from the identity map where the pledge is loaded (its page loads it with its payments);
+    # never a hidden query.
+    pledge: Mapped[Pledge] = relationship(lazy="raise_on_sql", back_populates="payments")
 
     @property
     def reference(self) -> str:

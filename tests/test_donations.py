@@ -17,7 +17,7 @@ from donations.models import LedgerEntry, LedgerKind, OutboxMessage, Payment, Pa
 from needs.models import Need, NeedStatus
 from tests.conftest import settings_for
 from tests.donations_support import card_token, event, signed, stripe_settings
-from tests.support import make_library, make_need, make_user, post_form, sign_in
+from tests.support import flat, make_library, make_need, make_user, post_form, sign_in
 
 P = PledgeStatus
 
@@ -74,6 +74,17 @@ async def test_pledge_reserves_items_and_awaits_payment(client, db, world) -> No
     assert await _count(db, OutboxMessage) == 1
     page = await client.get(f"/pledges/{reference}")
     assert "150.000" in page.text and "Chọn cách thanh toán" in page.text
+
+
+async def test_bank_transfer_shows_the_vietqr_code_and_account_on_the_pledge_page(client, db, world) -> None:
+    reference = await _pledge_money_to_need(client, world)
+    assert (await post_form(client, f"/pledges/{reference}/pay/bank_transfer", {})).status_code == 303
+    page = await client.get(f"/pledges/{reference}")
+    assert page.status_code == 200, page.text
+    payment = await db.scalar(select(Payment).execution_options(populate_existing=True))
+    assert (payment.provider, payment.state) == ("bank_transfer", PaymentState.PENDING)
+    text = flat(page.text)
+    assert "<svg" in page.text and "0011004455667" in text and reference in text and "150.000" in text
 
 
 async def test_card_payment_confirms_allocates_and_writes_ledger(client, db, world, localstripe_url) -> None:
