@@ -70,13 +70,24 @@ def see_other(request: Request[Any, Any, Any], url: str) -> Response[Any]:
     return Redirect(path=url, status_code=303)
 
 
+MAX_PAGE = 10_000
+
+
+def page_number(request: Request[Any, Any, Any]) -> int:
+    """The `page` query parameter: anything but a whole number from 1 to MAX_PAGE is the first page
+    (`isascii`: "²" is a digit to `str.isdigit` but not to `int`)."""
+    raw = request.query_params.get("page", "")
+    return int(raw) if raw.isascii() and raw.isdigit() and 0 < int(raw) <= MAX_PAGE else 1
+
+
 def flash(request: Request[Any, Any, Any], message: str) -> None:
     request.session.setdefault("flash", []).append(message)
 
 
 def pop_flashes(request: Request[Any, Any, Any]) -> list[str]:
-    """The messages left for this visitor by the previous request (shown once)."""
-    if "flash" not in request.session:
+    """The messages left for this visitor by the previous request (shown once). An error page for
+    a path no route matches has no session (the middleware never ran): nothing to show."""
+    if "session" not in request.scope or "flash" not in request.session:
         return []
     return list(request.session.pop("flash"))
 
@@ -124,7 +135,15 @@ def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> R
     return _error_page(request, exc.status_code, str(exc.detail))
 
 
+def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """Anything unexpected: logged with its traceback; the visitor gets the site's error page in
+    their language (JSON for the API), never the framework's raw JSON."""
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return _error_page(request, 500, _("Something went wrong on our side. Please try again in a moment."))
+
+
 EXCEPTION_HANDLERS: dict[Any, Any] = {
+    Exception: internal_error_handler,
     DomainError: domain_error_handler,
     NotAuthorizedException: not_authorized_handler,
     PermissionDeniedException: forbidden_handler,

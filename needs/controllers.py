@@ -19,7 +19,7 @@ from app.forms import form_data, validate
 from app.geography.models import LIBRARY_KIND_LABELS, Commune, Library, Province
 from app.geography.services import commune_choices, province_choices
 from app.i18n import _, lazy
-from app.web import DbSession, SingleFlight, flash, is_htmx, render, see_other
+from app.web import DbSession, SingleFlight, flash, is_htmx, page_number, render, see_other
 from needs import forms, services
 from needs.catalog import kind_choices
 from needs.models import (
@@ -340,15 +340,18 @@ class OfficerNeeds(Controller):
     @get("/needs", name="moderation_queue")
     async def queue(self, request: Request[Any, Any, Any], db_session: DbSession) -> Template:
         filters = BoardFilters(
-            status=NeedStatus.SUBMITTED, sort="newest", per_page=100, page=int(request.query_params.get("page", 1) or 1)
+            status=NeedStatus.SUBMITTED, sort="newest", per_page=100, page=page_number(request)
         )
         rows, total = await services.board(db_session, filters, current_user(request), with_titles=True)
         return render(request, "needs/queue.html", rows=rows, total=total)
 
     @post("/needs/approve", name="moderation_bulk_approve")
     async def bulk_approve(self, request: Request[Any, Any, Any], db_session: DbSession) -> Response[Any]:
-        form = await request.form()
-        data = validate(BulkApproveIn, {"ids": form.getall("ids") if hasattr(form, "getall") else form.get("ids")})
+        ids = (await request.form()).getall("ids", [])
+        if not ids:
+            flash(request, _("Tick the needs to approve first."))
+            return see_other(request, "/officer/needs")
+        data = validate(BulkApproveIn, {"ids": ids})
         approved = await services.bulk_approve(db_session, acting_user(request), data.ids)
         flash(request, _("%(n)s needs approved.", n=len(approved)))
         return see_other(request, "/officer/needs")

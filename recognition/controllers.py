@@ -20,7 +20,7 @@ from app.errors import NotFound, ValidationFailed
 from app.forms import form_data, validate
 from app.i18n import VN_TZ, _
 from app.text import like_pattern
-from app.web import DbSession, flash, render, see_other
+from app.web import DbSession, flash, page_number, render, see_other
 from donations.receipts import html_to_pdf, issuer, render_html
 from recognition import documents, nominations, rules, services
 from recognition.models import (
@@ -50,12 +50,6 @@ from recognition.schemas import (
 
 SEARCH_LIMIT = 200
 PAGE_SIZE = 500  # entries a roll's page shows; the exports have them all
-
-
-def page_number(request: Request[Any, Any, Any]) -> int:
-    """The `page` query parameter: anything but a positive whole number is the first page."""
-    raw = request.query_params.get("page", "")
-    return int(raw) if raw.isdigit() and int(raw) > 0 else 1
 
 
 async def listing(db: AsyncSession, roll: HonorRoll, page: int = 1) -> dict[str, Any]:

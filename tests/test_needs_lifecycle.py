@@ -76,6 +76,12 @@ async def test_librarian_posts_officer_approves_public_sees(client, db, libraria
     await sign_in(client, officer.email)
     queue = await client.get("/officer/needs")
     assert "Dế Mèn phiêu lưu ký" in queue.text
+    for page in ("abc", "0", "-1", "²", "99999999"):  # anything but a page number is the first page
+        assert "Dế Mèn phiêu lưu ký" in (await client.get("/officer/needs", params={"page": page})).text, page
+    nothing = await post_form(client, "/officer/needs/approve", {})  # "approve selected" with nothing ticked
+    assert nothing.status_code == 303
+    assert "Hãy đánh dấu các nhu cầu cần duyệt trước." in (await client.get("/officer/needs")).text
+    assert (await _needs(db))[0].status == S.SUBMITTED
     assert (await post_form(client, f"/officer/needs/{need.id}/approve", {})).status_code == 303
     [need] = await _needs(db)
     assert need.status == S.OPEN and need.approved_at is not None

@@ -115,3 +115,36 @@ async def test_pages_are_light(client) -> None:
         assert response.status_code == 200, asset
         total += len(gzip.compress(response.content))
     assert total < 60 * 1024, total
+
+
+async def test_unknown_paths_get_the_sites_404_page_in_the_visitors_language(client) -> None:
+    for path in ("/nonexistent", "/verify/", "/certificates/", "/honor-rolls/abc"):
+        response = await client.get(path)
+        assert response.status_code == 404, path
+        assert response.headers["content-type"].startswith("text/html"), path
+        assert "Trang này không tồn tại." in response.text, path
+    api = await client.get("/api/v1/nonexistent")
+    assert api.status_code == 404 and api.headers["content-type"].startswith("application/json")
+
+
+async def test_an_unexpected_error_gets_the_sites_error_page_and_is_logged(app, caplog) -> None:
+    from litestar import get
+
+    @get("/test-only/boom", sync_to_thread=False)
+    def boom() -> str:
+        raise RuntimeError("the thing nobody expected")
+
+    @get("/api/v1/test-only/boom", sync_to_thread=False)
+    def api_boom() -> str:
+        raise RuntimeError("the thing nobody expected")
+
+    app.register(boom)
+    app.register(api_boom)
+    async with AsyncTestClient(app=app) as client:
+        with caplog.at_level(logging.ERROR, logger="app.request"):
+            page = await client.get("/test-only/boom")
+        api = await client.get("/api/v1/test-only/boom")
+    assert page.status_code == 500 and page.headers["content-type"].startswith("text/html")
+    assert "Đã có lỗi ở phía chúng tôi" in page.text and "nobody expected" not in page.text
+    assert any("the thing nobody expected" in str(r.exc_info) for r in caplog.records if r.exc_info)
+    assert api.status_code == 500 and api.json()["status_code"] == 500
