@@ -58,6 +58,7 @@ class LedgerRow:
     status: PledgeStatus
     accepted_value: int = 0
     released: int = 0  # VND of items that never arrived, given back to their need (no longer allocated)
+    allocated: int = 0  # VND the matching drew from it so far (money to the pool or a commune)
 
     @property
     def acknowledged_value(self) -> int | None:
@@ -72,6 +73,11 @@ class LedgerRow:
     def not_delivered(self) -> int:
         """What was allocated and will not arrive (released), shown beside the allocation."""
         return self.released if self.status != P.REFUNDED else 0
+
+    @property
+    def partly_allocated(self) -> bool:
+        """Money still waiting in part: some of it allocated, the rest for a later matching."""
+        return self.status == P.PAID and self.is_money and 0 < self.allocated < self.value
 
     @property
     def anonymous(self) -> bool:
@@ -103,16 +109,18 @@ class LedgerPage:
 
 
 def _moves() -> Any:
-    """Per pledge: the sum of its in-kind entries (NULL when it has none) and the value released
-    back to needs (negative allocation entries)."""
+    """Per pledge: the sum of its in-kind entries (NULL when it has none), the value allocated
+    (positive allocation entries) and the value released back to needs (negative ones)."""
+    allocation = LedgerEntry.kind == LedgerKind.ALLOCATION
     return (
         select(LedgerEntry.pledge_id.label("pledge_id"),
                func.sum(case((LedgerEntry.kind == LedgerKind.IN_KIND, LedgerEntry.amount), else_=null()))
                .label("in_kind"),
-               func.sum(case((LedgerEntry.kind == LedgerKind.ALLOCATION, -LedgerEntry.amount), else_=0))
+               func.sum(case((and_(allocation, LedgerEntry.amount > 0), LedgerEntry.amount), else_=0))
+               .label("allocated"),
+               func.sum(case((and_(allocation, LedgerEntry.amount < 0), -LedgerEntry.amount), else_=0))
                .label("released"))
-        .where(or_(LedgerEntry.kind == LedgerKind.IN_KIND,
-                   and_(LedgerEntry.kind == LedgerKind.ALLOCATION, LedgerEntry.amount < 0)))
+        .where(or_(LedgerEntry.kind == LedgerKind.IN_KIND, allocation))
         .group_by(LedgerEntry.pledge_id)
         .subquery("moves")
     )
@@ -155,7 +163,8 @@ def _rows_query(conditions: list[ColumnElement[bool]]) -> Select[Any]:
                ItemKind.name_en.label("item_name_en"), Pledge.quantity,
                Pledge.unit_value, pledge_value(moves).label("value"), Pledge.commune_code,
                Commune.name.label("commune_name"), Library.name.label("library_name"),
-               Pledge.status, Pledge.accepted_value, func.coalesce(moves.c.released, 0).label("released"))
+               Pledge.status, Pledge.accepted_value, func.coalesce(moves.c.released, 0).label("released"),
+               func.coalesce(moves.c.allocated, 0).label("allocated"))
         .join(User, User.id == Pledge.sponsor_id)
         .outerjoin(moves, moves.c.pledge_id == Pledge.id)
         .outerjoin(ItemKind, ItemKind.key == Pledge.item_kind_key)

@@ -142,6 +142,7 @@ def row_out(row: LedgerRow) -> dict[str, Any]:
         "library": row.library_name,
         "status": row.status.value,
         "acknowledged_value": row.acknowledged_value,
+        "allocated_value": row.allocated if row.is_money else None,
     }
 
 
@@ -157,7 +158,8 @@ def totals_out(page: LedgerPage) -> dict[str, Any]:
 def csv_headers() -> list[str]:
     return [_("Reference"), _("Date"), _("Sponsor"), _("Anonymous"), _("Kind of gift"), _("Item"),
             _("Quantity"), _("Unit value (VND)"), _("Value (VND)"), _("Commune code"), _("Commune"),
-            _("Library"), _("Status"), _("Value acknowledged by the library (VND)")]
+            _("Library"), _("Status"), _("Value acknowledged by the library (VND)"),
+            _("Money allocated so far (VND)")]
 
 
 def ledger_csv(rows: list[LedgerRow]) -> bytes:

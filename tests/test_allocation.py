@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Any
 
@@ -12,10 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit import AuditLog
 from app.auth.models import Role, User
 from app.geography.models import Commune, Library
+from app.i18n import format_vnd
 from donations.allocation import build_instance, fingerprint
 from donations.models import Allocation, LedgerEntry, LedgerKind, Pledge, PledgeKind, PledgeStatus, Target
 from needs.models import Need
-from tests.support import MUONG_LA, SON_LA, make_library, make_need, make_user, post_form, sign_in
+from tests.support import MUONG_LA, SON_LA, flat, make_library, make_need, make_user, post_form, sign_in
 
 _counter = iter(range(1, 10_000))
 
@@ -29,6 +31,8 @@ async def _other_commune(db: AsyncSession) -> Commune:
 
 def _pledge(sponsor: User, **fields: Any) -> Pledge:
     fields.setdefault("target", Target.POOL)
+    if fields.get("status") in (PledgeStatus.PAID, PledgeStatus.RECEIVED):  # as confirming it sets
+        fields.setdefault("confirmed_at", dt.datetime.now(dt.UTC))
     return Pledge(reference=f"GLGT{next(_counter):06d}", sponsor_id=sponsor.id, **fields)
 
 
@@ -121,12 +125,24 @@ async def test_commit_writes_allocations_ledger_and_progress(client: Any, db: As
     assert await _count(db, AuditLog, AuditLog.action == "pledge.allocate") >= 1
     # What is left can be previewed again, and nothing is counted twice.
     instance, _snapshot = await build_instance(db, SON_LA)
+    partly: list[tuple[str, int, int]] = []
     for fund in instance["funds"]:
         pledge = await db.get(Pledge, int(fund["id"][1:]), populate_existing=True)
         assert pledge is not None and pledge.status == PledgeStatus.PAID
         used = sum(r.amount for r in rows if r.pledge_id == pledge.id)
         assert fund["amount"] == pledge.amount - used
+        partly.append((pledge.reference, used, pledge.amount - used))
     assert all(lot_["id"] != f"L{a['lot'].id}" for lot_ in instance["lots"])
+    # The public ledger says how much of a money gift still waiting was allocated (its status stays paid).
+    ledger_page = flat((await client.get("/ledger")).text)
+    response = await client.get("/api/v1/ledger")
+    assert response.status_code == 200, response.text
+    api = {row["reference"]: row for row in response.json()["items"]}
+    assert any(used for _ref, used, _left in partly)
+    for reference, used, left in partly:
+        assert api[reference]["allocated_value"] == used and api[reference]["status"] == "paid"
+        if used:
+            assert flat(f"{format_vnd(used)} đã phân bổ, {format_vnd(left)} chờ lần phân bổ sau") in ledger_page
 
 
 async def test_stale_preview_is_refused_and_writes_nothing(client: Any, db: AsyncSession) -> None:
