@@ -85,6 +85,7 @@ def _template_engine(engine: JinjaTemplateEngine, *, reload: bool = True) -> Non
         number=i18n.format_number,
         percent=i18n.format_percent,
         date=i18n.format_date,
+        document_date=i18n.format_document_date,
     )
     env.globals.update(
         get_locale=i18n.get_locale,

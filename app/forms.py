@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from app.errors import ValidationFailed
-from app.i18n import _
+from app.i18n import _, format_number
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -24,6 +24,11 @@ class FieldError(ValueError):
         super().__init__(message)
         self.field = field
         self.message = message
+
+
+def _bound(value: Any) -> Any:
+    """A limit as the user's locale writes numbers (1.000.000.000.000, not 1000000000000)."""
+    return format_number(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
 
 
 def _message(error: dict[str, Any]) -> str:
@@ -44,11 +49,11 @@ def _message(error: dict[str, Any]) -> str:
     if kind in ("float_parsing", "float_type", "finite_number"):
         return _("Enter a number.")
     if kind == "greater_than":
-        return _("Must be more than %(n)s.", n=ctx.get("gt"))
+        return _("Must be more than %(n)s.", n=_bound(ctx.get("gt")))
     if kind == "greater_than_equal":
-        return _("Must be at least %(n)s.", n=ctx.get("ge"))
+        return _("Must be at least %(n)s.", n=_bound(ctx.get("ge")))
     if kind in ("less_than", "less_than_equal"):
-        return _("Must be at most %(n)s.", n=ctx.get("lt", ctx.get("le")))
+        return _("Must be at most %(n)s.", n=_bound(ctx.get("lt", ctx.get("le"))))
     if kind in ("enum", "literal_error"):
         return _("Choose one of the options.")
     if kind == "value_error" and "email" in str(error.get("msg", "")).lower():

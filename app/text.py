@@ -1,8 +1,11 @@
-"""Text helpers: search that ignores diacritics and case ("muong la" finds "Xã Mường La")."""
+"""Text helpers: search that ignores diacritics and case ("muong la" finds "Xã Mường La"); file
+names in a Content-Disposition header."""
 
 from __future__ import annotations
 
+import re
 import unicodedata
+from urllib.parse import quote
 
 _FOLD = str.maketrans({"đ": "d", "Đ": "d"})
 
@@ -19,3 +22,15 @@ def like_pattern(query: str) -> str:
     escaped = fold(query).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
 
+
+
+def content_disposition(filename: str, disposition: str = "attachment") -> str:
+    """A Content-Disposition header for any file name (RFC 6266): an ASCII fallback without
+    diacritics or unsafe characters ("Chiến dịch Hè 2026" → "chien-dich-he-2026") for old clients,
+    and the name itself, percent-encoded UTF-8, in `filename*` (RFC 5987)."""
+    stem, dot, extension = filename.rpartition(".")
+    if not dot:
+        stem, extension = filename, ""
+    ascii_stem = re.sub(r"[^a-z0-9._-]+", "-", fold(stem)).strip("-.") or "download"
+    fallback = f"{ascii_stem}.{fold(extension)}" if extension else ascii_stem
+    return f"{disposition}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"

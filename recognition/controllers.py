@@ -19,7 +19,7 @@ from app.auth.models import Role
 from app.errors import NotFound, ValidationFailed
 from app.forms import form_data, validate
 from app.i18n import VN_TZ, _
-from app.text import like_pattern
+from app.text import content_disposition, like_pattern
 from app.web import DbSession, flash, page_number, render, see_other
 from donations.receipts import html_to_pdf, issuer, render_html
 from recognition import documents, nominations, rules, services
@@ -52,6 +52,12 @@ SEARCH_LIMIT = 200
 PAGE_SIZE = 500  # entries a roll's page shows; the exports have them all
 
 
+def certificate_code(raw: str) -> str:
+    """A certificate code as people copy it: any case, with or without the `.pdf` of its address."""
+    code = raw.strip().lower()
+    return code.removesuffix(".pdf")
+
+
 async def listing(db: AsyncSession, roll: HonorRoll, page: int = 1) -> dict[str, Any]:
     """One page of a roll's entries (a page past the last is the last), and what the page shows
     beside them: the anonymous count of each group, from the roll's summary, printed where the
@@ -64,6 +70,7 @@ async def listing(db: AsyncSession, roll: HonorRoll, page: int = 1) -> dict[str,
     last_group = (shown[-1].form.value, shown[-1].category.value) if shown else None
     continuing = last_group if after and (after[0].form.value, after[0].category.value) == last_group else None
     return {"entries": shown, "anonymous_counts": {(r["form"], r["category"]): r["anonymous"] for r in roll.summary},
+            "named_counts": {(r["form"], r["category"]): r["named"] for r in roll.summary},
             "continuing": continuing, "total_entries": total, "page": page, "pages": pages, "page_size": PAGE_SIZE}
 
 
@@ -97,7 +104,8 @@ async def _officer_page(request: Request[Any, Any, Any], db: AsyncSession, *, st
         rule_values=rule_values or default_rule_values(), rule_errors=rule_errors or {},
         nomination_values=nomination_values or {}, nomination_errors=nomination_errors or {},
         withdraw_errors=withdraw_errors or {},
-        generate_errors=generate_errors or {}, forms=FORM_ORDER, categories=list(Category),
+        generate_errors=generate_errors or {}, forms=FORM_ORDER,
+        categories=[Category.INDIVIDUAL, Category.COLLECTIVE],  # the thresholds as the table shows them
         nominee_kinds=NOMINEE_KIND_LABELS, threshold_field=threshold_field,
     )
 
@@ -285,8 +293,8 @@ async def _viewable_roll(request: Request[Any, Any, Any], db: AsyncSession, roll
 
 
 def _attachment(content: bytes, media_type: str, filename: str) -> Response[bytes]:
-    return Response(content, media_type=media_type,
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    """A download whose name may carry a campaign's Vietnamese name."""
+    return Response(content, media_type=media_type, headers={"Content-Disposition": content_disposition(filename)})
 
 
 class PublicHonorRolls(Controller):
@@ -318,7 +326,7 @@ class PublicHonorRolls(Controller):
                          roll_id: FromPath[int]) -> Response[bytes]:
         roll = await _viewable_roll(request, db_session, roll_id)
         content = documents.roll_csv(await services.entries(db_session, roll.id))
-        return _attachment(content, "text/csv; charset=utf-8", f"honor-roll-{roll.period_key}-v{roll.version}.csv")
+        return _attachment(content, "text/csv", f"honor-roll-{roll.period_key}-v{roll.version}.csv")
 
     @get("/honor-rolls/{roll_id:int}/snapshot.json", name="honor_roll_snapshot")
     async def snapshot(self, db_session: DbSession, roll_id: FromPath[int]) -> Response[bytes]:
@@ -341,23 +349,27 @@ class PublicHonorRolls(Controller):
     @get("/certificates/{code:str}", name="certificate")
     async def certificate(self, request: Request[Any, Any, Any], db_session: DbSession,
                           code: FromPath[str]) -> Response[bytes]:
-        code = code.removesuffix(".pdf")
-        entry, roll = await services.entry_by_code(db_session, code)
+        """The certificate, as /verify reads its code; a revoked one stamped so with its reason and
+        date, one of a superseded roll stamped as replaced (its verification page says by what)."""
+        entry, roll = await services.entry_by_code(db_session, certificate_code(code))
+        newest, _counterpart = await services.successor(db_session, entry, roll)
         settings = _settings(request)
         verify_url = f"{str(request.base_url).rstrip('/')}/verify/{entry.code}"
         html = render_html(
             request.app.template_engine.engine, "recognition/certificate.html",  # type: ignore[union-attr]
-            entry=entry, roll=roll, issuer=issuer(settings), province_name=settings.province_name,
+            entry=entry, roll=roll, province_name=settings.province_name, replaced_by=newest,
+            wording=documents.certificate_wording(entry.form, settings.province_name, issuer(settings)),
             contribution=documents.contribution(entry), verify_url=verify_url,
             qr=documents.qr_data_uri(verify_url),
         )
         pdf = await anyio.to_thread.run_sync(html_to_pdf, html)
         return Response(pdf, media_type="application/pdf",
-                        headers={"Content-Disposition": f'inline; filename="certificate-{entry.code}.pdf"'})
+                        headers={"Content-Disposition": content_disposition(f"certificate-{entry.code}.pdf",
+                                                                            "inline")})
 
     @get("/verify/{code:str}", name="verify_certificate")
     async def verify(self, request: Request[Any, Any, Any], db_session: DbSession, code: FromPath[str]) -> Template:
-        entry, roll = await services.entry_by_code(db_session, code.strip().lower())
+        entry, roll = await services.entry_by_code(db_session, certificate_code(code))
         newest, counterpart = await services.successor(db_session, entry, roll)
         return render(request, "recognition/verify.html", entry=entry, roll=roll, newest=newest,
                       counterpart=counterpart, contribution=documents.contribution(entry))

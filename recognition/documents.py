@@ -1,16 +1,23 @@
 """What a roll looks like outside the site: the list an office attaches to a decision (CSV, XLSX)
-and the certificate of one entry (PDF, WeasyPrint, with a QR code of its verification address)."""
+and the certificate of one entry (PDF, WeasyPrint, with a QR code of its verification address).
+
+Names, addresses and nominations' work are typed by sponsors and officers: in the lists, a cell that
+a spreadsheet would read as a formula (starting with = + - @, a tab or a carriage return) stays text
+(OWASP "CSV injection"): the CSV prefixes it with a single quote, the XLSX stores it as a string."""
 
 from __future__ import annotations
 
 import csv
 import io
+from dataclasses import dataclass
 from typing import Any
 
 import segno
 
-from app.i18n import _, format_date, format_vnd, ngettext
-from recognition.models import EntrySource, HonorRoll, RollEntry
+from app.i18n import _, format_document_date, format_vnd, ngettext
+from recognition.models import CommendationForm, EntrySource, HonorRoll, RollEntry
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def contribution(entry: RollEntry) -> str:
@@ -33,6 +40,20 @@ def rows(entries: list[RollEntry]) -> list[list[Any]]:
     return [[i, e.name or "", e.address, contribution(e), _(e.form.label)] for i, e in enumerate(standing, start=1)]
 
 
+def is_formula_like(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith(FORMULA_STARTS)
+
+
+def anonymous_line(entries: list[RollEntry]) -> str | None:
+    """The count of anonymous sponsors under the table ("and 2 ...", or "2 ..." when no one is named)."""
+    anonymous = sum(1 for e in entries if e.anonymous)
+    if not anonymous:
+        return None
+    if any(not e.anonymous and e.revoked_at is None for e in entries):
+        return ngettext("and %(num)s anonymous sponsor", "and %(num)s anonymous sponsors", anonymous)
+    return ngettext("%(num)s anonymous sponsor", "%(num)s anonymous sponsors", anonymous)
+
+
 def title(roll: HonorRoll, province_name: str) -> str:
     return _("Honor roll %(period)s of %(province)s province (version %(version)s)",
              period=roll.period_key, province=province_name, version=roll.version)
@@ -42,15 +63,17 @@ def decision_line(roll: HonorRoll) -> str:
     if not roll.decision_number:
         return _("Not yet approved")
     return _("Attached to decision No. %(number)s of %(date)s", number=roll.decision_number,
-             date=format_date(roll.decision_date, "long"))
+             date=format_document_date(roll.decision_date))
 
 
 def roll_csv(entries: list[RollEntry]) -> bytes:
-    """UTF-8 with a byte order mark (so Excel reads Vietnamese)."""
+    """UTF-8 with a byte order mark (so Excel reads Vietnamese); the anonymous count under the table."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(headers())
-    writer.writerows(rows(entries))
+    writer.writerows([["'" + v if is_formula_like(v) else v for v in row] for row in rows(entries)])
+    if (line := anonymous_line(entries)) is not None:
+        writer.writerows([[], [line]])
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
@@ -76,16 +99,56 @@ def roll_xlsx(roll: HonorRoll, entries: list[RollEntry], province_name: str) -> 
         for cell in sheet[sheet.max_row]:
             cell.border = Border(top=thin, bottom=thin, left=thin, right=thin)
             cell.alignment = Alignment(vertical="top", wrap_text=True)
+            if is_formula_like(cell.value):
+                cell.data_type = "s"  # openpyxl made it a formula: keep the text
+                cell.quotePrefix = True  # and Excel keeps it text when someone edits the cell
     sheet["A1"].font = Font(bold=True, size=13)
-    anonymous = sum(1 for e in entries if e.anonymous)
-    if anonymous:
+    if (line := anonymous_line(entries)) is not None:
         sheet.append([])
-        sheet.append([ngettext("and %(num)s anonymous sponsor", "and %(num)s anonymous sponsors", anonymous)])
+        sheet.append([line])
     for column, width in zip("ABCDE", (6, 40, 40, 45, 45), strict=True):
         sheet.column_dimensions[column].width = width
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()
+
+
+@dataclass(frozen=True)
+class CertificateWording:
+    """What a certificate says around the name, by its form: who issues and signs it, and why."""
+
+    issuer: str  # the body at the top, beside the national motto
+    title: str  # BẰNG KHEN, GIẤY KHEN, THƯ CẢM ƠN
+    giver: str  # who gives it, above the name
+    verb: str  # "tặng", "trân trọng cảm ơn"
+    reason: str  # before the contribution
+    signing_for: str  # "TM. Ủy ban nhân dân" when the person signs for a collective body, else ""
+    signing_title: str  # "Chủ tịch", "Giám đốc"
+
+
+def certificate_wording(form: CommendationForm, province_name: str, department: str) -> CertificateWording:
+    """A Bằng khen is the provincial People's Committee's, signed by its chair; a Giấy khen and a Thư
+    cảm ơn are the department's (`department`, as receipts name it), signed by its director; a thank-you
+    letter thanks for a contribution rather than commending an outstanding achievement."""
+    if form == CommendationForm.CHAIR_MERIT:
+        committee = _("People's Committee of %(province)s province", province=province_name)
+        return CertificateWording(
+            issuer=committee, title=_("Certificate of Merit"), giver=_("Chairman of the %(body)s", body=committee),
+            verb=_("Awarded to"), reason=_(
+                "for outstanding contribution to the grassroots libraries of %(province)s province:",
+                province=province_name),
+            signing_for=_("On behalf of the People's Committee"), signing_title=_("Chairman"))
+    if form == CommendationForm.DIRECTOR_COMMENDATION:
+        return CertificateWording(
+            issuer=department, title=_("Certificate of Commendation"),
+            giver=_("Director of the %(body)s", body=department), verb=_("Awarded to"), reason=_(
+                "for outstanding contribution to the grassroots libraries of %(province)s province:",
+                province=province_name),
+            signing_for="", signing_title=_("Director"))
+    return CertificateWording(
+        issuer=department, title=_("Letter of thanks"), giver=department, verb=_("sincerely thanks"),
+        reason=_("for contributing to the grassroots libraries of %(province)s province:", province=province_name),
+        signing_for="", signing_title=_("Director"))
 
 
 def qr_data_uri(url: str) -> str:

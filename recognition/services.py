@@ -22,7 +22,7 @@ from app import audit
 from app.auth.models import User
 from app.db import utcnow
 from app.errors import IllegalTransition, NotFound, ValidationFailed
-from app.i18n import _, format_date
+from app.i18n import _, format_document_date
 from app.text import fold
 from donations.models import OutboxMessage
 from donations.services import notify
@@ -278,7 +278,7 @@ async def notify_commended(session: AsyncSession, roll: HonorRoll, site: str) ->
         subject = _("The honor roll %(period)s was corrected (version %(version)s): your certificate",
                     period=roll.period_key, version=roll.version)
     decision = _("Decision No. %(number)s of %(date)s, signed by %(signer)s.", number=roll.decision_number,
-                 date=format_date(roll.decision_date, "long"), signer=roll.signer)
+                 date=format_document_date(roll.decision_date), signer=roll.signer)
     verify = _("Your certificate, which anyone can verify:")
     form = case(*((RollEntry.form == f, literal(str(_(f.label)))) for f in FORM_ORDER))
     body = form + literal(f". {decision}\n{verify} {site.rstrip('/')}/verify/") + RollEntry.code

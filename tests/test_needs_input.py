@@ -32,11 +32,11 @@ async def _count(db) -> int:  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize(("change", "field", "message"), [
     ({"quantity": "0"}, "quantity", "Phải lớn hơn 0"),
     ({"quantity": "-5"}, "quantity", "Phải lớn hơn 0"),
-    ({"quantity": "100001"}, "quantity", "Không được lớn hơn 100000"),
+    ({"quantity": "100001"}, "quantity", "Không được lớn hơn 100.000"),
     ({"quantity": "nhiều"}, "quantity", "Nhập một số nguyên."),
     ({"quantity": ""}, "quantity", "Ô này là bắt buộc."),
-    ({"unit_value": "500"}, "unit_value", "Không được nhỏ hơn 1000"),
-    ({"unit_value": "300000000"}, "unit_value", "Không được lớn hơn 200000000"),
+    ({"unit_value": "500"}, "unit_value", "Không được nhỏ hơn 1.000"),
+    ({"unit_value": "300000000"}, "unit_value", "Không được lớn hơn 200.000.000"),
     ({"reason": "x" * 2001}, "reason", "Không quá 2000 ký tự."),
     ({"item_kind": "book/unicorns"}, "item_kind", "Hãy chọn một loại trong danh mục."),
     ({"urgency": "9"}, "urgency", "Hãy chọn một trong các lựa chọn."),
@@ -96,7 +96,7 @@ async def test_catalogue_values_edited_by_officer(client, db) -> None:
     assert (await post_form(client, "/officer/item-kinds", form)).status_code == 303
     kind = await db.get(ItemKind, "book/children", populate_existing=True)
     assert kind.default_unit_value == 42_000
-    for bad, message in [({"default_unit_value": "-1"}, "Không được nhỏ hơn 1000"),
+    for bad, message in [({"default_unit_value": "-1"}, "Không được nhỏ hơn 1.000"),
                          ({"key": "toys/lego"}, "Giá trị này không hợp lệ."),
                          ({"key": "equipment/ebook-reader"}, "Mã phải bắt đầu bằng book/.")]:
         response = await post_form(client, "/officer/item-kinds", {**form, **bad})

@@ -172,7 +172,7 @@ async def test_a_named_sponsors_address_is_carried_an_anonymous_ones_never(clien
     export = await client.get(f"/honor-rolls/{roll_id}/export.csv")
     assert export.status_code == 200
     rows = list(csv.reader(io.StringIO(export.content.decode("utf-8-sig"))))
-    assert [(r[1], r[2]) for r in rows[1:]] == [
+    assert [(r[1], r[2]) for r in rows[1:-2]] == [  # then the anonymous count
         ("Ngân hàng TMCP Tây Bắc", company_address), ("Lò Thị Mai", mai_address), ("Trần Quốc Bảo", "")]
     public = await client.get(f"/honor-rolls/{roll_id}")
     for page in (export.content.decode("utf-8-sig"), public.text):

@@ -66,6 +66,9 @@ def test_officer_publishes_a_roll_and_a_visitor_verifies_a_certificate(live_serv
     page.get_by_role("link", name="Vinh danh").first.click()
     page.get_by_role("link", name=re.compile(re.escape(period))).click()
     expect(page.locator("main")).to_contain_text(decision)
+    page.set_viewport_size({"width": 360, "height": 740})  # on a phone the content hash wraps: no sideways scroll
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    page.set_viewport_size({"width": 1280, "height": 720})
     link = page.get_by_role("link", name="Công ty CP Giấy Sơn La")
     href = link.get_attribute("href")
     assert href and href.startswith("/certificates/")
