@@ -108,12 +108,18 @@ def format_percent(value: float | None) -> str:
     return numbers.format_percent(value, locale=get_locale())
 
 
+# Vietnamese lists and forms write a day as 26/11/2026 (Babel's medium, "26 thg 11, 2026", reads oddly).
+DAY_PATTERNS = {("vi", "medium"): "dd/MM/y", ("vi", "short"): "dd/MM/y"}
+
+
 def format_date(value: dt.date | dt.datetime | None, fmt: str = "medium") -> str:
+    """A day (a moment: the day it was in Vietnam). Documents use `format_document_date`."""
     if value is None:
         return ""
     if isinstance(value, dt.datetime):
-        return dates.format_datetime(value, fmt, tzinfo=VN_TZ, locale=get_locale())
-    return _format_day(value, fmt, get_locale())
+        value = value.astimezone(VN_TZ).date() if value.tzinfo else value.date()
+    locale = get_locale()
+    return _format_day(value, DAY_PATTERNS.get((locale, fmt), fmt), locale)
 
 
 def format_document_date(value: dt.date | dt.datetime | None) -> str:

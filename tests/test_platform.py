@@ -57,7 +57,10 @@ def test_vnd_and_dates_formatted_per_locale() -> None:
     i18n.set_locale("vi")
     assert i18n.format_vnd(1_500_000) == "1.500.000\xa0₫"
     assert i18n.format_number(3321) == "3.321"
-    assert i18n.format_date(dt.date(2026, 3, 8)) == "8 thg 3, 2026"
+    assert i18n.format_date(dt.date(2026, 3, 8)) == "08/03/2026"
+    # A moment is the day it was in Vietnam: 20:00 UTC on 7 March is 03:00 on 8 March there.
+    assert i18n.format_date(dt.datetime(2026, 3, 7, 20, tzinfo=dt.UTC)) == "08/03/2026"
+    assert i18n.format_document_date(dt.date(2026, 3, 8)) == "ngày 08 tháng 3 năm 2026"
     i18n.set_locale("en")
     assert i18n.format_vnd(1_500_000) == "₫1,500,000"
     assert i18n.format_date(dt.date(2026, 3, 8)) == "Mar 8, 2026"
