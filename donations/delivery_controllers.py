@@ -240,8 +240,8 @@ class LibrarySponsorGoods(Controller):
         pledge = await services.get_pledge(db_session, reference, for_update=True)
         try:
             receipt = await deliveries.receive_from_sponsor(
-                db_session, acting_user(request), request.app.state.settings, pledge,
-                quantity if values.get("quantity") is not None else None, values.get("note"), photo)
+                db_session, acting_user(request), request.app.state.settings, pledge, quantity,
+                values.get("note"), photo)
         except ValidationFailed as exc:  # checked before anything was written
             return await self._page(request, db_session, status_code=422, errors=exc.errors, reference=reference,
                                     values=values)

@@ -322,7 +322,7 @@ async def test_librarian_confirms_goods_brought_to_the_commune(client, db, world
     await post_form(client, "/logout", {})
     await sign_in(client, librarian.email)
     assert reference in (await client.get("/library/pledges")).text
-    assert (await post_form(client, f"/library/pledges/{reference}/receive", {})).status_code == 303
+    assert (await post_form(client, f"/library/pledges/{reference}/receive", {"quantity": "4"})).status_code == 303
     pledge = await _pledge(db)
     # Received at the commune: allocated, delivered (a shipment directly from the sponsor) and
     # acknowledged by the librarian in one step (donations.deliveries).
