@@ -28,7 +28,6 @@ from donations.models import (
 from donations.schemas import PledgeIn
 from needs.models import Need
 from tests.conftest import settings_for
-from tests.test_receipts_ledger import pdf_text
 from tests.support import (
     MUONG_LA,
     csrf_token,
@@ -38,6 +37,7 @@ from tests.support import (
     post_form,
     sign_in,
 )
+from tests.test_receipts_ledger import pdf_text
 
 HEADER = "date,amount,description,reference"
 L = StatementLineStatus
