@@ -17,7 +17,8 @@ Every đồng accounted for: the ledger and the receipt never state money that d
   longer funded go back to the need (others may pledge them). A transfer that does not pay for one
   item of the need cannot be matched to it: hold it.
 - An **over** payment is confirmed for the pledge's amount (what the sponsor chose to give); the
-  excess is written in the line's note and in the audit row, for the bookkeeping to pay back.
+  excess is written in the line's note and in the audit row, and listed with the money held (below)
+  for the bookkeeping to pay back.
 - Money for a pledge that no longer awaits payment (canceled, expired, already paid), or with no
   pledge at all, can be **held**: the line is recorded as money received awaiting a refund or a
   reassignment (status ``held``, the officer's note, an audit row), listed with its total on the
@@ -39,7 +40,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
@@ -335,10 +336,22 @@ async def hold_line(session: AsyncSession, actor: User, line_id: int, note: str)
                           _("Say whose money this is and what should be done with it."))
 
 
-async def held_lines(session: AsyncSession) -> list[StatementLine]:
-    return list(await session.scalars(
-        select(StatementLine).where(StatementLine.status == L.HELD)
-        .order_by(StatementLine.booked_on, StatementLine.id)))
+@dataclass(frozen=True)
+class HeldMoney:
+    """Money on the account that is no pledge's: a held line in full, or an over payment's excess."""
+
+    line: StatementLine
+    amount: int
+
+
+async def held_money(session: AsyncSession) -> list[HeldMoney]:
+    rows = await session.execute(
+        select(StatementLine, Payment.amount)
+        .outerjoin(Payment, Payment.id == StatementLine.payment_id)
+        .where(or_(StatementLine.status == L.HELD,
+                   and_(StatementLine.status == L.MATCHED, StatementLine.amount > Payment.amount)))
+        .order_by(StatementLine.booked_on, StatementLine.id))
+    return [HeldMoney(line, line.amount - (paid or 0)) for line, paid in rows]
 
 
 async def dismiss_line(

@@ -69,7 +69,7 @@ class OfficerPayments(Controller):
             status_code=status_code,
             result=result,
             lines=await bank.review_queue(db),
-            held=await bank.held_lines(db),
+            held=await bank.held_money(db),
             errors=errors or {},
             values=values or {},
             max_mb=format_number(round(MAX_STATEMENT_BYTES / (1024 * 1024), 1)),

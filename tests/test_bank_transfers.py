@@ -292,14 +292,21 @@ async def test_money_for_a_canceled_pledge_is_held_for_a_refund(
     client, db, officer, sponsor, clean_backend
 ) -> None:
     gone = await pledge(db, sponsor, clean_backend.url, amount=200_000)
+    over = await pledge(db, sponsor, clean_backend.url, amount=100_000)
     await services.cancel(db, sponsor, await services.get_pledge(db, gone.reference))
     await db.commit()
     await sign_in(client, officer.email)
     await upload(client, csv_bytes(
         f"2026-03-09,200000,{gone.reference},FT1",
         "2026-03-09,40000,khong ro,FT2",
+        f"2026-03-10,150000,{over.reference},FT3",
     ))
-    first, second = (line.id for line in await fresh(db, StatementLine))
+    first, second, third = (line.id for line in await fresh(db, StatementLine))
+    # An over payment is confirmed for the pledge's amount; its excess is listed with the money held.
+    response = await post_form(client, f"/officer/statements/lines/{third}/match", {"reference": over.reference})
+    assert response.status_code == 303
+    [entry] = await fresh(db, LedgerEntry, kind=LedgerKind.PAYMENT)
+    assert entry.amount == 100_000
     response = await post_form(client, f"/officer/statements/lines/{first}/match",
                                {"reference": gone.reference})
     assert response.status_code == 422 and "Cam kết này không còn chờ thanh toán." in response.text
@@ -313,17 +320,18 @@ async def test_money_for_a_canceled_pledge_is_held_for_a_refund(
     for line_id in (first, second):
         response = await post_form(client, f"/officer/statements/lines/{line_id}/hold", {"note": note})
         assert response.status_code == 303, response.text
-    [line, _other] = await fresh(db, StatementLine)
+    [line, _other, _over] = await fresh(db, StatementLine)
     assert (line.status, line.note, line.payment_id) == (L.HELD, note, None)
     [row, _row2] = await fresh(db, AuditLog, action="statement_line.hold")
     assert (row.entity_id, row.summary, row.after) == (str(first), note, {"status": "held", "amount": 200_000})
-    assert not await fresh(db, LedgerEntry)  # not a donation: no receipt, nothing on the ledger
+    assert {e.pledge_id for e in await fresh(db, LedgerEntry)} == {over.id}  # held money: not a donation
     page = await client.get("/officer/statements")
-    held = page.text.split('id="held"')[1].split("</table>")[0]
-    assert note in held and "Tổng đang giữ: 240.000" in page.text.replace("\xa0", " ")
+    held = page.text.split('id="held"')[1].split("</table>")[0].replace("\xa0", " ")
+    assert note in held and f'id="held-{third}"' in held and "50.000 ₫ <small>(chuyển thừa: nhận 150.000 ₫)" in held
+    assert "Tổng đang giữ: 290.000" in page.text.replace("\xa0", " ")
     response = await post_form(client, f"/officer/statements/lines/{first}/hold", {"note": "lại"})
     assert response.status_code == 409
-    [still] = await fresh(db, Pledge)
+    [still, _paid] = await fresh(db, Pledge)
     assert still.status == PledgeStatus.CANCELED
 
 
