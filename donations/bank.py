@@ -1,16 +1,35 @@
-"""Bank transfers reconciled from statement CSVs, and payments an officer records by hand.
+"""Bank transfers reconciled from statement CSVs, payments an officer records by hand, and goods
+an officer receives at the hub.
 
 DESIGN convention 6: a bank-transfer pledge stays awaiting payment until its money shows up on an
 imported statement line. Lines are deduplicated by checksum (importing a file twice changes
 nothing), matched by the pledge's reference code and its amount. An exact match confirms the
 pledge's bank-transfer payment; every other credit line (short or over payment, unknown or
 missing reference, pledge no longer awaiting payment) waits in a review queue for an officer,
-who matches it to a pledge or dismisses it with a note.
+who matches it to a pledge, holds it, or dismisses it with a note.
 
-An officer's match confirms the payment **for the pledge's amount** (what the pledge, the ledger
-and the receipt show); when the line's amount differs, the difference (short: negative, over:
-positive) is written in the line's note and in the audit row, so the bookkeeping can settle it
-with the sponsor (a refund of the excess, a reminder for the rest) outside this service.
+Every đồng accounted for: the ledger and the receipt never state money that did not arrive.
+
+- A **short** payment matched by an officer is confirmed **for the amount that arrived**: the
+  pledge's amount (what the ledger, the receipt, the sponsor's pages and the honor roll count)
+  becomes that amount, and the audit row ``pledge.short_payment`` keeps what was pledged and the
+  shortfall. A money pledge to a need then funds the whole items the money pays for; the items no
+  longer funded go back to the need (others may pledge them). A transfer that does not pay for one
+  item of the need cannot be matched to it: hold it.
+- An **over** payment is confirmed for the pledge's amount (what the sponsor chose to give); the
+  excess is written in the line's note and in the audit row, and listed with the money held (below)
+  for the bookkeeping to pay back.
+- Money for a pledge that no longer awaits payment (canceled, expired, already paid), or with no
+  pledge at all, can be **held**: the line is recorded as money received awaiting a refund or a
+  reassignment (status ``held``, the officer's note, an audit row), listed with its total on the
+  statements page. The refund or reassignment itself is done by the bookkeeping outside this
+  service. A line that is not money for the province at all is **dismissed** with a note.
+
+Goods at the hub: the officer enters the quantity that really arrived and the value per item
+accepted (the pledge's by default, within the catalogue's bounds, ``services.unit_value_bounds``);
+fewer items or another value need a note. The pledge then counts the accepted figures (the ledger,
+the receipt, later deliveries), the audit row ``pledge.accept_goods`` keeps the pledged ones, and
+items missing from a gift to a need go back to that need.
 
 Services never commit; each change writes an audit row (conventions 1 and 2).
 """
@@ -21,7 +40,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
@@ -30,6 +49,7 @@ from app.errors import IllegalTransition, NotFound, ValidationFailed
 from app.i18n import _, format_vnd
 from app.payments.registry import PaymentState
 from donations import services
+from donations.deliveries import NOTE_MAX
 from donations.models import (
     Payment,
     Pledge,
@@ -40,6 +60,7 @@ from donations.models import (
 )
 from donations.statements import REFERENCE_CODE_RE, parse_statement
 from donations.statements import StatementLine as ParsedLine
+from needs.models import ItemKind
 
 BANK_TRANSFER = "bank_transfer"
 OFFLINE = "offline"
@@ -233,8 +254,9 @@ async def review_queue(session: AsyncSession) -> list[StatementLine]:
 
 
 async def match_line(session: AsyncSession, actor: User, line_id: int, reference: str) -> Payment:
-    """An officer matches a review line to a pledge awaiting payment. The payment is confirmed
-    for the pledge's amount; the line's note keeps any difference (see the module's doc)."""
+    """An officer matches a review line to a pledge awaiting payment. A short payment is confirmed
+    for the amount received (the pledge counts that), an over payment for the pledge's amount; the
+    line's note and the audit keep the difference (see the module's doc)."""
     services.require_officer(actor)
     line = await _review_line(session, line_id)
     code = reference.strip().upper()
@@ -244,11 +266,23 @@ async def match_line(session: AsyncSession, actor: User, line_id: int, reference
         raise ValidationFailed({"reference": _("No pledge has this reference code.")}) from None
     if pledge.kind != PledgeKind.MONEY or pledge.status != PledgeStatus.AWAITING_PAYMENT:
         raise ValidationFailed({"reference": _("This pledge is not awaiting payment.")})
-    payment = await _bank_payment(session, pledge)
-    await services.confirm_payment(session, payment, actor_id=actor.id)
     difference = line.amount - pledge.amount
+    quantity = pledge.quantity
+    if difference < 0 and pledge.need_id is not None:  # the money funds fewer whole items
+        quantity = line.amount // pledge.unit_value
+        if quantity == 0:
+            raise ValidationFailed({"reference": _(
+                "%(paid)s does not pay for one item of this need (%(price)s): hold the money instead.",
+                paid=format_vnd(line.amount), price=format_vnd(pledge.unit_value))})
+    payment = await _bank_payment(session, pledge)
+    if difference < 0:
+        await _count_what_arrived(session, actor, pledge, payment, line.amount, quantity)
+    await services.confirm_payment(session, payment, actor_id=actor.id)
     note = _("Matched by an officer to %(ref)s.", ref=pledge.reference)
-    if difference:
+    if difference < 0:
+        note += " " + _("Confirmed for the amount received; %(short)s less than pledged.",
+                        short=format_vnd(-difference))
+    elif difference:
         note += " " + _("Difference from the pledge: %(diff)s.", diff=format_vnd(difference))
     before = {"status": line.status.value, "reference": line.reference}
     line.status, line.payment_id, line.reference, line.note = (
@@ -275,26 +309,77 @@ async def match_line(session: AsyncSession, actor: User, line_id: int, reference
     return payment
 
 
+async def _count_what_arrived(session: AsyncSession, actor: User, pledge: Pledge, payment: Payment,
+                              received: int, quantity: int) -> None:
+    """A short payment: the pledge (and its payment) count what arrived; the audit keeps the rest."""
+    before = {"amount": pledge.amount, "quantity": pledge.quantity}
+    if pledge.need_id is not None:
+        await services.give_back_items(session, pledge.need_id, pledge.quantity - quantity)
+    pledge.amount, pledge.quantity, payment.amount = received, quantity, received
+    audit.record(
+        session,
+        actor_id=actor.id,
+        action="pledge.short_payment",
+        entity_type="pledge",
+        entity_id=pledge.id,
+        summary=_("Short payment: %(paid)s received, %(due)s pledged.",
+                  paid=format_vnd(received), due=format_vnd(before["amount"])),
+        before=before,
+        after={"amount": received, "quantity": quantity, "shortfall": before["amount"] - received},
+    )
+
+
+async def hold_line(session: AsyncSession, actor: User, line_id: int, note: str) -> StatementLine:
+    """An officer records a review line as money received that waits for a refund or a
+    reassignment (a canceled or expired pledge's money, an unknown sender), saying what to do."""
+    return await _resolve(session, actor, line_id, note, L.HELD, "statement_line.hold",
+                          _("Say whose money this is and what should be done with it."))
+
+
+@dataclass(frozen=True)
+class HeldMoney:
+    """Money on the account that is no pledge's: a held line in full, or an over payment's excess."""
+
+    line: StatementLine
+    amount: int
+
+
+async def held_money(session: AsyncSession) -> list[HeldMoney]:
+    rows = await session.execute(
+        select(StatementLine, Payment.amount)
+        .outerjoin(Payment, Payment.id == StatementLine.payment_id)
+        .where(or_(StatementLine.status == L.HELD,
+                   and_(StatementLine.status == L.MATCHED, StatementLine.amount > Payment.amount)))
+        .order_by(StatementLine.booked_on, StatementLine.id))
+    return [HeldMoney(line, line.amount - (paid or 0)) for line, paid in rows]
+
+
 async def dismiss_line(
     session: AsyncSession, actor: User, line_id: int, note: str
 ) -> StatementLine:
     """An officer sets a review line aside (not a pledge's money), saying why."""
+    return await _resolve(session, actor, line_id, note, L.DISMISSED, "statement_line.dismiss",
+                          _("Say why this line is dismissed."))
+
+
+async def _resolve(session: AsyncSession, actor: User, line_id: int, note: str, to: StatementLineStatus,
+                   action: str, missing_note: str) -> StatementLine:
     services.require_officer(actor)
     note = note.strip()
     if not note:
-        raise ValidationFailed({"note": _("Say why this line is dismissed.")})
+        raise ValidationFailed({"note": missing_note})
     line = await _review_line(session, line_id)
     before = {"status": line.status.value, "note": line.note}
-    line.status, line.note = L.DISMISSED, note
+    line.status, line.note = to, note
     audit.record(
         session,
         actor_id=actor.id,
-        action="statement_line.dismiss",
+        action=action,
         entity_type="statement_line",
         entity_id=line.id,
         summary=note,
         before=before,
-        after={"status": line.status.value},
+        after={"status": line.status.value, "amount": line.amount},
     )
     return line
 
@@ -323,9 +408,50 @@ async def record_offline_payment(
     return payment
 
 
-async def receive_at_hub(session: AsyncSession, actor: User, pledge: Pledge) -> Pledge:
-    """An officer confirms that the items of an in-kind pledge arrived at the hub."""
+async def receive_at_hub(session: AsyncSession, actor: User, pledge: Pledge, quantity: int | None,
+                         unit_value: int | None, note: str | None = None) -> Pledge:
+    """An officer confirms that the items of an in-kind pledge arrived at the hub: how many really
+    arrived (1 to the pledged quantity) and the value accepted per item (see the module's doc)."""
     services.require_officer(actor)
     if pledge.kind == PledgeKind.MONEY:
         raise IllegalTransition(_("This pledge is money, not items."))
+    if pledge.status != PledgeStatus.AWAITING_DELIVERY:
+        raise IllegalTransition(_("This pledge is not waiting for its items."))
+    kind = await session.get(ItemKind, pledge.item_kind_key)
+    assert kind is not None
+    errors: dict[str, str] = {}
+    if quantity is None or not 1 <= quantity <= pledge.quantity:
+        errors["quantity"] = _("Enter how many arrived: from 1 to %(n)s.", n=pledge.quantity)
+    # A gift to a need is valued at the need's price, which an officer approved: kept as it is, it
+    # is not checked again; any other value stays within the catalogue's bounds.
+    if unit_value is None or unit_value != pledge.unit_value or pledge.need_id is None:
+        try:
+            services.check_unit_value(unit_value, kind.default_unit_value)
+        except ValidationFailed as exc:
+            errors.update(exc.errors)
+    note = (note or "").strip()
+    changed = (quantity, unit_value) != (pledge.quantity, pledge.unit_value)
+    if len(note) > NOTE_MAX:
+        errors["note"] = _("Must be at most %(n)s characters.", n=NOTE_MAX)
+    elif changed and not note and not errors:
+        errors["note"] = _("Fewer items or another value than pledged: say why.")
+    if errors:
+        raise ValidationFailed(errors)
+    assert quantity is not None and unit_value is not None
+    if changed:
+        before = {"quantity": pledge.quantity, "unit_value": pledge.unit_value, "value": pledge.value}
+        if pledge.need_id is not None:
+            await services.give_back_items(session, pledge.need_id, pledge.quantity - quantity)
+        pledge.quantity, pledge.unit_value = quantity, unit_value
+        audit.record(
+            session,
+            actor_id=actor.id,
+            action="pledge.accept_goods",
+            entity_type="pledge",
+            entity_id=pledge.id,
+            summary=note,
+            before=before,
+            after={"quantity": quantity, "unit_value": unit_value, "value": pledge.value,
+                   "missing": before["quantity"] - quantity},
+        )
     return await services.receive_in_kind(session, actor, pledge)

@@ -21,6 +21,7 @@ from app.forms import form_data, validate
 from app.i18n import _, format_number
 from app.web import DbSession, flash, render, see_other
 from donations import bank, services
+from donations.delivery_controllers import whole_number
 from donations.models import Pledge, PledgeKind, PledgeStatus
 from donations.schemas import DismissIn, MatchIn, OfflinePaymentIn
 from donations.statements import MAX_STATEMENT_BYTES, StatementError, read_upload
@@ -68,6 +69,7 @@ class OfficerPayments(Controller):
             status_code=status_code,
             result=result,
             lines=await bank.review_queue(db),
+            held=await bank.held_money(db),
             errors=errors or {},
             values=values or {},
             max_mb=format_number(round(MAX_STATEMENT_BYTES / (1024 * 1024), 1)),
@@ -131,6 +133,25 @@ class OfficerPayments(Controller):
                 values={f"dismiss-{line_id}": values.get("note") or ""},
             )
         flash(request, _("Line dismissed."))
+        return see_other(request, "/officer/statements")
+
+    @post("/statements/lines/{line_id:int}/hold", name="statement_line_hold")
+    async def hold(
+        self, request: Request[Any, Any, Any], db_session: DbSession, line_id: FromPath[int]
+    ) -> Response[Any]:
+        values = form_data(await request.form())
+        try:
+            data = validate(DismissIn, values)
+            await bank.hold_line(db_session, acting_user(request), line_id, data.note)
+        except ValidationFailed as exc:
+            return await self._statements_page(
+                request,
+                db_session,
+                status_code=422,
+                errors={f"hold-{line_id}": next(iter(exc.errors.values()))},
+                values={f"hold-{line_id}": values.get("note") or ""},
+            )
+        flash(request, _("Line recorded as money held for a refund or a reassignment."))
         return see_other(request, "/officer/statements")
 
     async def _pledges_page(
@@ -201,7 +222,25 @@ class OfficerPayments(Controller):
     async def receive(
         self, request: Request[Any, Any, Any], db_session: DbSession, reference: FromPath[str]
     ) -> Response[Any]:
+        values = form_data(await request.form())
         pledge = await services.get_pledge(db_session, reference, for_update=True)
-        await bank.receive_at_hub(db_session, acting_user(request), pledge)
+        try:
+            await bank.receive_at_hub(
+                db_session,
+                acting_user(request),
+                pledge,
+                whole_number(values.get("quantity")),
+                whole_number(values.get("unit_value")),
+                values.get("note"),
+            )
+        except ValidationFailed as exc:  # checked before anything was written
+            key = f"hub-{reference}-"
+            return await self._pledges_page(
+                request,
+                db_session,
+                status_code=422,
+                errors={key + field: message for field, message in exc.errors.items()},
+                values={key + field: values.get(field) or "" for field in ("quantity", "unit_value", "note")},
+            )
         flash(request, _("Items of %(ref)s received at the hub.", ref=pledge.reference))
         return see_other(request, "/officer/pledges")

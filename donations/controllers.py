@@ -70,6 +70,9 @@ async def _form_context(
         "kinds": await item_kinds(db),
         "deliveries": list(Delivery),
         "conditions": list(Condition),
+        "min_money": services.MIN_MONEY_PLEDGE,
+        "unit_value_floor": services.UNIT_VALUE_FLOOR_PERCENT,
+        "unit_value_ceiling": services.UNIT_VALUE_CEILING_TIMES,
     }
     if need is not None:
         context["library"] = await db.get(Library, need.library_id)

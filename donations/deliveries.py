@@ -315,18 +315,18 @@ def _in_kind_arrived(session: AsyncSession, pledge: Pledge, allocation: Allocati
 
 
 async def receive_from_sponsor(session: AsyncSession, actor: User, settings: Settings, pledge: Pledge,
-                               quantity: int | None = None, note: str | None = None,
+                               quantity: int | None, note: str | None = None,
                                photo: bytes | None = None) -> ShipmentReceipt:
     """Goods a sponsor brought to the commune for one of its needs: the librarian confirms what
     arrived, and the pledge goes received → allocated → delivered → acknowledged at once (through
-    a shipment "directly from the sponsor")."""
+    a shipment "directly from the sponsor"). ``quantity`` is checked as a shipment receipt's is: None
+    (an empty field, not a whole number) is refused, never read as "all of them"."""
     need = await session.get(Need, pledge.need_id) if pledge.need_id else None
     if actor.role != Role.LIBRARIAN or need is None or need.library_id != actor.library_id:
         raise Forbidden(_("Only the province or the receiving library can confirm receipt."))
     if pledge.kind == PledgeKind.MONEY or pledge.status != PledgeStatus.AWAITING_DELIVERY:
         raise IllegalTransition(_("This pledge is not waiting for its items."))
-    received, text, checked = _checked(pledge.quantity if quantity is None else quantity, pledge.quantity,
-                                       note, photo, settings)
+    received, text, checked = _checked(quantity, pledge.quantity, note, photo, settings)
     await services.receive_in_kind(session, actor, pledge)
     await session.flush()
     allocation = await session.scalar(select(Allocation).where(

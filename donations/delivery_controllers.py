@@ -23,7 +23,8 @@ from donations.models import Pledge, PledgeStatus, ShipmentReceipt, ShipmentSour
 from needs.models import Need
 
 
-def _int(value: Any) -> int | None:
+def whole_number(value: Any) -> int | None:
+    """A form field as a whole number; None when empty, missing or not a whole number."""
     try:
         return int(str(value).strip())
     except (TypeError, ValueError):
@@ -45,7 +46,7 @@ async def _receipt_input(request: Request[Any, Any, Any]) -> tuple[dict[str, Any
     values = form_data(form)
     values.pop("photo", None)
     photo = await _upload(form, "photo", request.app.state.settings.receipt_photo_max_bytes)
-    return values, _int(values.get("quantity")), photo
+    return values, whole_number(values.get("quantity")), photo
 
 
 class OfficerDeliveries(Controller):
@@ -69,8 +70,9 @@ class OfficerDeliveries(Controller):
     async def create(self, request: Request[Any, Any, Any], db_session: DbSession) -> Response[Any]:
         form = await request.form()
         values = form_data(form)
-        ids = [i for i in (_int(v) for v in form.getall("allocation")) if i is not None] if "allocation" in form else []
-        commune = _int(values.get("commune_code"))
+        chosen = form.getall("allocation") if "allocation" in form else []
+        ids = [i for i in (whole_number(v) for v in chosen) if i is not None]
+        commune = whole_number(values.get("commune_code"))
         source = values.get("source") or ShipmentSource.HUB.value
         if commune is None or source not in {s.value for s in ShipmentSource}:
             raise ValidationFailed({"commune_code": _("Choose the allocations of one commune.")})
@@ -129,7 +131,7 @@ class OfficerDeliveries(Controller):
                        action: str) -> Response[Any]:
         values = form_data(await request.form())
         raw = str(values.get("quantity") or "").strip()  # empty: every missing item; not a number: refused
-        quantity = None if not raw else (_int(raw) or 0)
+        quantity = None if not raw else (whole_number(raw) or 0)
         province = request.app.state.settings.province_code
         user = acting_user(request)
         try:
@@ -240,8 +242,8 @@ class LibrarySponsorGoods(Controller):
         pledge = await services.get_pledge(db_session, reference, for_update=True)
         try:
             receipt = await deliveries.receive_from_sponsor(
-                db_session, acting_user(request), request.app.state.settings, pledge,
-                quantity if values.get("quantity") is not None else None, values.get("note"), photo)
+                db_session, acting_user(request), request.app.state.settings, pledge, quantity,
+                values.get("note"), photo)
         except ValidationFailed as exc:  # checked before anything was written
             return await self._page(request, db_session, status_code=422, errors=exc.errors, reference=reference,
                                     values=values)

@@ -118,7 +118,7 @@ async def seed_deliveries(session: AsyncSession, ctx: DemoContext, receipt: int)
     librarian = await session.scalar(select(User).join(Need, Need.library_id == User.library_id)
                                      .where(Need.id == brought.need_id)) if brought else None
     if brought is not None and librarian is not None:
-        await deliveries.receive_from_sponsor(session, librarian, settings, brought, None,
+        await deliveries.receive_from_sponsor(session, librarian, settings, brought, brought.quantity,
                                               "Nhà tài trợ mang sách đến tận thư viện.")
     await session.flush()
     waiting = await delivery_queries.waiting_for_shipment(session, settings.province_code)

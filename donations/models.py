@@ -246,6 +246,7 @@ class StatementLineStatus(enum.StrEnum):
     MATCHED = "matched"
     REVIEW = "review"  # short or over payment, or no pledge found: waits for an officer
     DISMISSED = "dismissed"
+    HELD = "held"  # money received, not for a pledge awaiting it: waits for a refund or a reassignment
 
 
 class StatementLine(Base):

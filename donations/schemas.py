@@ -66,5 +66,7 @@ class MatchIn(BaseModel):
 
 
 class DismissIn(BaseModel):
+    """An officer's note on a statement line dismissed or held (money awaiting a refund)."""
+
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     note: Annotated[str, StringConstraints(min_length=1, max_length=500)]

@@ -55,6 +55,17 @@ ALLOWED: dict[PledgeStatus, frozenset[PledgeStatus]] = {
 HOLDING = frozenset({P.AWAITING_PAYMENT, P.AWAITING_DELIVERY, P.PAID, P.RECEIVED, P.ALLOCATED,
                      P.DELIVERED, P.ACKNOWLEDGED})
 CODE_ALPHABET = string.ascii_uppercase + string.digits
+# The smallest money pledge, in VND. Card payments have a floor anyway (Stripe's minimum charge is
+# US$0.50 or its equivalent), and a few-đồng gift only adds noise to the ledger and the statements.
+MIN_MONEY_PLEDGE = 10_000
+# A declared value per item (books, equipment) stays near the catalogue's value of that kind of
+# item (ItemKind.default_unit_value, an average price new): a used book or a second-hand shelf in
+# good condition is still worth about a third of it (second-hand books sell at 30-50 % of the cover
+# price), and a hardcover edition or a better model of a shelf or a computer rarely costs more than
+# three times the average. Outside that range a value would inflate (or belittle) the ledger, the
+# receipt and the honor roll. The floor is rounded down to the thousand đồng.
+UNIT_VALUE_FLOOR_PERCENT = 30
+UNIT_VALUE_CEILING_TIMES = 3
 
 
 def new_reference() -> str:
@@ -73,6 +84,21 @@ def move_pledge(session: AsyncSession, actor_id: int | None, pledge: Pledge, to:
     pledge.status = to
     audit.record(session, actor_id=actor_id, action=action, entity_type="pledge", entity_id=pledge.id,
                  summary=summary, before={"status": before.value}, after={"status": to.value})
+
+
+def unit_value_bounds(catalogue_value: int) -> tuple[int, int]:
+    """The lowest and highest value per item accepted for a kind of item of this catalogue value."""
+    low = max(1_000, catalogue_value * UNIT_VALUE_FLOOR_PERCENT // 100 // 1_000 * 1_000)
+    return low, max(low, catalogue_value * UNIT_VALUE_CEILING_TIMES)
+
+
+def check_unit_value(value: int | None, catalogue_value: int, field: str = "unit_value") -> int:
+    """The value per item if it is within the bounds (see above); otherwise a message beside the field."""
+    low, high = unit_value_bounds(catalogue_value)
+    if value is None or not low <= value <= high:
+        raise ValidationFailed({field: _("The value per item must be from %(min)s to %(max)s.",
+                                         min=format_vnd(low), max=format_vnd(high))})
+    return value
 
 
 def notify(session: AsyncSession, user_id: int | None, topic: str, subject: str, body: str) -> None:
@@ -114,12 +140,18 @@ async def _take_from_need(session: AsyncSession, need_id: int, quantity: int) ->
 
 
 async def _give_back_to_need(session: AsyncSession, pledge: Pledge, *, allocated: bool) -> None:
-    if pledge.need_id is None or not pledge.quantity:
+    if pledge.need_id is not None:
+        await give_back_items(session, pledge.need_id, pledge.quantity, allocated=allocated)
+
+
+async def give_back_items(session: AsyncSession, need_id: int, quantity: int, *, allocated: bool = False) -> None:
+    """``quantity`` items of the need are no longer pledged (nor allocated): others may pledge them."""
+    if not quantity:
         return
-    values = {"pledged_quantity": Need.pledged_quantity - pledge.quantity}
+    values = {"pledged_quantity": Need.pledged_quantity - quantity}
     if allocated:
-        values["allocated_quantity"] = Need.allocated_quantity - pledge.quantity
-    await session.execute(update(Need).where(Need.id == pledge.need_id).values(**values)
+        values["allocated_quantity"] = Need.allocated_quantity - quantity
+    await session.execute(update(Need).where(Need.id == need_id).values(**values)
                           .execution_options(synchronize_session=False))
 
 
@@ -170,10 +202,15 @@ async def build_pledge(session: AsyncSession, sponsor: User, data: PledgeIn, set
             if kind is None or _kind_of(kind) != data.kind.value:
                 raise ValidationFailed({"item_kind": _("Choose a kind of item from the catalogue.")})
             pledge.item_kind_key, pledge.quantity = kind.key, data.quantity or 0
-            pledge.unit_value = data.unit_value or kind.default_unit_value
+            pledge.unit_value = kind.default_unit_value
+            if data.unit_value is not None:
+                pledge.unit_value = check_unit_value(data.unit_value, kind.default_unit_value)
     if data.kind == PledgeKind.MONEY and pledge.amount > settings.max_money_pledge:
         raise ValidationFailed({"amount": _(
             "A single pledge can be at most %(max)s.", max=format_vnd(settings.max_money_pledge))})
+    if data.kind == PledgeKind.MONEY and pledge.amount < MIN_MONEY_PLEDGE:
+        raise ValidationFailed({"quantity" if pledge.need_id else "amount": _(
+            "A money pledge must be at least %(min)s.", min=format_vnd(MIN_MONEY_PLEDGE))})
     return pledge
 
 

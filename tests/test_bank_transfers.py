@@ -37,6 +37,7 @@ from tests.support import (
     post_form,
     sign_in,
 )
+from tests.test_receipts_ledger import pdf_text
 
 HEADER = "date,amount,description,reference"
 L = StatementLineStatus
@@ -191,7 +192,7 @@ async def test_short_over_and_unknown_lines_wait_for_review(
     statuses = {p.id: p.status for p in await fresh(db, Pledge)}
     assert statuses[short.id] == statuses[over.id] == PledgeStatus.AWAITING_PAYMENT
     page = await client.get("/officer/statements")
-    assert page.text.count('action="/officer/statements/lines/') == 2 * 5
+    assert page.text.count('action="/officer/statements/lines/') == 3 * 5  # match, dismiss, hold
     assert "Chuyển thiếu" in page.text
 
 
@@ -217,15 +218,24 @@ async def test_officer_matches_or_dismisses_review_lines(
     response = await post_form(client, f"/officer/statements/lines/{first}/match",
                                {"reference": short.reference.lower()})
     assert response.status_code == 303, response.text
+    # A short payment is confirmed for what arrived: the payment, the pledge, the ledger and the
+    # receipt say 250.000 ₫; the audit keeps the 300.000 ₫ pledged and the shortfall.
     [payment] = await fresh(db, Payment)
     assert (payment.state, payment.amount, payment.provider) == (
-        PaymentState.CONFIRMED, 300_000, "bank_transfer")
+        PaymentState.CONFIRMED, 250_000, "bank_transfer")
     [line] = await fresh(db, StatementLine, id=first)
     assert (line.status, line.payment_id) == (L.MATCHED, payment.id)
     assert line.reference == short.reference
-    assert "-50.000" in line.note  # the difference the bookkeeping settles with the sponsor
+    assert "ít hơn số đã cam kết 50.000" in line.note.replace("\xa0", " ")
     [entry] = await fresh(db, LedgerEntry, kind=LedgerKind.PAYMENT)
-    assert entry.amount == 300_000
+    assert entry.amount == 250_000
+    [paid] = await fresh(db, Pledge, id=short.id)
+    assert (paid.status, paid.amount) == (PledgeStatus.PAID, 250_000)
+    [row] = await fresh(db, AuditLog, action="pledge.short_payment")
+    assert (row.before, row.after) == ({"amount": 300_000, "quantity": 0},
+                                       {"amount": 250_000, "quantity": 0, "shortfall": 50_000})
+    receipt = pdf_text((await client.get(f"/pledges/{short.reference}/receipt.pdf")).content)
+    assert "250.000" in receipt and "300.000" not in receipt
     # A resolved line cannot be matched again.
     response = await post_form(client, f"/officer/statements/lines/{first}/match",
                                {"reference": short.reference})
@@ -246,24 +256,103 @@ async def test_officer_matches_or_dismisses_review_lines(
     assert response.status_code == 409
 
 
+async def test_short_payment_to_a_need_funds_fewer_items(
+    client, db, officer, sponsor, need, clean_backend
+) -> None:
+    """10 × 35.000 ₫ pledged, 120.000 ₫ arrived: the pledge funds 3 items for 120.000 ₫ and the
+    other 7 go back to the need. 20.000 ₫ funds no item: refused, nothing written."""
+    to_need = await pledge(db, sponsor, clean_backend.url, target="need", need_id=need.id, quantity=10)
+    await sign_in(client, officer.email)
+    await upload(client, csv_bytes(
+        f"2026-03-09,20000,{to_need.reference},",
+        f"2026-03-10,120000,{to_need.reference},",
+    ))
+    too_little, short = (line.id for line in await fresh(db, StatementLine))
+    before = await counts(db)
+    response = await post_form(client, f"/officer/statements/lines/{too_little}/match",
+                               {"reference": to_need.reference})
+    assert response.status_code == 422
+    assert "20.000 ₫ không đủ cho một hiện vật của nhu cầu này (35.000 ₫)" in response.text.replace("\xa0", " ")
+    assert await counts(db) == before
+
+    response = await post_form(client, f"/officer/statements/lines/{short}/match",
+                               {"reference": to_need.reference})
+    assert response.status_code == 303, response.text
+    [paid] = await fresh(db, Pledge)
+    assert (paid.status, paid.amount, paid.quantity) == (PledgeStatus.ALLOCATED, 120_000, 3)
+    [payment] = await fresh(db, Payment)
+    assert (payment.state, payment.amount) == (PaymentState.CONFIRMED, 120_000)
+    [need_row] = await fresh(db, Need)
+    assert (need_row.pledged_quantity, need_row.allocated_quantity) == (3, 3)
+    ledger = [(e.kind, e.amount, e.quantity) for e in await fresh(db, LedgerEntry)]
+    assert ledger == [(LedgerKind.PAYMENT, 120_000, 0), (LedgerKind.ALLOCATION, 120_000, 3)]
+
+
+async def test_money_for_a_canceled_pledge_is_held_for_a_refund(
+    client, db, officer, sponsor, clean_backend
+) -> None:
+    gone = await pledge(db, sponsor, clean_backend.url, amount=200_000)
+    over = await pledge(db, sponsor, clean_backend.url, amount=100_000)
+    await services.cancel(db, sponsor, await services.get_pledge(db, gone.reference))
+    await db.commit()
+    await sign_in(client, officer.email)
+    await upload(client, csv_bytes(
+        f"2026-03-09,200000,{gone.reference},FT1",
+        "2026-03-09,40000,khong ro,FT2",
+        f"2026-03-10,150000,{over.reference},FT3",
+    ))
+    first, second, third = (line.id for line in await fresh(db, StatementLine))
+    # An over payment is confirmed for the pledge's amount; its excess is listed with the money held.
+    response = await post_form(client, f"/officer/statements/lines/{third}/match", {"reference": over.reference})
+    assert response.status_code == 303
+    [entry] = await fresh(db, LedgerEntry, kind=LedgerKind.PAYMENT)
+    assert entry.amount == 100_000
+    response = await post_form(client, f"/officer/statements/lines/{first}/match",
+                               {"reference": gone.reference})
+    assert response.status_code == 422 and "Cam kết này không còn chờ thanh toán." in response.text
+
+    before = await counts(db)
+    response = await post_form(client, f"/officer/statements/lines/{first}/hold", {"note": "  "})
+    assert response.status_code == 422 and "Ô này là bắt buộc." in response.text
+    assert await counts(db) == before
+
+    note = "Cam kết đã hủy: hoàn lại cho nhà tài trợ"
+    for line_id in (first, second):
+        response = await post_form(client, f"/officer/statements/lines/{line_id}/hold", {"note": note})
+        assert response.status_code == 303, response.text
+    [line, _other, _over] = await fresh(db, StatementLine)
+    assert (line.status, line.note, line.payment_id) == (L.HELD, note, None)
+    [row, _row2] = await fresh(db, AuditLog, action="statement_line.hold")
+    assert (row.entity_id, row.summary, row.after) == (str(first), note, {"status": "held", "amount": 200_000})
+    assert {e.pledge_id for e in await fresh(db, LedgerEntry)} == {over.id}  # held money: not a donation
+    page = await client.get("/officer/statements")
+    held = page.text.split('id="held"')[1].split("</table>")[0].replace("\xa0", " ")
+    assert note in held and f'id="held-{third}"' in held and "50.000 ₫ <small>(chuyển thừa: nhận 150.000 ₫)" in held
+    assert "Tổng đang giữ: 290.000" in page.text.replace("\xa0", " ")
+    response = await post_form(client, f"/officer/statements/lines/{first}/hold", {"note": "lại"})
+    assert response.status_code == 409
+    [still, _paid] = await fresh(db, Pledge)
+    assert still.status == PledgeStatus.CANCELED
+
+
 FIFTY_MB = 50 * 1024 * 1024
 TOO_LARGE = "Tệp quá lớn: giới hạn là 5 MB."
 NOT_UTF8 = "Tệp không phải văn bản UTF-8"
 # Each upload holds a line that would confirm the pledge (its code, its amount) if it were read.
 BAD_UPLOADS: dict[str, tuple[Callable[[str], bytes], int, str]] = {
-    "wrong header": (lambda ref: csv_bytes(f"2026-03-08,1000,{ref},", header="ngay,tien,noi dung"),
+    "wrong header": (lambda ref: csv_bytes(f"2026-03-08,10000,{ref},", header="ngay,tien,noi dung"),
                      422, "Dòng đầu tiên phải là tên các cột"),
-    "latin-1": (lambda ref: f"{HEADER}\n2026-03-08,1000,Café {ref},\n".encode("latin-1"),
+    "latin-1": (lambda ref: f"{HEADER}\n2026-03-08,10000,Café {ref},\n".encode("latin-1"),
                 422, NOT_UTF8),
-    "utf-16": (lambda ref: f"{HEADER}\n2026-03-08,1000,{ref},\n".encode("utf-16"), 422, NOT_UTF8),
+    "utf-16": (lambda ref: f"{HEADER}\n2026-03-08,10000,{ref},\n".encode("utf-16"), 422, NOT_UTF8),
     "bad line after a good one": (
-        lambda ref: csv_bytes(f"2026-03-08,1000,{ref},", "2026-03-08,10.5,x,"),
+        lambda ref: csv_bytes(f"2026-03-08,10000,{ref},", "2026-03-08,10.5,x,"),
         422, "Dòng 3:"),
     "just over 5 MB": (
-        lambda ref: csv_bytes(f"2026-03-08,1000,{ref},") + b" " * (5 * 1024 * 1024),
+        lambda ref: csv_bytes(f"2026-03-08,10000,{ref},") + b" " * (5 * 1024 * 1024),
         422, TOO_LARGE),
     "50 MB": (
-        lambda ref: csv_bytes(f"2026-03-08,1000,{ref},") + b"2026-03-08,1,x,\n" * (FIFTY_MB // 16),
+        lambda ref: csv_bytes(f"2026-03-08,10000,{ref},") + b"2026-03-08,1,x,\n" * (FIFTY_MB // 16),
         413, TOO_LARGE),
 }
 
@@ -272,7 +361,7 @@ BAD_UPLOADS: dict[str, tuple[Callable[[str], bytes], int, str]] = {
 async def test_bad_upload_gets_a_clear_message_and_writes_nothing(
     client, db, officer, sponsor, clean_backend, case
 ) -> None:
-    waiting = await pledge(db, sponsor, clean_backend.url, amount=1000)
+    waiting = await pledge(db, sponsor, clean_backend.url, amount=10_000)
     make, status, message = BAD_UPLOADS[case]
     data = make(waiting.reference)
     assert len(data) > FIFTY_MB or case != "50 MB"
@@ -339,7 +428,8 @@ async def test_officer_confirms_in_kind_receipt_at_the_hub(
     await sign_in(client, officer.email)
     page = await client.get("/officer/pledges")
     assert f'/officer/pledges/{books.reference}/receive' in page.text
-    response = await post_form(client, f"/officer/pledges/{books.reference}/receive", {})
+    everything = {"quantity": "12", "unit_value": "35000", "note": ""}
+    response = await post_form(client, f"/officer/pledges/{books.reference}/receive", everything)
     assert response.status_code == 303, response.text
     [received] = await fresh(db, Pledge)
     assert received.status == PledgeStatus.ALLOCATED and received.confirmed_at is not None
@@ -347,8 +437,78 @@ async def test_officer_confirms_in_kind_receipt_at_the_hub(
     assert (entry.amount, entry.quantity) == (12 * 35_000, 12)
     [need_row] = await fresh(db, Need)
     assert need_row.allocated_quantity == 12
-    response = await post_form(client, f"/officer/pledges/{books.reference}/receive", {})
+    assert not await fresh(db, AuditLog, action="pledge.accept_goods")  # as pledged: nothing to note
+    response = await post_form(client, f"/officer/pledges/{books.reference}/receive", everything)
     assert response.status_code == 409
+
+
+async def test_hub_receipt_counts_what_arrived_at_the_value_accepted(
+    client, db, officer, sponsor, need, clean_backend
+) -> None:
+    """Fewer items, at a lower value than declared: the pledge, the ledger and the receipt count
+    the accepted figures; the audit keeps the pledged ones; a need gets its missing items back."""
+    pool = await pledge(db, sponsor, clean_backend.url, kind="books", target="pool",
+                        item_kind="book/children", quantity=5, unit_value=60_000, delivery="to_hub")
+    to_need = await pledge(db, sponsor, clean_backend.url, kind="books", target="need",
+                           need_id=need.id, quantity=12, delivery="to_hub")
+    await sign_in(client, officer.email)
+    response = await post_form(client, f"/officer/pledges/{pool.reference}/receive",
+                               {"quantity": "4", "unit_value": "40000", "note": "Một cuốn rách, sách cũ"})
+    assert response.status_code == 303, response.text
+    [received] = await fresh(db, Pledge, id=pool.id)
+    assert (received.status, received.quantity, received.unit_value, received.value) == (
+        PledgeStatus.RECEIVED, 4, 40_000, 160_000)
+    [entry] = await fresh(db, LedgerEntry, kind=LedgerKind.IN_KIND)
+    assert (entry.amount, entry.quantity) == (160_000, 4)
+    [row] = await fresh(db, AuditLog, action="pledge.accept_goods")
+    assert row.summary == "Một cuốn rách, sách cũ"
+    assert row.before == {"quantity": 5, "unit_value": 60_000, "value": 300_000}
+    assert row.after == {"quantity": 4, "unit_value": 40_000, "value": 160_000, "missing": 1}
+    receipt = pdf_text((await client.get(f"/pledges/{pool.reference}/receipt.pdf")).content)
+    assert "160.000" in receipt and "300.000" not in receipt
+
+    response = await post_form(client, f"/officer/pledges/{to_need.reference}/receive",
+                               {"quantity": "9", "unit_value": "35000", "note": "Thiếu 3 cuốn"})
+    assert response.status_code == 303, response.text
+    [need_row] = await fresh(db, Need)
+    assert (need_row.pledged_quantity, need_row.allocated_quantity) == (9, 9)  # 3 open again
+    ledger = await client.get("/ledger")
+    assert "315.000" in ledger.text.replace("\xa0", " ") and "420.000" not in ledger.text
+
+
+HUB_BAD_INPUT = [
+    ({"quantity": "0", "unit_value": "35000"}, "quantity", "từ 1 đến 12"),
+    ({"quantity": "13", "unit_value": "35000"}, "quantity", "từ 1 đến 12"),
+    ({"quantity": "x", "unit_value": "35000"}, "quantity", "từ 1 đến 12"),
+    ({"quantity": "", "unit_value": "35000"}, "quantity", "từ 1 đến 12"),
+    ({"unit_value": "35000"}, "quantity", "từ 1 đến 12"),
+    ({"quantity": "12", "unit_value": "200000000", "note": "x"}, "unit_value", "từ 10.000 ₫ đến 105.000 ₫"),
+    ({"quantity": "12", "unit_value": "5000", "note": "x"}, "unit_value", "từ 10.000 ₫ đến 105.000 ₫"),
+    ({"quantity": "12", "unit_value": "35.000"}, "unit_value", "từ 10.000 ₫ đến 105.000 ₫"),
+    ({"quantity": "12", "unit_value": ""}, "unit_value", "từ 10.000 ₫ đến 105.000 ₫"),
+    ({"quantity": "10", "unit_value": "35000", "note": " "}, "note", "hãy ghi rõ lý do"),
+    ({"quantity": "12", "unit_value": "30000"}, "note", "hãy ghi rõ lý do"),
+    ({"quantity": "12", "unit_value": "35000", "note": "x" * 2001}, "note", "2000"),
+]
+
+
+@pytest.mark.parametrize(("form", "field", "message"), HUB_BAD_INPUT)
+async def test_bad_hub_receipt_is_refused_beside_its_field(
+    client, db, officer, sponsor, need, clean_backend, form, field, message
+) -> None:
+    books = await pledge(db, sponsor, clean_backend.url, kind="books", target="need",
+                         need_id=need.id, quantity=12, delivery="to_hub")
+    await sign_in(client, officer.email)
+    before = await counts(db)
+    response = await post_form(client, f"/officer/pledges/{books.reference}/receive", form)
+    assert response.status_code == 422, response.text[-1500:]
+    error = re.search(rf'id="e-hub-{books.reference}-{field}">([^<]*)<', response.text)
+    assert error and message in error.group(1).replace("\xa0", " "), response.text[-3000:]
+    assert await counts(db) == before
+    [still] = await fresh(db, Pledge)
+    assert (still.status, still.quantity, still.unit_value) == (PledgeStatus.AWAITING_DELIVERY, 12, 35_000)
+    [need_row] = await fresh(db, Need)
+    assert need_row.pledged_quantity == 12
 
 
 @pytest.mark.parametrize("role", [Role.SPONSOR, Role.LIBRARIAN])
@@ -366,6 +526,7 @@ async def test_only_officers_reach_the_money_desk(client, db, sponsor, clean_bac
     posts = {
         "/officer/statements/lines/1/match": {"reference": waiting.reference},
         "/officer/statements/lines/1/dismiss": {"note": "x"},
+        "/officer/statements/lines/1/hold": {"note": "x"},
         f"/officer/pledges/{waiting.reference}/offline-payment": {"receipt_number": "PT-1"},
         f"/officer/pledges/{waiting.reference}/receive": {},
     }

@@ -322,6 +322,26 @@ async def test_goods_brought_by_the_sponsor_are_confirmed_in_one_step(client: An
     assert await _count(db, ShipmentReceipt, ShipmentReceipt.quantity_received < ShipmentReceipt.quantity_sent) == 1
 
 
+@pytest.mark.parametrize("quantity", ["x", "", "2.5", " ", None])
+async def test_goods_brought_by_the_sponsor_need_a_whole_quantity(client: Any, db: AsyncSession,
+                                                                  quantity: str | None) -> None:
+    """Not a whole number, empty or missing: refused beside the field as on the shipment receipt
+    form, never read as "everything arrived"; nothing is written."""
+    a = await _arrange(db, need_quantity=20, pledged=10)
+    gift = await services.create_pledge(db, a["sponsor"], PledgeIn(
+        kind=PledgeKind.BOOKS, target=Target.NEED, need_id=a["need"].id, quantity=3, delivery=Delivery.TO_COMMUNE),
+        settings_for(""))
+    await db.commit()
+    await _as(client, a["librarian"])
+    form = {"note": ""} if quantity is None else {"quantity": quantity, "note": ""}
+    response = await post_form(client, f"/library/pledges/{gift.reference}/receive", form)
+    assert response.status_code == 422, response.text
+    assert 'id="eq-' in response.text and "từ 0 đến 3" in response.text
+    assert (await _fresh(db, Pledge, gift.id)).status == PledgeStatus.AWAITING_DELIVERY
+    assert await _count(db, Shipment) == 0 and await _count(db, ShipmentReceipt) == 0
+    assert (await _fresh(db, Need, a["need"].id)).delivered_quantity == 0
+
+
 async def test_refund_before_dispatch_cancels_the_allocation(client: Any, db: AsyncSession) -> None:
     a = await _arrange(db)
     await _ship(client, db, a, dispatch=False)

@@ -4,6 +4,7 @@ cancel, expiry, refunds, and bad input that changes nothing."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from sqlalchemy import func, select
@@ -249,6 +250,26 @@ async def test_unpaid_pledges_expire(client, db, world) -> None:
         ({"kind": "money", "target": "pool", "amount": "-5000"}, "amount", "Phải lớn hơn 0"),
         ({"kind": "money", "target": "pool", "amount": "2000000001"}, "amount", "Mỗi lần cam kết tối đa 2.000.000.000"),
         ({"kind": "money", "target": "pool"}, "amount", "Nhập số tiền"),
+        ({"kind": "money", "target": "pool", "amount": "1"}, "amount", "tối thiểu 10.000 ₫"),
+        ({"kind": "money", "target": "pool", "amount": "9999"}, "amount", "tối thiểu 10.000 ₫"),
+        (
+            {"kind": "books", "target": "pool", "item_kind": "book/children", "quantity": "5", "delivery": "to_hub",
+             "unit_value": "200000000"},
+            "unit_value",
+            "Giá trị mỗi hiện vật phải từ 10.000 ₫ đến 105.000 ₫.",
+        ),
+        (
+            {"kind": "books", "target": "pool", "item_kind": "book/children", "quantity": "5", "delivery": "to_hub",
+             "unit_value": "105001"},
+            "unit_value",
+            "Giá trị mỗi hiện vật phải từ 10.000 ₫ đến 105.000 ₫.",
+        ),
+        (
+            {"kind": "books", "target": "pool", "item_kind": "book/children", "quantity": "5", "delivery": "to_hub",
+             "unit_value": "9999"},
+            "unit_value",
+            "Giá trị mỗi hiện vật phải từ 10.000 ₫ đến 105.000 ₫.",
+        ),
         ({"kind": "money", "target": "need", "quantity": "11"}, "quantity", "Nhu cầu này chỉ còn thiếu 10"),
         ({"kind": "money", "target": "need", "quantity": "0"}, "quantity", "Phải lớn hơn 0"),
         (
@@ -280,9 +301,26 @@ async def test_bad_pledges_are_refused_and_write_nothing(client, db, world, form
         form = {**form, "need_id": str(world["need"])}
     response = await post_form(client, "/give", form)
     assert response.status_code == 422
-    assert message in response.text, response.text[-2000:]
+    beside = re.search(rf'id="e-{field}">([^<]*)<', response.text)  # the message beside its field
+    assert beside and message in beside.group(1).replace("\xa0", " "), response.text[-2000:]
     assert await _count(db, Pledge) == 0
     assert (await _need(db, world["need"])).pledged_quantity == 10
+
+
+async def test_declared_values_within_the_catalogue_bounds_and_the_minimum_are_accepted(client, db, world) -> None:
+    """The bounds of book/children (35.000 ₫ in the catalogue) are 10.000 ₫ and 105.000 ₫, both
+    included; the form says so, and gives the smallest money pledge."""
+    await sign_in(client, world["sponsor"])
+    form = (await client.get("/give")).text.replace("\xa0", " ")
+    assert "Tối thiểu 10.000 ₫." in form and "từ 30% đến 3 lần giá trị đó" in form
+    for value in ("10000", "105000"):
+        response = await post_form(client, "/give", {"kind": "books", "target": "pool", "item_kind": "book/children",
+                                                     "quantity": "2", "delivery": "to_hub", "unit_value": value})
+        assert response.status_code == 303, response.text[-2000:]
+    response = await post_form(client, "/give", {"kind": "money", "target": "pool", "amount": "10000"})
+    assert response.status_code == 303
+    values = sorted(p.value for p in await db.scalars(select(Pledge)))
+    assert values == [10_000, 20_000, 210_000]
 
 
 async def test_pledge_on_a_closed_need_is_refused(client, db, world) -> None:
@@ -333,7 +371,7 @@ async def test_librarian_confirms_goods_brought_to_the_commune(client, db, world
     await post_form(client, "/logout", {})
     await sign_in(client, librarian.email)
     assert reference in (await client.get("/library/pledges")).text
-    assert (await post_form(client, f"/library/pledges/{reference}/receive", {})).status_code == 303
+    assert (await post_form(client, f"/library/pledges/{reference}/receive", {"quantity": "4"})).status_code == 303
     pledge = await _pledge(db)
     # Received at the commune: allocated, delivered (a shipment directly from the sponsor) and
     # acknowledged by the librarian in one step (donations.deliveries).

@@ -91,7 +91,7 @@ async def _run(url: str, ops: list[tuple[str, int]], run_id: int) -> None:
                         kind=PledgeKind.MONEY, target=Target.NEED, need_id=need_id, quantity=n), app_settings)
                 elif op == "pledge_pool":
                     await services.create_pledge(db, sponsor, PledgeIn(
-                        kind=PledgeKind.MONEY, target=Target.POOL, amount=n * 7_000), app_settings)
+                        kind=PledgeKind.MONEY, target=Target.POOL, amount=(n + 1) * 7_000), app_settings)
                 else:
                     pledges = list(await db.scalars(
                         select(Pledge).where(Pledge.sponsor_id == sponsor_id).order_by(Pledge.id)
