@@ -122,6 +122,7 @@ class PledgeController(Controller):
             gift = await services.build_pledge(db_session, acting_user(request), data, settings)
             context["preview"] = await allocation.gift_preview(db_session, settings.province_code, gift)
             context["gift"] = gift
+            context["gift_commune"] = next((c for c in context["communes"] if c.code == gift.commune_code), None)
         except ValidationFailed as exc:
             context["errors"] = exc.errors
             return render(request, "donations/pledge_form.html", fragment="donations/_gift_preview.html",
@@ -136,11 +137,14 @@ class PledgeController(Controller):
             data = validate(PledgeIn, _pledge_data(values))
             pledge = await services.create_pledge(db_session, acting_user(request), data, request.app.state.settings)
         except ValidationFailed as exc:
+            errors = exc.errors
+            if "need_id" in errors and values.get("need_id") and need is None:
+                errors = {**errors, "need_id": _("No such need.")}  # not "Enter a whole number" for a hidden field
             return render(
                 request,
                 "donations/pledge_form.html",
                 status_code=422,
-                **await _form_context(db_session, request, values, exc.errors, need),
+                **await _form_context(db_session, request, values, errors, need),
             )
         flash(request, _("Thank you! Your pledge %(ref)s is recorded.", ref=pledge.reference))
         return see_other(request, f"/pledges/{pledge.reference}")

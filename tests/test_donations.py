@@ -274,6 +274,20 @@ async def test_bad_pledges_are_refused_and_write_nothing(client, db, world, form
     assert (await _need(db, world["need"])).pledged_quantity == 10
 
 
+@pytest.mark.parametrize(("change", "field", "message"), [
+    ({"condition": "broken"}, "condition", "Hãy chọn một trong các lựa chọn."),
+    ({"need_id": "abc"}, "target", "Không có nhu cầu này."),
+])
+async def test_bad_pledge_fields_get_a_message_beside_them(client, db, world, change, field, message) -> None:
+    await sign_in(client, world["sponsor"])
+    form = {"kind": "books", "target": "need", "need_id": str(world["need"]), "quantity": "2",
+            "delivery": "to_commune", "condition": "new", **change}
+    response = await post_form(client, "/give", form)
+    assert response.status_code == 422
+    assert f'id="e-{field}">{message}</small>' in response.text
+    assert await _count(db, Pledge) == 0
+
+
 async def test_pledge_on_a_closed_need_is_refused(client, db, world) -> None:
     need = await _need(db, world["need"])
     need.status = NeedStatus.CLOSED
