@@ -20,7 +20,7 @@ from app.errors import ValidationFailed
 from app.forms import form_data, validate
 from app.i18n import _, format_number
 from app.web import DbSession, flash, render, see_other
-from donations import bank, services
+from donations import bank, review_notes, services
 from donations.models import Pledge, PledgeKind, PledgeStatus
 from donations.schemas import DismissIn, MatchIn, OfflinePaymentIn
 from donations.statements import MAX_STATEMENT_BYTES, StatementError, read_upload
@@ -68,6 +68,7 @@ class OfficerPayments(Controller):
             status_code=status_code,
             result=result,
             lines=await bank.review_queue(db),
+            describe=review_notes.describe,
             errors=errors or {},
             values=values or {},
             max_mb=format_number(round(MAX_STATEMENT_BYTES / (1024 * 1024), 1)),
