@@ -315,6 +315,11 @@ async def test_pledge_page_says_what_where_and_by_when(client, db, world) -> Non
     assert "2 × Giá sách" in to_hub and "Nhà tài trợ mang hiện vật đến điểm tập kết của tỉnh" in to_hub
     assert settings_for("").hub_address in to_hub
 
+    response = await post_form(client, "/give", {"kind": "books", "target": "pool", "quantity": "2",
+                                                 "item_kind": "book/law", "delivery": "to_commune"})
+    to_pool = flat((await client.get(response.headers["location"])).text)
+    assert "2 × Pháp luật" in to_pool and "Tỉnh sẽ báo cho bạn nơi mang hiện vật đến." in to_pool
+
     money = await _pledge_money_to_need(client, world, 1)
     page = flat((await client.get(f"/pledges/{money}")).text)
     assert "Hãy thanh toán trước" in page and "Nơi mang hiện vật đến" not in page
