@@ -44,6 +44,10 @@ def _message(error: dict[str, Any]) -> str:
         return _("Must be at least %(n)s characters.", n=ctx.get("min_length"))
     if kind == "string_too_long":
         return _("Must be at most %(n)s characters.", n=ctx.get("max_length"))
+    if kind == "too_long":  # a list: title lines, ids
+        return _("At most %(n)s entries.", n=ctx.get("max_length"))
+    if kind == "too_short":
+        return _("At least %(n)s entries are needed.", n=ctx.get("min_length"))
     if kind in ("int_parsing", "int_type", "int_from_float"):
         return _("Enter a whole number.")
     if kind in ("float_parsing", "float_type", "finite_number"):

@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     # Donations
     pledge_expiry_days: int = Field(default=7, ge=1, le=90)
     max_money_pledge: int = Field(default=2_000_000_000, ge=1)  # VND, one pledge
+    # Where sponsors bring books and equipment pledged "to the province hub" (shown on the pledge page).
+    hub_address: str = "Thư viện tỉnh Sơn La, số 2 đường Tô Hiệu, phường Tô Hiệu, tỉnh Sơn La"
     bank_bin: str = "970436"  # the receiving bank's NAPAS BIN (Vietcombank)
     bank_account: str = "0011004455667"
     bank_account_name: str = "SO VAN HOA THE THAO VA DU LICH TINH SON LA"

@@ -74,10 +74,12 @@ MAX_PAGE = 10_000
 
 
 def page_number(request: Request[Any, Any, Any]) -> int:
-    """The `page` query parameter: anything but a whole number from 1 to MAX_PAGE is the first page
-    (`isascii`: "²" is a digit to `str.isdigit` but not to `int`)."""
-    raw = request.query_params.get("page", "")
-    return int(raw) if raw.isascii() and raw.isdigit() and 0 < int(raw) <= MAX_PAGE else 1
+    """The `page` a person asked for, leniently: anything not a positive whole number is the first
+    page (`isascii`: "²" is a digit to `str.isdigit` but not to `int`), a number past MAX_PAGE is
+    MAX_PAGE; a page past the last one is left to the caller."""
+    raw = (request.query_params.get("page") or "").strip()
+    page = int(raw) if raw.isascii() and raw.isdigit() else 1
+    return min(max(page, 1), MAX_PAGE)
 
 
 def flash(request: Request[Any, Any, Any], message: str) -> None:

@@ -17,6 +17,7 @@ from app.i18n import _, format_number, format_percent, lazy
 from app.web import DbSession, flash, render, see_other
 from donations import allocation
 from donations.matching import POLICIES
+from needs.catalog import kind_choices
 
 POLICY_LABELS = {
     "leximin": lazy("Fair share (leximin, weighted)"),
@@ -56,7 +57,7 @@ def _reason(fig: allocation.CommuneFigures) -> str:
              weight=format_number(fig.commune.priority_weight))
 
 
-def _preview(situation: allocation.Situation, policy: str) -> dict[str, Any]:
+def _preview(situation: allocation.Situation, policy: str, kind_names: dict[str, str]) -> dict[str, Any]:
     _result, lines = allocation.run(situation, policy)
     figs = allocation.figures(situation, lines)
     fcfs = allocation.figures(situation, lines if policy == "fcfs" else allocation.run(situation, "fcfs")[1])
@@ -69,7 +70,7 @@ def _preview(situation: allocation.Situation, policy: str) -> dict[str, Any]:
         pledge = situation.pledges[line.source_key]
         views.append(LineView(
             commune=figs[needs[line.need_key]["commune"]].commune.name,
-            need=f"#{need.id} · {need.item_kind_key}", source=pledge.reference,
+            need=f"#{need.id} · {kind_names.get(need.item_kind_key, need.item_kind_key)}", source=pledge.reference,
             quantity=line.quantity, amount=line.amount, value=line.value,
             reason=_reason(figs[needs[line.need_key]["commune"]])))
     return {
@@ -94,10 +95,11 @@ class AllocationController(Controller):
             policy = "leximin"
         settings = request.app.state.settings
         situation = await allocation.gather(db_session, settings.province_code)
+        kind_names = {k.key: k.name for k in await kind_choices(db_session)}
         return render(
             request, "donations/matching.html", fragment="donations/_matching_preview.html",
             policy=policy, policies=[(p, POLICY_LABELS[p]) for p in POLICIES], snapshot=situation.fingerprint,
-            **_preview(situation, policy),
+            **_preview(situation, policy, kind_names),
         )
 
     @post("/", name="matching_commit")

@@ -48,7 +48,7 @@ from app.auth.models import User
 from app.errors import IllegalTransition, NotFound, ValidationFailed
 from app.i18n import _, format_vnd
 from app.payments.registry import PaymentState
-from donations import services
+from donations import review_notes, services
 from donations.deliveries import NOTE_MAX
 from donations.models import (
     Payment,
@@ -125,27 +125,20 @@ async def _pledges_by_code(session: AsyncSession, codes: Sequence[str]) -> dict[
 
 
 def _review_reason(line: ParsedLine, code: str | None, pledge: Pledge | None) -> str | None:
-    """Why a line cannot confirm its pledge by itself; None for an exact match."""
+    """Why a line cannot confirm its pledge by itself (coded: see donations.review_notes); None for
+    an exact match."""
     if code is None:
         if len(line.reference_codes) > 1:
-            return _("Several reference codes in the description.")
-        return _("No reference code found.")
+            return review_notes.coded("several_codes")
+        return review_notes.coded("no_code")
     if pledge is None:
-        return _("Unknown reference code %(ref)s.", ref=code)
+        return review_notes.coded("unknown_code", ref=code)
     if pledge.kind != PledgeKind.MONEY or pledge.status != PledgeStatus.AWAITING_PAYMENT:
-        return _("Pledge %(ref)s is not awaiting payment.", ref=code)
+        return review_notes.coded("not_awaiting", ref=code)
     if line.amount < pledge.amount:
-        return _(
-            "Short payment: %(paid)s received, %(due)s pledged.",
-            paid=format_vnd(line.amount),
-            due=format_vnd(pledge.amount),
-        )
+        return review_notes.coded("short", paid=line.amount, due=pledge.amount)
     if line.amount > pledge.amount:
-        return _(
-            "Over payment: %(paid)s received, %(due)s pledged.",
-            paid=format_vnd(line.amount),
-            due=format_vnd(pledge.amount),
-        )
+        return review_notes.coded("over", paid=line.amount, due=pledge.amount)
     return None
 
 

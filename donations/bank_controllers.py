@@ -20,7 +20,7 @@ from app.errors import ValidationFailed
 from app.forms import form_data, validate
 from app.i18n import _, format_number
 from app.web import DbSession, flash, render, see_other
-from donations import bank, services
+from donations import bank, review_notes, services
 from donations.delivery_controllers import whole_number
 from donations.models import Pledge, PledgeKind, PledgeStatus
 from donations.schemas import DismissIn, MatchIn, OfflinePaymentIn
@@ -70,6 +70,7 @@ class OfficerPayments(Controller):
             result=result,
             lines=await bank.review_queue(db),
             held=await bank.held_money(db),
+            describe=review_notes.describe,
             errors=errors or {},
             values=values or {},
             max_mb=format_number(round(MAX_STATEMENT_BYTES / (1024 * 1024), 1)),

@@ -22,11 +22,11 @@ from app.payments.registry import PaymentState, ProviderRegistry
 from app.payments.stripe_client import verify_webhook
 from app.web import DbSession, flash, render, see_other
 from donations import allocation, services
-from donations.models import Condition, Delivery, Payment, Pledge, PledgeStatus
+from donations.models import Condition, Delivery, Payment, Pledge, PledgeKind, PledgeStatus
 from donations.schemas import PledgeIn, RefundIn
 from donations.webhooks import handle_stripe_event
 from needs.controllers import item_kinds
-from needs.models import Need, NeedStatus
+from needs.models import ItemKind, Need, NeedStatus
 
 # Stripe's decline codes, in the sponsor's language (Stripe's own messages are in English).
 DECLINE_REASONS = {
@@ -89,6 +89,25 @@ def _values(form: Any) -> dict[str, Any]:
     return values
 
 
+async def _goods_context(db: DbSession, pledge: Pledge, need: Need | None, settings: Any) -> dict[str, Any]:
+    """What the pledge page says about books or equipment: the item's name, and where the sponsor
+    brings them (the province hub's address, or the receiving library's address and librarians)."""
+    if pledge.kind == PledgeKind.MONEY:
+        return {}
+    kind = await db.get(ItemKind, pledge.item_kind_key) if pledge.item_kind_key else None
+    context: dict[str, Any] = {"item_name": kind.name if kind else pledge.item_kind_key}
+    if pledge.delivery == Delivery.TO_HUB:
+        context["hub_address"] = settings.hub_address
+    elif pledge.delivery == Delivery.TO_COMMUNE:
+        where = Library.id == need.library_id if need else Library.commune_code == pledge.commune_code
+        libraries = list(await db.scalars(select(Library).where(where).order_by(Library.name_folded)))
+        librarians = list(await db.scalars(
+            select(User).where(User.library_id.in_([lib.id for lib in libraries]), User.role == Role.LIBRARIAN,
+                               User.is_active.is_(True)).order_by(User.id)))
+        context["libraries"] = [(lib, [u for u in librarians if u.library_id == lib.id]) for lib in libraries]
+    return context
+
+
 def _can_see(user: User, pledge: Pledge) -> bool:
     return user.role == Role.OFFICER or user.id == pledge.sponsor_id
 
@@ -125,6 +144,7 @@ class PledgeController(Controller):
             gift = await services.build_pledge(db_session, acting_user(request), data, settings)
             context["preview"] = await allocation.gift_preview(db_session, settings.province_code, gift)
             context["gift"] = gift
+            context["gift_commune"] = next((c for c in context["communes"] if c.code == gift.commune_code), None)
         except ValidationFailed as exc:
             context["errors"] = exc.errors
             return render(request, "donations/pledge_form.html", fragment="donations/_gift_preview.html",
@@ -139,11 +159,14 @@ class PledgeController(Controller):
             data = validate(PledgeIn, _pledge_data(values))
             pledge = await services.create_pledge(db_session, acting_user(request), data, request.app.state.settings)
         except ValidationFailed as exc:
+            errors = exc.errors
+            if "need_id" in errors and values.get("need_id") and need is None:
+                errors = {**errors, "need_id": _("No such need.")}  # not "Enter a whole number" for a hidden field
             return render(
                 request,
                 "donations/pledge_form.html",
                 status_code=422,
-                **await _form_context(db_session, request, values, exc.errors, need),
+                **await _form_context(db_session, request, values, errors, need),
             )
         flash(request, _("Thank you! Your pledge %(ref)s is recorded.", ref=pledge.reference))
         return see_other(request, f"/pledges/{pledge.reference}")
@@ -169,6 +192,7 @@ class PledgeController(Controller):
             commune=await db_session.get(Commune, pledge.commune_code) if pledge.commune_code else None,
             confirmed=services.confirmed_payment(pledge),
             is_officer=user.role == Role.OFFICER,
+            **await _goods_context(db_session, pledge, need, request.app.state.settings),
         )
 
     @post("/pledges/{reference:str}/pay/{provider:str}", name="pledge_pay")

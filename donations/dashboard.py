@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from sqlalchemy import and_, or_, select
@@ -12,7 +13,7 @@ from sqlalchemy.orm import selectinload
 from app.audit import AuditLog
 from app.auth.models import User
 from app.geography.models import Commune, Library
-from app.i18n import format_vnd, lazy
+from app.i18n import _, format_vnd, lazy
 from app.payments.registry import STATE_LABELS, PaymentState
 from donations.delivery_queries import LineView, deliveries_of
 from donations.models import PLEDGE_STATUS_LABELS, Pledge, PledgeStatus
@@ -22,6 +23,14 @@ from needs.models import ItemKind, Need
 PLEDGE_MADE = lazy("Pledge made")
 PAYMENT_STARTED = lazy("Payment started")
 DISPATCHED = lazy("Dispatched")
+# Why a payment failed or was canceled: the audit rows say it in English for the record; the
+# sponsor reads it in their language. (A refund's reason is the officer's own words, shown as is.)
+PAYMENT_NOTES = {
+    "another method chosen": lazy("another payment method was chosen"),
+    "paid another way": lazy("paid another way"),
+    "card declined": lazy("the card was declined"),
+}
+CARD_DECLINED = "declined:"  # "declined: <Stripe's code>", written when the card form is refused
 
 
 @dataclass(frozen=True)
@@ -44,7 +53,15 @@ class PledgeView:
     deliveries: list[LineView] = field(default_factory=list)  # its allocations, shipments, receipts
 
 
-def _event(row: AuditLog) -> Event | None:
+def _payment_note(state: PaymentState, summary: str) -> str:
+    if state == PaymentState.REFUNDED:
+        return summary
+    if summary.startswith(CARD_DECLINED):
+        summary = "card declined"
+    return _(PAYMENT_NOTES[summary]) if summary in PAYMENT_NOTES else ""
+
+
+def _event(row: AuditLog, provider_names: Mapping[str, str]) -> Event | None:
     after = row.after or {}
     if row.entity_type == "pledge":
         if row.action == "pledge.create":
@@ -58,15 +75,20 @@ def _event(row: AuditLog) -> Event | None:
             detail = format_vnd(int(row.summary))  # the value the library acknowledged
         return Event(row.at, PLEDGE_STATUS_LABELS[PledgeStatus(after["status"])], detail)
     if row.action == "payment.create":
-        return Event(row.at, PAYMENT_STARTED, str(after.get("provider", "")))
+        provider = str(after.get("provider", ""))
+        return Event(row.at, PAYMENT_STARTED, _(provider_names.get(provider, provider)))
     state = after.get("state")
-    # A confirmed payment shows as the pledge's "Paid" step, with its receipt number.
-    if state is None or state == PaymentState.CONFIRMED:
+    # A confirmed payment shows as the pledge's "Paid" step, with its receipt number; a pending one
+    # would repeat the pledge's "Awaiting payment" step.
+    if state is None or state in (PaymentState.CONFIRMED, PaymentState.PENDING):
         return None
-    return Event(row.at, STATE_LABELS[PaymentState(state)], row.summary)
+    return Event(row.at, STATE_LABELS[PaymentState(state)], _payment_note(PaymentState(state), row.summary))
 
 
-async def sponsor_pledges(session: AsyncSession, sponsor: User) -> list[PledgeView]:
+async def sponsor_pledges(
+    session: AsyncSession, sponsor: User, provider_names: Mapping[str, str]
+) -> list[PledgeView]:
+    """`provider_names`: each payment provider's display name (a msgid) by its identifier."""
     pledges = list(await session.scalars(
         select(Pledge).where(Pledge.sponsor_id == sponsor.id)
         .options(selectinload(Pledge.payments))
@@ -113,7 +135,7 @@ async def sponsor_pledges(session: AsyncSession, sponsor: User) -> list[PledgeVi
             pledge_id = int(row.entity_id)
         else:
             pledge_id = payment_ids[row.entity_id]
-        event = _event(row)
+        event = _event(row, provider_names)
         if event is not None:
             views[pledge_id].timeline.append(event)
     return list(views.values())

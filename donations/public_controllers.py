@@ -83,7 +83,8 @@ class SponsorDashboard(Controller):
     @get("/", name="sponsor_pledges")
     async def index(self, request: Request[Any, Any, Any], db_session: DbSession) -> Template:
         sponsor = acting_user(request)
-        views = await dashboard.sponsor_pledges(db_session, sponsor)
+        providers = {p.identifier: p.display_name for p in request.app.state.payment_providers.all()}
+        views = await dashboard.sponsor_pledges(db_session, sponsor, providers)
         return render(request, "donations/sponsor_pledges.html", views=views,
                       certificates=await recognition.certificates_of(db_session, sponsor.id),
                       contribution=documents.contribution)

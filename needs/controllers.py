@@ -3,7 +3,7 @@ moderation queue and catalogue, and the JSON API. Thin: parse, call a service, r
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 from litestar import Controller, Request, Response, get, post, put
 from litestar.params import FromPath, JSONBody
@@ -18,7 +18,7 @@ from app.errors import NotFound, ValidationFailed
 from app.forms import form_data, validate
 from app.geography.models import LIBRARY_KIND_LABELS, Commune, Library, Province
 from app.geography.services import commune_choices, province_choices
-from app.i18n import _, lazy
+from app.i18n import _, get_locale, lazy
 from app.web import DbSession, SingleFlight, flash, is_htmx, page_number, render, see_other
 from needs import forms, services
 from needs.catalog import kind_choices
@@ -44,9 +44,11 @@ from needs.schemas import (
     NeedTitleOut,
     RejectIn,
     ReturnIn,
+    Sort,
 )
 
 librarian_or_officer = requires(Role.LIBRARIAN, Role.OFFICER)
+COMMUNE_PAGE_SIZE = 50
 # Public pages cached for anonymous visitors: a missing entry is computed once, however many ask.
 single_flight = [SingleFlight()]
 
@@ -55,7 +57,8 @@ async def item_kinds(session: AsyncSession) -> list[ItemKind]:
     return list(await session.scalars(select(ItemKind).order_by(ItemKind.position, ItemKind.key)))
 
 
-def need_out(row: services.BoardRow, locale_vi: bool = True) -> NeedOut:
+def need_out(row: services.BoardRow) -> NeedOut:
+    """A need for the API; its item's name in the request's language."""
     need = row.need
     return NeedOut(
         id=need.id,
@@ -65,7 +68,7 @@ def need_out(row: services.BoardRow, locale_vi: bool = True) -> NeedOut:
         commune_name=row.commune_name,
         province_code=need.province_code,
         item_kind=need.item_kind_key,
-        item_name=row.item_name_vi if locale_vi else row.item_name_en,
+        item_name=row.item_name_vi if get_locale() == "vi" else row.item_name_en,
         quantity=need.quantity,
         unit_value=need.unit_value,
         value=need.value,
@@ -104,7 +107,7 @@ async def _board_context(
         "rows": rows,
         "total": total,
         "filters": filters,
-        "pages": max(1, -(-total // filters.per_page)),
+        "pages": last_page(total, filters.per_page),
         "query_string": _query_string(filters),
         # Translated once per page rather than once per need.
         "urgency_names": {u: _(label) for u, label in URGENCY_LABELS.items()},
@@ -134,10 +137,20 @@ def _query_string(filters: BoardFilters) -> str:
     return urlencode({k: v for k, v in data.items() if v != ""})
 
 
-def _filters(request: Request[Any, Any, Any]) -> BoardFilters:
+def last_page(total: int, per_page: int) -> int:
+    return max(1, -(-total // per_page))
+
+
+def _filters(request: Request[Any, Any, Any], *, lenient: bool = False) -> BoardFilters:
+    """The board's filters from the URL. The API refuses what it does not know (422); the page
+    (`lenient`) falls back to the default sort and a page it has, and refuses only the rest."""
     params = {k: v for k, v in request.query_params.items() if v != ""}
     if "status" in request.query_params and request.query_params["status"] == "":
         params["status"] = None  # "any status" chosen explicitly
+    if lenient:
+        if params.get("sort") not in get_args(Sort):
+            params.pop("sort", None)
+        params["page"] = page_number(request)
     return validate(BoardFilters, params)
 
 
@@ -168,8 +181,11 @@ class NeedsBoard(Controller):
 
     @get("/needs", name="needs_board", cache=True, middleware=single_flight)
     async def board(self, request: Request[Any, Any, Any], db_session: DbSession) -> Template:
-        filters = _filters(request)
-        context = await _board_context(db_session, filters, current_user(request), with_form=not is_htmx(request))
+        filters, viewer, with_form = _filters(request, lenient=True), current_user(request), not is_htmx(request)
+        context = await _board_context(db_session, filters, viewer, with_form=with_form)
+        if filters.page > context["pages"]:  # past the end: the last page instead
+            filters = filters.model_copy(update={"page": context["pages"]})
+            context = await _board_context(db_session, filters, viewer, with_form=with_form)
         return render(request, "needs/board.html", fragment="needs/_results.html", **context)
 
     @get("/needs/{need_id:int}", name="need_detail")
@@ -197,9 +213,13 @@ class NeedsBoard(Controller):
         libraries = list(
             await db_session.scalars(select(Library).where(Library.commune_code == code).order_by(Library.name_folded))
         )
-        filters = BoardFilters(commune_code=code, status=None, per_page=100, sort="urgency")
+        filters = BoardFilters(commune_code=code, status=None, per_page=COMMUNE_PAGE_SIZE, sort="urgency",
+                               page=page_number(request))
         rows, total = await services.board(db_session, filters, None)
-        received = sum(r.need.delivered_quantity * r.need.unit_value for r in rows)
+        pages = last_page(total, filters.per_page)
+        if filters.page > pages:
+            filters = filters.model_copy(update={"page": pages})
+            rows, total = await services.board(db_session, filters, None)
         return render(
             request,
             "needs/commune.html",
@@ -208,7 +228,9 @@ class NeedsBoard(Controller):
             libraries=libraries,
             rows=rows,
             total=total,
-            received_value=received,
+            page=filters.page,
+            pages=pages,
+            received_value=await services.received_value(db_session, code),
         )
 
 
@@ -388,6 +410,14 @@ class OfficerNeeds(Controller):
         return see_other(request, "/officer/item-kinds")
 
 
+def _submit_flag(data: dict[str, Any]) -> bool:
+    """The API's optional `submit`: a JSON boolean, never a string such as "no"."""
+    submit = data.pop("submit", False)
+    if not isinstance(submit, bool):
+        raise ValidationFailed({"submit": _("Must be true or false.")})
+    return submit
+
+
 class NeedsApi(Controller):
     path = "/api/v1"
     tags = ["needs"]
@@ -422,7 +452,7 @@ class NeedsApi(Controller):
     async def create(
         self, request: Request[Any, Any, Any], db_session: DbSession, data: JSONBody[dict[str, Any]]
     ) -> NeedOut:
-        submit = bool(data.pop("submit", False))
+        submit = _submit_flag(data)
         need = await services.create_need(db_session, acting_user(request), validate(NeedIn, data), submit=submit)
         return need_out(await board_row(db_session, need))
 
@@ -434,7 +464,7 @@ class NeedsApi(Controller):
         need_id: FromPath[int],
         data: JSONBody[dict[str, Any]],
     ) -> NeedOut:
-        submit = bool(data.pop("submit", False))
+        submit = _submit_flag(data)
         need = await services.update_need(
             db_session, acting_user(request), need_id, validate(NeedIn, data), submit=submit
         )

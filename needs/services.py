@@ -366,6 +366,17 @@ async def board(
     return [BoardRow(*row[:-1]) for row in rows], total
 
 
+async def received_value(session: AsyncSession, commune_code: int) -> int:
+    """What a commune's approved needs have received so far (delivered items at their value), over
+    all of them, however many."""
+    total = await session.scalar(
+        select(func.sum(Need.delivered_quantity * Need.unit_value)).where(
+            Need.commune_code == commune_code, Need.status.in_(PUBLIC_STATUSES)
+        )
+    )
+    return int(total or 0)
+
+
 async def open_needs_count(session: AsyncSession, province_code: int) -> dict[str, int]:
     """The home page's figure."""
     count = await session.scalar(

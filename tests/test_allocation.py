@@ -162,6 +162,18 @@ async def test_stale_preview_is_refused_and_writes_nothing(client: Any, db: Asyn
     assert need is not None and need.allocated_quantity == 0
 
 
+async def test_preview_names_the_items_in_the_users_language(client: Any, db: AsyncSession) -> None:
+    a = await _arrange(db)
+    await make_user(db, Role.OFFICER)
+    await db.commit()
+    await sign_in(client, "officer@example.vn")
+    page = (await client.get("/officer/matching")).text
+    assert f"#{a['need_a'].id} · Sách thiếu nhi" in page and "book/children" not in page
+    await client.get("/lang/en")
+    page = (await client.get("/officer/matching")).text
+    assert f"#{a['need_a'].id} · Children&#39;s books" in page and "book/children" not in page
+
+
 @pytest.mark.parametrize("policy", ["leximin", "proportional", "priority", "fcfs"])
 async def test_every_policy_previews(client: Any, db: AsyncSession, policy: str) -> None:
     await _arrange(db)

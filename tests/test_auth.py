@@ -155,6 +155,29 @@ async def test_sign_in_is_throttled_after_repeated_failures(client, db) -> None:
     assert "Đăng nhập sai quá nhiều lần" in response.text
 
 
+async def test_failures_from_elsewhere_do_not_lock_the_owner_out(db) -> None:
+    from litestar.stores.memory import MemoryStore
+
+    from app.auth.services import TooManyAttempts, authenticate
+    from app.errors import DomainError
+
+    officer = await make_user(db, Role.OFFICER, email="canbo@example.vn")
+    await db.commit()
+    store = MemoryStore()
+    limits = {"max_failures": 5, "lockout_seconds": 900}
+    for _ in range(5):
+        with pytest.raises(DomainError):
+            await authenticate(db, store, email="CANBO@example.vn", password="wrong-pass-1",
+                               client="203.0.113.7", **limits)
+    # The stranger's address is locked out, even with the right password...
+    with pytest.raises(TooManyAttempts, match="Đăng nhập sai quá nhiều lần"):
+        await authenticate(db, store, email="canbo@example.vn", password=PASSWORD, client="203.0.113.7", **limits)
+    # ...while the officer, from their own address, still signs in.
+    user = await authenticate(db, store, email="canbo@example.vn", password=PASSWORD, client="198.51.100.2",
+                              **limits)
+    assert user.id == officer.id
+
+
 async def test_post_without_csrf_token_is_refused(client, db) -> None:
     await client.get("/register")
     response = await client.post("/register", data=GOOD)

@@ -25,12 +25,14 @@ from donations.models import (
     StatementLine,
     StatementLineStatus,
 )
+from donations.review_notes import coded, describe
 from donations.schemas import PledgeIn
 from needs.models import Need
 from tests.conftest import settings_for
 from tests.support import (
     MUONG_LA,
     csrf_token,
+    flat,
     make_library,
     make_need,
     make_user,
@@ -185,8 +187,9 @@ async def test_short_over_and_unknown_lines_wait_for_review(
     assert response.status_code == 303
     lines = await fresh(db, StatementLine)
     assert [ln.status for ln in lines] == [L.REVIEW] * 4 + [L.MATCHED, L.REVIEW]
-    notes = [ln.note for ln in lines]
-    assert notes[0].startswith("Chuyển thiếu") and notes[1].startswith("Chuyển thừa")
+    notes = [describe(ln.note) for ln in lines]  # stored as codes, in words where shown
+    assert notes[0] == "Chuyển thiếu: nhận 250.000\xa0₫, cam kết 300.000\xa0₫."
+    assert notes[1].startswith("Chuyển thừa")
     assert "GLGZZZZZZZZ" in notes[2] and notes[3] == "Không tìm thấy mã tham chiếu."
     assert twice.reference in notes[5] and "không còn chờ thanh toán" in notes[5]
     statuses = {p.id: p.status for p in await fresh(db, Pledge)}
@@ -194,6 +197,19 @@ async def test_short_over_and_unknown_lines_wait_for_review(
     page = await client.get("/officer/statements")
     assert page.text.count('action="/officer/statements/lines/') == 3 * 5  # match, dismiss, hold
     assert "Chuyển thiếu" in page.text
+    # Imported with the Vietnamese UI, read with the English one: every reason in English.
+    await client.get("/lang/en")
+    page = flat((await client.get("/officer/statements")).text)
+    assert "Short payment: ₫250,000 received, ₫300,000 pledged." in page
+    assert "No reference code found." in page and f"Pledge {twice.reference} is not awaiting payment." in page
+    assert "Chuyển" not in page and "Không tìm thấy" not in page
+
+
+async def test_review_notes_stored_as_words_are_shown_as_they_are(db) -> None:
+    assert describe("Không tìm thấy mã tham chiếu.") == "Không tìm thấy mã tham chiếu."  # imported before codes
+    assert describe("{not json") == "{not json"
+    assert describe('{"reason": "nonsense"}') == '{"reason": "nonsense"}'
+    assert describe(coded("unknown_code", ref="GLGAAAAAAAA")) == "Mã tham chiếu GLGAAAAAAAA không tồn tại."
 
 
 async def test_officer_matches_or_dismisses_review_lines(

@@ -12,6 +12,8 @@ from sqlalchemy import func, select
 from app.asgi import create_app
 from app.audit import AuditLog
 from app.auth.models import Role
+from app.geography.models import Library
+from app.i18n import format_date
 from app.payments.registry import PaymentState
 from donations import services
 from donations.models import LedgerEntry, LedgerKind, OutboxMessage, Payment, PaymentEvent, Pledge, PledgeStatus
@@ -321,6 +323,55 @@ async def test_declared_values_within_the_catalogue_bounds_and_the_minimum_are_a
     assert response.status_code == 303
     values = sorted(p.value for p in await db.scalars(select(Pledge)))
     assert values == [10_000, 20_000, 210_000]
+
+
+@pytest.mark.parametrize(("change", "field", "message"), [
+    ({"condition": "broken"}, "condition", "Hãy chọn một trong các lựa chọn."),
+    ({"need_id": "abc"}, "target", "Không có nhu cầu này."),
+])
+async def test_bad_pledge_fields_get_a_message_beside_them(client, db, world, change, field, message) -> None:
+    await sign_in(client, world["sponsor"])
+    form = {"kind": "books", "target": "need", "need_id": str(world["need"]), "quantity": "2",
+            "delivery": "to_commune", "condition": "new", **change}
+    response = await post_form(client, "/give", form)
+    assert response.status_code == 422
+    assert f'id="e-{field}">{message}</small>' in response.text
+    assert await _count(db, Pledge) == 0
+
+
+async def test_pledge_page_says_what_where_and_by_when(client, db, world) -> None:
+    library_id = (await _need(db, world["need"])).library_id
+    library = await db.get(Library, library_id)
+    library.address = "Bản Nà Mường, xã Mường La"
+    await make_user(db, Role.LIBRARIAN, email="thuthu@muongla.vn", library_id=library_id,
+                    full_name="Lò Thị Hoa", phone="0912345678")
+    await db.commit()
+    await sign_in(client, world["sponsor"])
+    response = await post_form(client, "/give", {"kind": "books", "target": "need", "need_id": str(world["need"]),
+                                                 "quantity": "3", "delivery": "to_commune", "condition": "new"})
+    to_library = flat((await client.get(response.headers["location"])).text)
+    assert "3 × Sách thiếu nhi (50.000 ₫) = 150.000 ₫" in to_library
+    assert "Nhà tài trợ mang hiện vật đến thư viện" in to_library
+    assert "Thư viện Mường La</strong> · Bản Nà Mường, xã Mường La" in to_library
+    assert "Lò Thị Hoa" in to_library and "0912345678" in to_library
+    pledge = await _pledge(db)
+    deadline = format_date(pledge.expires_at).replace("\xa0", " ")
+    assert f"Hãy mang hiện vật đến trước {deadline}" in to_library
+
+    response = await post_form(client, "/give", {"kind": "equipment", "target": "pool", "quantity": "2",
+                                                 "item_kind": "equipment/bookshelf", "delivery": "to_hub"})
+    to_hub = flat((await client.get(response.headers["location"])).text)
+    assert "2 × Giá sách" in to_hub and "Nhà tài trợ mang hiện vật đến điểm tập kết của tỉnh" in to_hub
+    assert settings_for("").hub_address in to_hub
+
+    response = await post_form(client, "/give", {"kind": "books", "target": "pool", "quantity": "2",
+                                                 "item_kind": "book/law", "delivery": "to_commune"})
+    to_pool = flat((await client.get(response.headers["location"])).text)
+    assert "2 × Pháp luật" in to_pool and "Tỉnh sẽ báo cho bạn nơi mang hiện vật đến." in to_pool
+
+    money = await _pledge_money_to_need(client, world, 1)
+    page = flat((await client.get(f"/pledges/{money}")).text)
+    assert "Hãy thanh toán trước" in page and "Nơi mang hiện vật đến" not in page
 
 
 async def test_pledge_on_a_closed_need_is_refused(client, db, world) -> None:

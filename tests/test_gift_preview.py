@@ -73,6 +73,10 @@ async def test_a_gift_to_one_commune_stays_there(db: AsyncSession, client: Any) 
     response = await _preview(client, target="commune", commune_code=str(MUONG_LA), amount="100000")
     assert response.status_code == 200
     assert f"/needs/{a['need_a'].id}" in response.text and f"/needs/{a['need_b'].id}" not in response.text
+    # What Mường La's needs cannot take waits for Mường La, not in the province's pool.
+    response = await _preview(client, target="commune", commune_code=str(MUONG_LA), amount="300000")
+    assert "200.000\xa0₫ sẽ chờ dành cho Xã Mường La đến lần phân bổ sau." in response.text
+    assert "chờ trong quỹ chung" not in response.text
 
 
 async def test_books_follow_the_same_rule(db: AsyncSession, client: Any) -> None:

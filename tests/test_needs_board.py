@@ -133,7 +133,19 @@ async def test_bad_filters_are_400_not_500(client, world) -> None:
         response = await client.get("/api/v1/needs", params=params)
         assert response.status_code == 422, params
         page = await client.get("/needs", params=params)
-        assert page.status_code == 422, params
+        # The page falls back to the default sort and a page it has; other bad filters are refused.
+        assert page.status_code == (200 if "sort" in params or "page" in params else 422), params
+
+
+async def test_board_page_falls_back_to_its_last_page_and_default_sort(client, world) -> None:
+    default = await client.get("/needs")
+    for params in ({"sort": "xyz"}, {"page": "99999"}, {"page": "abc"}, {"page": "0"}):
+        page = await client.get("/needs", params=params)
+        assert page.status_code == 200, params
+        assert re.findall(r'href="/needs/(\d+)"', page.text) == re.findall(r'href="/needs/(\d+)"', default.text)
+    last = await client.get("/needs", params={"province_code": 14, "per_page": 2, "page": 99999})
+    assert last.status_code == 200 and "2 / 2" in last.text
+    assert f"/needs/{world['children']}" in last.text  # the least urgent of Sơn La's three is on page 2
 
 
 async def test_board_page_and_fragment(client, world) -> None:
@@ -159,6 +171,34 @@ async def test_commune_page(client, world) -> None:
     assert page.status_code == 200
     assert "Xã Mường La" in page.text and "Thư viện Mường La" in page.text
     assert f"/needs/{world['children']}" in page.text and f"/needs/{world['draft']}" not in page.text
+
+
+async def test_commune_page_counts_and_pages_every_need(client, db) -> None:
+    library = await make_library(db)
+    for i in range(55):
+        await make_need(db, library, quantity=10, unit_value=10_000, delivered_quantity=i % 3,
+                        status=S.FULFILLED if i % 5 == 0 else S.OPEN)
+    await make_need(db, library, quantity=10, unit_value=10_000, delivered_quantity=9, status=S.DRAFT)
+    await db.commit()
+    expected = sum((i % 3) * 10_000 for i in range(55))  # the draft is not public
+    first = await client.get("/communes/3808")
+    assert re.search(r'id="received-value">([^<]+)<', first.text).group(1).replace("\xa0", " ") == (
+        f"{expected:,}".replace(",", ".") + " ₫")
+    assert "55 nhu cầu" in first.text and "1 / 2" in first.text
+    second = await client.get("/communes/3808", params={"page": 2})
+    ids = set(re.findall(r'href="/needs/(\d+)"', first.text)) | set(re.findall(r'href="/needs/(\d+)"', second.text))
+    assert len(ids) == 55 and "2 / 2" in second.text
+    assert "2 / 2" in (await client.get("/communes/3808", params={"page": "999"})).text
+    assert "1 / 2" in (await client.get("/communes/3808", params={"page": "x"})).text
+
+
+async def test_api_names_items_in_the_requests_language(client, world) -> None:
+    law = (await client.get(f"/api/v1/needs/{world['law']}")).json()
+    assert law["item_name"] == "Pháp luật"
+    await client.get("/lang/en")
+    assert (await client.get(f"/api/v1/needs/{world['law']}")).json()["item_name"] == "Law"
+    items = (await client.get("/api/v1/needs", params={"item": "book/law"})).json()["items"]
+    assert [i["item_name"] for i in items] == ["Law"]
 
 
 async def test_home_counts_open_needs(client, world) -> None:

@@ -67,6 +67,30 @@ async def test_bad_need_json_gets_422_with_messages(client, db, librarian) -> No
     assert await _count(db) == 0
 
 
+async def test_api_submit_must_be_a_boolean(client, db, librarian) -> None:
+    body = {"item_kind": "book/children", "quantity": 5}
+    for flag in ("no", "false", "yes", 1, None):
+        response = await send_json(client, "POST", "/api/v1/needs", {**body, "submit": flag})
+        assert response.status_code == 422, flag
+        assert response.json()["errors"]["submit"] == "Phải là true hoặc false."
+    assert await _count(db) == 0
+    kept = await send_json(client, "POST", "/api/v1/needs", {**body, "submit": False})
+    assert kept.status_code == 201 and kept.json()["status"] == "draft"
+    sent = await send_json(client, "POST", "/api/v1/needs", {**body, "submit": True})
+    assert sent.status_code == 201 and sent.json()["status"] == "submitted"
+    put = await send_json(client, "PUT", f"/api/v1/needs/{kept.json()['id']}", {**body, "submit": "no"})
+    assert put.status_code == 422
+    assert (await db.get(Need, kept.json()["id"])).status.value == "draft"
+
+
+async def test_too_many_title_lines_names_the_limit(client, db, librarian) -> None:
+    titles = "\n".join(f"Sách {i}" for i in range(51))
+    response = await post_form(client, "/library/needs/new", {**GOOD, "titles_text": titles})
+    assert response.status_code == 422
+    assert re.search(r'id="e-titles_text">[^<]*Tối đa 50 mục.', response.text)
+    assert await _count(db) == 0
+
+
 async def test_inline_validation_saves_nothing(client, db, librarian) -> None:
     response = await post_form(client, "/library/needs/validate", {**GOOD, "quantity": "0"},
                                headers={"HX-Request": "true"})

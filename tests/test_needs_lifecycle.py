@@ -76,7 +76,7 @@ async def test_librarian_posts_officer_approves_public_sees(client, db, libraria
     await sign_in(client, officer.email)
     queue = await client.get("/officer/needs")
     assert "Dế Mèn phiêu lưu ký" in queue.text
-    for page in ("abc", "0", "-1", "²", "99999999"):  # anything but a page number is the first page
+    for page in ("abc", "0", "-1", "²"):  # anything but a page number is the first page
         assert "Dế Mèn phiêu lưu ký" in (await client.get("/officer/needs", params={"page": page})).text, page
     nothing = await post_form(client, "/officer/needs/approve", {})  # "approve selected" with nothing ticked
     assert nothing.status_code == 303

@@ -33,7 +33,7 @@ from donations.models import (
 from donations.outbox import LogSender, deliver_pending
 from donations.schemas import PledgeIn
 from tests.conftest import TEST_SECRET, settings_for
-from tests.support import MUONG_LA, flat, make_library, make_need, make_user, sign_in
+from tests.support import MUONG_LA, flat, make_library, make_need, make_user, post_form, sign_in
 
 ISSUER = "Sở Văn hóa, Thể thao và Du lịch tỉnh Sơn La"
 ORG = "Công ty CP Sách Tây Bắc"
@@ -232,6 +232,27 @@ async def test_dashboard_lists_pledges_newest_first_with_timeline_and_documents(
     assert f"/pledges/{first.reference}/confirmation.pdf" in page
     assert f"/pledges/{second.reference}/receipt.pdf" in page
     assert f"/pledges/{third.reference}/receipt.pdf" not in page
+
+
+async def test_dashboard_timeline_names_methods_and_reasons_in_the_readers_language(client, db) -> None:
+    giver = await sponsor(db, "an@example.vn", "Nguyễn Văn An")
+    pledge = await money(db, giver, 300_000, pay=False)
+    await db.commit()
+    await sign_in(client, "an@example.vn")
+    for _ in range(2):  # choosing a method again cancels the open attempt
+        response = await post_form(client, f"/pledges/{pledge.reference}/pay/bank_transfer", {})
+        assert response.status_code == 303
+    page = flat((await client.get("/account/pledges")).text)
+    card = page[page.index(f'id="pledge-{pledge.reference}"'):]
+    assert "Bắt đầu thanh toán <small>Chuyển khoản (VietQR)</small>" in card
+    assert "Đã hủy thanh toán <small>đã chọn cách thanh toán khác</small>" in card
+    timeline = card.split('<ol class="timeline">')[1].split("</ol>")[0]
+    assert timeline.count("Chờ thanh toán") == 1  # the pledge's step, not again for each attempt
+    assert "bank_transfer" not in card.split('action="')[0] and "another method chosen" not in card
+    await client.get("/lang/en")
+    card = flat((await client.get("/account/pledges")).text)
+    assert "Payment started <small>Bank transfer (VietQR)</small>" in card
+    assert "Payment canceled <small>another payment method was chosen</small>" in card
 
 
 async def test_dashboard_is_for_sponsors(client, db) -> None:

@@ -92,6 +92,7 @@ class AuthController(Controller):
                 request.app.stores.get("login_throttle"),
                 email=data.email,
                 password=data.password,
+                client=request.client.host if request.client else "",
                 max_failures=settings.login_max_failures,
                 lockout_seconds=settings.login_lockout_seconds,
             )

@@ -141,11 +141,13 @@ async def authenticate(
     *,
     email: str,
     password: str,
+    client: str,
     max_failures: int,
     lockout_seconds: int,
 ) -> User:
-    """The active user with these credentials; refuses after repeated failures for an e-mail."""
-    key = f"login:{email.strip().lower()}"
+    """The active user with these credentials; refuses after repeated failures for an e-mail from
+    one client address. Keyed by both, so failures from elsewhere cannot lock the owner out."""
+    key = f"login:{email.strip().lower()}|{client}"
     failures = int((await throttle.get(key)) or 0)
     if failures >= max_failures:
         raise TooManyAttempts(
