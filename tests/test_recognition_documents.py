@@ -53,7 +53,7 @@ async def test_xlsx_in_the_office_layout(client: Any, db: AsyncSession) -> None:
     sheet = load_workbook(io.BytesIO(response.content)).active
     values = [[c for c in row] for row in sheet.iter_rows(values_only=True)]
     assert "DANH SÁCH KHEN THƯỞNG 2026 TỈNH SƠN LA" in values[0][0]
-    assert values[1][0].startswith("Kèm theo Quyết định số 123/QĐ-UBND ngày 15 tháng 1")
+    assert values[1][0].startswith("Kèm theo Quyết định số 123/QĐ-UBND ngày 15 tháng 7")
     assert list(values[3]) == HEADERS
     table = [(str(r[0]), r[1], flat(r[3]), r[4]) for r in values[4:4 + len(EXPECTED)]]
     assert table == EXPECTED
@@ -123,7 +123,7 @@ async def test_certificate_pdf_with_vietnamese_text_and_qr_code(client: Any, db:
     assert "GIẤY KHEN CỦA GIÁM ĐỐC SỞ VHTTDL" in text.upper()
     assert "Ngân hàng TMCP Tây Bắc" in text
     assert "60.000.000 ₫" in text
-    assert "Quyết định số 123/QĐ-UBND ngày 15 tháng 1, 2027" in text
+    assert "Quyết định số 123/QĐ-UBND ngày 15 tháng 7, 2026" in text
     assert "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM" in text and "Nguyễn Đình Việt" in text
     verify_url = f"http://testserver.local/verify/{entry.code}"
     assert verify_url in text
