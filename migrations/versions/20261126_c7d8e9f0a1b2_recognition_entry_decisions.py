@@ -53,8 +53,9 @@ def upgrade() -> None:
                             name='uq_recognition_entry_decisions_nomination'),
         sa.UniqueConstraint('province_code', 'period_key', 'sponsor_id', name='uq_recognition_entry_decisions_sponsor'),
     )
-    with op.batch_alter_table('honor_rolls') as batch:
-        batch.add_column(sa.Column('left_out', sa.JSON(), nullable=False, server_default=sa.text("'[]'")))
+    # Not in batch mode: SQLite adds (and drops) a column in place, where a batch would copy the table
+    # and, dropping the original, cascade to its entries.
+    op.add_column('honor_rolls', sa.Column('left_out', sa.JSON(), nullable=False, server_default=sa.text("'[]'")))
     # Revocations made before: the entry's sponsor or nomination stays out of later versions (the
     # latest revocation of each, with its reason).
     op.execute("""
@@ -76,6 +77,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('honor_rolls') as batch:
-        batch.drop_column('left_out')
+    op.drop_column('honor_rolls', 'left_out')
     op.drop_table('recognition_entry_decisions')
