@@ -259,6 +259,8 @@ async def apply_decisions(session: AsyncSession, rule_set: RuleSet) -> list[dict
     d = EntryDecision
     t = work.c
     of_period = (d.province_code == rule_set.province_code, d.period_key == rule_set.period_key)
+    if await session.scalar(select(d.id).where(*of_period, d.sponsor_id.is_not(None)).limit(1)) is None:
+        return []  # nothing decided yet: the work table is left alone
     named_in_a_form = (not_(t.anonymous), t.form_rank.is_not(None))
     excluded = select(d.sponsor_id).where(*of_period, d.sponsor_id.is_not(None), d.excluded_reason.is_not(None))
     rows = await session.execute(

@@ -112,8 +112,10 @@ async def _fill(session: AsyncSession, roll: HonorRoll, rule_set: RuleSet, *, fr
         if decision is not None and decision.excluded_reason is not None:
             left_out.append(await _left_out(session, decision, name, category, form))
             continue
-        if decision is not None:
-            name, address, form = decision.name or name, decision.address or address, decision.form or form
+        if decision is not None:  # what the office edited, as `generation.apply_decisions` does for donors
+            name = decision.name if decision.name is not None else name
+            address = decision.address if decision.address is not None else address
+            form = decision.form if decision.form is not None else form
         rank = counts.get((category.value, form.rank), 0) + 1
         counts[(category.value, form.rank)] = rank
         nominated[(category.value, form.rank)] = nominated.get((category.value, form.rank), 0) + 1
