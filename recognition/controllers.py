@@ -293,6 +293,14 @@ class OfficerRecognition(Controller):
         flash(request, _("Entry left out of the roll: the versions generated from now on leave it out too."))
         return see_other(request, f"/officer/recognition/rolls/{roll.id}")
 
+    @post("/rolls/{roll_id:int}/left-out/{decision_id:int}/include", name="recognition_include_again")
+    async def include_again(self, request: Request[Any, Any, Any], db_session: DbSession, roll_id: FromPath[int],
+                            decision_id: FromPath[int]) -> Response[Any]:
+        roll = await services.get_roll(db_session, roll_id, for_update=True)
+        await services.include_again(db_session, acting_user(request), roll, decision_id)
+        flash(request, _("Included again: the draft was generated again."))
+        return see_other(request, f"/officer/recognition/rolls/{roll.id}")
+
 
 # --- the public side ------------------------------------------------------------------------------
 

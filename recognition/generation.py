@@ -264,13 +264,13 @@ async def apply_decisions(session: AsyncSession, rule_set: RuleSet) -> list[dict
     named_in_a_form = (not_(t.anonymous), t.form_rank.is_not(None))
     excluded = select(d.sponsor_id).where(*of_period, d.sponsor_id.is_not(None), d.excluded_reason.is_not(None))
     rows = await session.execute(
-        select(t.name, t.category, t.form_rank, d.excluded_reason, d.revoked, HonorRoll.version)
+        select(t.name, t.category, t.form_rank, d.excluded_reason, d.revoked, HonorRoll.version, d.id)
         .select_from(work).join(d, (d.sponsor_id == t.sponsor_id) & of_period[0] & of_period[1])
         .join(HonorRoll, HonorRoll.id == d.roll_id)
         .where(*named_in_a_form, d.excluded_reason.is_not(None)).order_by(t.form_rank, t.category, t.name))
     left_out = [{"name": name, "category": str(category), "form": FORM_ORDER[int(form_rank) - 1].value,
-                 "reason": reason, "revoked": bool(revoked), "version": int(version)}
-                for name, category, form_rank, reason, revoked, version in rows]
+                 "reason": reason, "revoked": bool(revoked), "version": int(version), "decision_id": int(decision_id)}
+                for name, category, form_rank, reason, revoked, version, decision_id in rows]
     if left_out:
         await session.execute(update(work).where(*named_in_a_form, t.sponsor_id.in_(excluded))
                               .values(form_rank=null()))

@@ -193,7 +193,8 @@ class HonorRoll(Base):
     # [{"category", "form", "named", "anonymous", "value"}] per category and form
     summary: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     # Who the period's decisions left out of this version, computed with it: [{"name", "form",
-    # "category", "reason", "revoked", "version"}] (the version where they were revoked or excluded).
+    # "category", "reason", "revoked", "version", "decision_id"}] (the version where they were revoked
+    # or excluded).
     left_out: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     decision_number: Mapped[str | None] = mapped_column(String(60))
     decision_date: Mapped[dt.date | None] = mapped_column(Date)

@@ -143,7 +143,7 @@ async def _left_out(session: AsyncSession, decision: EntryDecision, name: str | 
     """How `roll.left_out` lists someone a decision keeps out: who, what they would have had, why."""
     version = await session.scalar(select(HonorRoll.version).where(HonorRoll.id == decision.roll_id))
     return {"name": name, "category": category.value, "form": form.value, "reason": decision.excluded_reason,
-            "revoked": decision.revoked, "version": version}
+            "revoked": decision.revoked, "version": version, "decision_id": decision.id}
 
 
 async def summary(session: AsyncSession, roll_id: int) -> list[dict[str, Any]]:
@@ -412,7 +412,8 @@ async def exclude_entry(session: AsyncSession, actor: User | None, roll: HonorRo
     decision = await decision_about(session, actor, roll, entry)
     decision.excluded_reason, decision.revoked = data.reason, False
     roll.left_out = [*roll.left_out, {"name": entry.name, "category": entry.category.value, "form": entry.form.value,
-                                      "reason": data.reason, "revoked": False, "version": roll.version}]
+                                      "reason": data.reason, "revoked": False, "version": roll.version,
+                                      "decision_id": decision.id}]
     audit.record(session, actor_id=decision.updated_by_id, action="recognition.entry_excluded",
                  entity_type="honor_roll", entity_id=roll.id, summary=data.reason,
                  before={"entry_id": entry.id, "name": entry.name, "form": entry.form.value,
@@ -422,6 +423,27 @@ async def exclude_entry(session: AsyncSession, actor: User | None, roll: HonorRo
     await session.flush()
     await _close_gap(session, roll.id, entry.category, entry.form_rank, entry.rank)
     roll.summary = await summary(session, roll.id)
+
+
+async def include_again(session: AsyncSession, actor: User | None, roll: HonorRoll, decision_id: int) -> None:
+    """Lift the exclusion (or the revocation's) of someone a draft left out, audited, and generate the
+    draft again: they are back in it and in the versions after (a published version keeps its
+    revocation)."""
+    if roll.status == S.PUBLISHED:
+        raise published_is_final()
+    if roll.status != S.DRAFT:
+        raise IllegalTransition(_("Only a draft roll can be edited: return it to draft first."))
+    decision = await session.get(EntryDecision, decision_id, with_for_update=True)
+    if (decision is None or decision.excluded_reason is None or decision.province_code != roll.province_code
+            or decision.period_key != roll.period_key):
+        raise NotFound(_("No such entry."))
+    before = {"reason": decision.excluded_reason, "revoked": decision.revoked, "sponsor_id": decision.sponsor_id,
+              "nomination_id": decision.nomination_id}
+    decision.excluded_reason, decision.revoked, decision.roll_id = None, False, roll.id
+    decision.updated_at, decision.updated_by_id = utcnow(), actor.id if actor else None
+    audit.record(session, actor_id=decision.updated_by_id, action="recognition.entry_included_again",
+                 entity_type="honor_roll", entity_id=roll.id, before=before, after={"excluded": False})
+    await generate(session, actor, roll.province_code, roll.period_key)
 
 
 async def refuse_left_out_entries(session: AsyncSession, roll: HonorRoll) -> None:

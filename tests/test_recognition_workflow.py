@@ -158,6 +158,18 @@ async def test_an_officer_leaves_an_entry_out_of_a_draft(client: Any, db: AsyncS
     v2 = await correction(client, roll.id)
     assert "Trần Quốc Bảo" not in await names(db, v2)
 
+    # Included again (the office changed its mind): audited, back in the draft at once.
+    new = await db.get(HonorRoll, v2, populate_existing=True)
+    assert new is not None and [o["name"] for o in new.left_out] == ["Trần Quốc Bảo"]
+    decision_id = new.left_out[0]["decision_id"]
+    assert (await post_form(client, f"{ROLLS}/{roll.id}/left-out/{decision_id}/include", {})).status_code == 409
+    assert (await post_form(client, f"{ROLLS}/{v2}/left-out/{decision_id + 99}/include", {})).status_code == 404
+    assert (await post_form(client, f"{ROLLS}/{v2}/left-out/{decision_id}/include", {})).status_code == 303
+    assert "Trần Quốc Bảo" in await names(db, v2)
+    await db.refresh(new)
+    assert new.left_out == []
+    assert await db.scalar(select(AuditLog).where(AuditLog.action == "recognition.entry_included_again"))
+
 
 async def test_a_nominations_edit_and_exclusion_are_carried(client: Any, db: AsyncSession) -> None:
     await officer_client(client, db)
