@@ -13,6 +13,8 @@ from advanced_alchemy.extensions.litestar import (
 from advanced_alchemy.types import DateTimeUTC
 from sqlalchemy import Enum, Integer, MetaData, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
@@ -56,6 +58,19 @@ class IntEnumType(TypeDecorator[enum.IntEnum]):
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+async def insert_once(session: AsyncSession, row: object, conflict: str) -> None:
+    """Write a new row whose unique key a concurrent request may have just taken (a double
+    submit): inside a savepoint, so that a clash leaves the request's transaction usable, and
+    answered with 409 and the `conflict` message instead of a database error."""
+    from app.errors import IllegalTransition
+
+    try:
+        async with session.begin_nested():
+            session.add(row)
+    except IntegrityError as exc:
+        raise IllegalTransition(conflict) from exc
 
 
 @event.listens_for(Engine, "connect")

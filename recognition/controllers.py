@@ -231,7 +231,7 @@ class OfficerRecognition(Controller):
                 services.return_to_draft(db_session, actor, roll)
                 message = _("Returned to draft.")
             elif action == "approve":
-                services.approve(db_session, actor, roll, validate(ApproveIn, values))
+                await services.approve(db_session, actor, roll, validate(ApproveIn, values))
                 message = _("Approved.")
             elif action == "publish":
                 await services.publish(db_session, actor, roll, site=str(request.base_url))
@@ -277,6 +277,30 @@ class OfficerRecognition(Controller):
             return await _roll_page(request, db_session, roll, status_code=422,
                                     errors={f"{entry.id}.{k}": v for k, v in exc.errors.items()}, values=values)
         flash(request, _("Entry revoked."))
+        return see_other(request, f"/officer/recognition/rolls/{roll.id}")
+
+    @post("/rolls/{roll_id:int}/entries/{entry_id:int}/exclude", name="recognition_entry_exclude")
+    async def exclude_entry(self, request: Request[Any, Any, Any], db_session: DbSession, roll_id: FromPath[int],
+                            entry_id: FromPath[int]) -> Response[Any]:
+        roll = await services.get_roll(db_session, roll_id, for_update=True)
+        entry = await services.get_entry(db_session, roll, entry_id)
+        values = form_data(await request.form())
+        services.require_editable(roll, entry)
+        try:
+            await services.exclude_entry(db_session, acting_user(request), roll, entry, validate(RevokeIn, values))
+        except ValidationFailed as exc:
+            return await _roll_page(request, db_session, roll, status_code=422,
+                                    errors={f"{entry.id}.exclude_{k}": v for k, v in exc.errors.items()},
+                                    values=values)
+        flash(request, _("Entry left out of the roll: the versions generated from now on leave it out too."))
+        return see_other(request, f"/officer/recognition/rolls/{roll.id}")
+
+    @post("/rolls/{roll_id:int}/left-out/{decision_id:int}/include", name="recognition_include_again")
+    async def include_again(self, request: Request[Any, Any, Any], db_session: DbSession, roll_id: FromPath[int],
+                            decision_id: FromPath[int]) -> Response[Any]:
+        roll = await services.get_roll(db_session, roll_id, for_update=True)
+        await services.include_again(db_session, acting_user(request), roll, decision_id)
+        flash(request, _("Included again: the draft was generated again."))
         return see_other(request, f"/officer/recognition/rolls/{roll.id}")
 
 
@@ -404,7 +428,7 @@ class RecognitionApi(Controller):
     async def approve(self, request: Request[Any, Any, Any], db_session: DbSession, roll_id: FromPath[int],
                       data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
         roll = await services.get_roll(db_session, roll_id, for_update=True)
-        services.approve(db_session, acting_user(request), roll, validate(ApproveIn, data))
+        await services.approve(db_session, acting_user(request), roll, validate(ApproveIn, data))
         return roll_out(roll)
 
     @patch("/rolls/{roll_id:int}/entries/{entry_id:int}", name="api_entry_edit")

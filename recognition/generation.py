@@ -44,6 +44,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    not_,
     null,
     select,
     table,
@@ -60,7 +61,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from app.auth.models import SponsorType, User
 from app.i18n import VN_TZ
 from donations.models import ROLL_IN_KIND_COUNTED, ROLL_MONEY_COUNTED, Pledge, PledgeKind
-from recognition.models import FORM_ORDER, Category, EntrySource, RollEntry, RuleSet
+from recognition.models import FORM_ORDER, Category, EntryDecision, EntrySource, HonorRoll, RollEntry, RuleSet
 
 CODE_LENGTH = 20  # hex digits: 80 random bits
 WORK_MEM = "64MB"
@@ -215,6 +216,7 @@ class Totals:
     value: int
     contributors: int
     groups: dict[tuple[str, int], Group]  # by (category, form rank)
+    left_out: list[dict[str, Any]]  # named sponsors the period's decisions left out
 
 
 async def insert_donor_entries(session: AsyncSession, rule_set: RuleSet, roll_id: int) -> Totals:
@@ -230,6 +232,7 @@ async def insert_donor_entries(session: AsyncSession, rule_set: RuleSet, roll_id
     await session.execute(drop)
     await session.execute(CreateTempTableAs(WORK_TABLE, tiered(rule_set)))
     try:
+        left_out = await apply_decisions(session, rule_set)
         columns = [getattr(RollEntry.__table__.c, name) for name in ENTRY_COLUMNS]
         await session.execute(insert(RollEntry).from_select(columns, ranked_entries(roll_id)))
         row = (await session.execute(
@@ -244,7 +247,45 @@ async def insert_donor_entries(session: AsyncSession, rule_set: RuleSet, roll_id
                       .where(t.form_rank.is_not(None)).group_by(t.category, t.form_rank))}
     finally:
         await session.execute(drop)
-    return Totals(value=int(row[0]), contributors=int(row[1]), groups=groups)
+    return Totals(value=int(row[0]), contributors=int(row[1]), groups=groups, left_out=left_out)
+
+
+async def apply_decisions(session: AsyncSession, rule_set: RuleSet) -> list[dict[str, Any]]:
+    """The office's decisions about the period's named sponsors (`EntryDecision`), applied to the
+    work table before it is ranked, in three statements whatever the roll's size: a sponsor left
+    out (excluded, or revoked in an earlier version) loses their form, so has no entry but stays in
+    the totals; an edited one takes the name, address and form decided. Returns who was left out
+    that would have had an entry (name, category, form, reason, where it was decided)."""
+    d = EntryDecision
+    t = work.c
+    of_period = (d.province_code == rule_set.province_code, d.period_key == rule_set.period_key)
+    if await session.scalar(select(d.id).where(*of_period, d.sponsor_id.is_not(None)).limit(1)) is None:
+        return []  # nothing decided yet: the work table is left alone
+    named_in_a_form = (not_(t.anonymous), t.form_rank.is_not(None))
+    excluded = select(d.sponsor_id).where(*of_period, d.sponsor_id.is_not(None), d.excluded_reason.is_not(None))
+    rows = await session.execute(
+        select(t.name, t.category, t.form_rank, d.excluded_reason, d.revoked, HonorRoll.version, d.id)
+        .select_from(work).join(d, (d.sponsor_id == t.sponsor_id) & of_period[0] & of_period[1])
+        .join(HonorRoll, HonorRoll.id == d.roll_id)
+        .where(*named_in_a_form, d.excluded_reason.is_not(None)).order_by(t.form_rank, t.category, t.name))
+    left_out = [{"name": name, "category": str(category), "form": FORM_ORDER[int(form_rank) - 1].value,
+                 "reason": reason, "revoked": bool(revoked), "version": int(version), "decision_id": int(decision_id)}
+                for name, category, form_rank, reason, revoked, version, decision_id in rows]
+    if left_out:
+        await session.execute(update(work).where(*named_in_a_form, t.sponsor_id.in_(excluded))
+                              .values(form_rank=null()))
+
+    def decided(column):  # type: ignore[no-untyped-def]
+        return select(column).where(*of_period, d.sponsor_id == t.sponsor_id).scalar_subquery()
+
+    decided_rank = case(*((d.form == form, i + 1) for i, form in enumerate(FORM_ORDER)), else_=null())
+    edited = select(d.sponsor_id).where(*of_period, d.sponsor_id.is_not(None), d.excluded_reason.is_(None),
+                                        (d.name.is_not(None)) | (d.address.is_not(None)) | (d.form.is_not(None)))
+    await session.execute(
+        update(work).where(*named_in_a_form, t.sponsor_id.in_(edited))
+        .values(name=func.coalesce(decided(d.name), t.name), address=func.coalesce(decided(d.address), t.address),
+                form_rank=func.coalesce(decided(decided_rank), t.form_rank)))
+    return left_out
 
 
 async def give_codes(session: AsyncSession, roll_id: int) -> None:

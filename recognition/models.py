@@ -192,6 +192,10 @@ class HonorRoll(Base):
     anonymous_count: Mapped[int] = mapped_column(Integer, default=0)  # anonymous sponsors in a form
     # [{"category", "form", "named", "anonymous", "value"}] per category and form
     summary: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # Who the period's decisions left out of this version, computed with it: [{"name", "form",
+    # "category", "reason", "revoked", "version", "decision_id"}] (the version where they were revoked
+    # or excluded).
+    left_out: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     decision_number: Mapped[str | None] = mapped_column(String(60))
     decision_date: Mapped[dt.date | None] = mapped_column(Date)
     signer: Mapped[str | None] = mapped_column(String(200))
@@ -255,3 +259,32 @@ class RollEntry(Base):
     revoked_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
     roll: Mapped[HonorRoll] = relationship(lazy="raise")
+
+
+class EntryDecision(Base):
+    """What the office decided about one sponsor or nominee of a period's roll, which every version
+    of the period generated afterwards honours (generating a draft again, a correction): an edit of
+    the name, address or form (NULL: as generated), or leaving them out, with the reason (an
+    officer's exclusion, or a revocation of their certificate)."""
+
+    __tablename__ = "recognition_entry_decisions"
+    __table_args__ = (
+        UniqueConstraint("province_code", "period_key", "sponsor_id", name="uq_recognition_entry_decisions_sponsor"),
+        UniqueConstraint("province_code", "period_key", "nomination_id",
+                         name="uq_recognition_entry_decisions_nomination"),
+        CheckConstraint("(sponsor_id IS NULL) <> (nomination_id IS NULL)", name="one_subject"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    province_code: Mapped[int] = mapped_column(ForeignKey("provinces.code"))
+    period_key: Mapped[str] = mapped_column(String(80))
+    sponsor_id: Mapped[int | None] = mapped_column(Integer)
+    nomination_id: Mapped[int | None] = mapped_column(ForeignKey("recognition_nominations.id"))
+    name: Mapped[str | None] = mapped_column(String(200))
+    address: Mapped[str | None] = mapped_column(String(300))
+    form: Mapped[CommendationForm | None] = mapped_column(enum_column(CommendationForm, 32))
+    excluded_reason: Mapped[str | None] = mapped_column(Text)  # not NULL: left out
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)  # left out because revoked
+    roll_id: Mapped[int] = mapped_column(ForeignKey("honor_rolls.id"))  # the version it was decided in
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))

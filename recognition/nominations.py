@@ -8,21 +8,38 @@ from __future__ import annotations
 import enum
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
 from app.auth.models import User
 from app.db import utcnow
-from app.errors import IllegalTransition, NotFound
+from app.errors import IllegalTransition, NotFound, ValidationFailed
 from app.i18n import _
+from app.text import fold
 from recognition import rules
-from recognition.models import Nomination
+from recognition.models import EntryDecision, Nomination
 from recognition.schemas import NominationIn, RevokeIn
+
+
+async def refuse_duplicate(session: AsyncSession, province_code: int, data: NominationIn,
+                           other_than: int | None = None) -> None:
+    """One open nomination per nominee, kind and period: the same name, ignoring case, diacritics
+    and spacing, is refused beside the name (a double submit, or the same person put forward twice)."""
+    same_kind = await session.scalars(select(Nomination.nominee_name).where(
+        Nomination.province_code == province_code, Nomination.period_key == data.period_key,
+        Nomination.nominee_kind == data.nominee_kind, Nomination.withdrawn_at.is_(None),
+        Nomination.id != (other_than or 0)))
+    name = fold(data.nominee_name)
+    if any(fold(other) == name for other in same_kind):
+        raise ValidationFailed({"nominee_name": _(
+            "%(name)s is already nominated in this period as %(kind)s: correct that nomination instead.",
+            name=data.nominee_name, kind=_(data.nominee_kind.label).lower())})
 
 
 async def nominate(session: AsyncSession, actor: User | None, province_code: int, data: NominationIn) -> Nomination:
     await rules.require_rules(session, province_code, data.period_key)
+    await refuse_duplicate(session, province_code, data)
     nomination = Nomination(province_code=province_code, created_by_id=actor.id if actor else None,
                             **{**data.model_dump(), "address": data.address or ""})
     session.add(nomination)
@@ -55,15 +72,20 @@ async def update_nomination(session: AsyncSession, actor: User | None, province_
                             data: NominationIn) -> Nomination:
     """Correct an open nomination: checked as a new one is, then written with an audit row of the
     fields that changed (nothing changed: nothing written, no audit row). Rolls already generated
-    keep the copy they made of it; drafts generated from now on use the new values."""
+    keep the copy they made of it; drafts generated from now on use the new values (instead of
+    edits made to its entry in a roll; an exclusion stays)."""
     nomination = await open_nomination(session, province_code, nomination_id, for_update=True)
     await rules.require_rules(session, province_code, data.period_key)
     old, new = form_values(nomination), form_values(data)
     changed = [field for field in new if new[field] != old[field]]
     if not changed:
         return nomination
+    await refuse_duplicate(session, province_code, data, other_than=nomination.id)
     for field in changed:
         setattr(nomination, field, getattr(data, field) or "")
+    # The corrected nomination replaces what officers edited in its roll entries.
+    await session.execute(update(EntryDecision).where(EntryDecision.nomination_id == nomination.id)
+                          .values(name=None, address=None, form=None))
     audit.record(session, actor_id=actor.id if actor else None, action="recognition.nomination_updated",
                  entity_type="recognition_nomination", entity_id=nomination.id, summary=nomination.nominee_name,
                  before={field: old[field] for field in changed}, after={field: new[field] for field in changed})

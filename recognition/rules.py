@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
 from app.auth.models import User
+from app.db import insert_once
 from app.errors import ValidationFailed
 from app.i18n import _
 from recognition.models import RuleSet
@@ -35,8 +36,9 @@ async def save_rule_set(session: AsyncSession, actor: User | None, province_code
         count_money=data.count_money, count_books=data.count_books, count_equipment=data.count_equipment,
         thresholds=data.thresholds(), note=data.note or "", created_by_id=actor.id if actor else None,
     )
-    session.add(rule_set)
-    await session.flush()
+    await insert_once(session, rule_set, _(
+        "Someone else saved rules for this period at the same moment: reload the page to see the newest version, "
+        "then save again if needed."))
     audit.record(session, actor_id=rule_set.created_by_id, action="recognition.rules_saved",
                  entity_type="recognition_rule_set", entity_id=rule_set.id,
                  summary=f"{data.period_key} v{rule_set.version}",

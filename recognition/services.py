@@ -11,6 +11,7 @@ the old one. Entries of a published roll can only be revoked, with a reason show
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from typing import Any
@@ -20,9 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
 from app.auth.models import User
-from app.db import utcnow
+from app.db import insert_once, utcnow
 from app.errors import IllegalTransition, NotFound, ValidationFailed
-from app.i18n import _, format_document_date
+from app.i18n import VN_TZ, _, format_date, format_document_date
 from app.text import fold
 from donations.models import OutboxMessage
 from donations.services import notify
@@ -32,6 +33,7 @@ from recognition.models import (
     ROLL_STATUS_LABELS,
     Category,
     CommendationForm,
+    EntryDecision,
     EntrySource,
     HonorRoll,
     RollEntry,
@@ -44,7 +46,7 @@ S = RollStatus
 ALLOWED: dict[RollStatus, frozenset[RollStatus]] = {
     S.DRAFT: frozenset({S.SUBMITTED}),
     S.SUBMITTED: frozenset({S.APPROVED, S.DRAFT}),
-    S.APPROVED: frozenset({S.PUBLISHED}),
+    S.APPROVED: frozenset({S.PUBLISHED, S.DRAFT}),
     S.PUBLISHED: frozenset(),
 }
 
@@ -89,23 +91,38 @@ async def rolls(session: AsyncSession, province_code: int) -> list[HonorRoll]:
 
 async def _fill(session: AsyncSession, roll: HonorRoll, rule_set: RuleSet, *, fresh: bool) -> None:
     """Compute the roll's entries and figures from the period's contributions and nominations (a
-    draft generated again first loses its entries; a fresh roll has none)."""
+    draft generated again first loses its entries; a fresh roll has none), honouring the period's
+    decisions (`EntryDecision`: edits carried over, exclusions and revocations left out, listed in
+    `roll.left_out`). One function for generating again and for a correction."""
     roll.rule_set_id = rule_set.id
     if not fresh:
         await session.execute(delete(RollEntry).where(RollEntry.roll_id == roll.id))
     totals = await generation.insert_donor_entries(session, rule_set, roll.id)
     counts = {key: group.count for key, group in totals.groups.items()}
     nominated: dict[tuple[str, int], int] = {}
+    left_out = list(totals.left_out)
+    decisions = {d.nomination_id: d for d in await session.scalars(select(EntryDecision).where(
+        EntryDecision.province_code == roll.province_code, EntryDecision.period_key == roll.period_key,
+        EntryDecision.nomination_id.is_not(None)))}
     open_ones = await nominations.in_province(session, roll.province_code, roll.period_key, withdrawn=False)
     for nomination in sorted(open_ones, key=lambda n: n.id):
         category, form = nomination.nominee_kind.category, nomination.form
+        name, address = nomination.nominee_name, nomination.address
+        decision = decisions.get(nomination.id)
+        if decision is not None and decision.excluded_reason is not None:
+            left_out.append(await _left_out(session, decision, name, category, form))
+            continue
+        if decision is not None:  # what the office edited, as `generation.apply_decisions` does for donors
+            name = decision.name if decision.name is not None else name
+            address = decision.address if decision.address is not None else address
+            form = decision.form if decision.form is not None else form
         rank = counts.get((category.value, form.rank), 0) + 1
         counts[(category.value, form.rank)] = rank
         nominated[(category.value, form.rank)] = nominated.get((category.value, form.rank), 0) + 1
         session.add(RollEntry(
             roll_id=roll.id, source=EntrySource.NOMINATION, category=category, form=form, form_rank=form.rank,
-            rank=rank, nomination_id=nomination.id, anonymous=False, name=nomination.nominee_name,
-            address=nomination.address, value=0, gift_count=0, first_at=nomination.created_at,
+            rank=rank, nomination_id=nomination.id, anonymous=False, name=name,
+            address=address, value=0, gift_count=0, first_at=nomination.created_at,
             work=nomination.work))
     await session.flush()
     # What `summary` would read back from the entries, from the generation's own figures.
@@ -117,7 +134,16 @@ async def _fill(session: AsyncSession, roll: HonorRoll, rule_set: RuleSet, *, fr
         for group in [totals.groups.get((category, form_rank))]]
     roll.total_value, roll.contributor_count = totals.value, totals.contributors
     roll.anonymous_count = sum(row["anonymous"] for row in roll.summary)
+    roll.left_out = left_out
     roll.generated_at = utcnow()
+
+
+async def _left_out(session: AsyncSession, decision: EntryDecision, name: str | None, category: Category,
+                    form: CommendationForm) -> dict[str, Any]:
+    """How `roll.left_out` lists someone a decision keeps out: who, what they would have had, why."""
+    version = await session.scalar(select(HonorRoll.version).where(HonorRoll.id == decision.roll_id))
+    return {"name": name, "category": category.value, "form": form.value, "reason": decision.excluded_reason,
+            "revoked": decision.revoked, "version": version, "decision_id": decision.id}
 
 
 async def summary(session: AsyncSession, roll_id: int) -> list[dict[str, Any]]:
@@ -151,8 +177,8 @@ async def generate(session: AsyncSession, actor: User | None, province_code: int
     roll = latest or HonorRoll(province_code=province_code, period_key=period_key, version=1,
                                rule_set_id=rule_set.id, status=S.DRAFT)
     if latest is None:
-        session.add(roll)
-        await session.flush()
+        await insert_once(session, roll, _(
+            "This period's roll was generated by someone else at the same moment: open it from the list of rolls."))
     roll.generated_by_id = actor.id if actor else None
     await _fill(session, roll, rule_set, fresh=latest is None)
     audit.record(session, actor_id=roll.generated_by_id, action="recognition.roll_generated",
@@ -174,8 +200,7 @@ async def correct(session: AsyncSession, actor: User | None, roll: HonorRoll, da
     new = HonorRoll(province_code=roll.province_code, period_key=roll.period_key, version=roll.version + 1,
                     rule_set_id=rule_set.id, status=S.DRAFT, supersedes_id=roll.id, change_note=data.change_note,
                     generated_by_id=actor.id if actor else None)
-    session.add(new)
-    await session.flush()
+    await insert_once(session, new, _("A correction of this roll is already in progress."))
     await _fill(session, new, rule_set, fresh=True)
     audit.record(session, actor_id=new.generated_by_id, action="recognition.roll_corrected", entity_type="honor_roll",
                  entity_id=new.id, summary=data.change_note, before={"roll_id": roll.id, "version": roll.version},
@@ -191,12 +216,27 @@ def submit(session: AsyncSession, actor: User | None, roll: HonorRoll) -> None:
 
 
 def return_to_draft(session: AsyncSession, actor: User | None, roll: HonorRoll) -> None:
-    _move(session, actor, roll, S.DRAFT, "recognition.roll_returned")
+    """Back to draft, from submitted or from approved (not yet published): an approval's decision
+    is withdrawn with it (the audit row keeps what it was), to be given again."""
+    withdrawn = ({"withdrawn_decision": {"number": roll.decision_number, "signer": roll.signer,
+                                         "date": roll.decision_date.isoformat() if roll.decision_date else None}}
+                 if roll.status == S.APPROVED else {})
+    _move(session, actor, roll, S.DRAFT, "recognition.roll_returned", withdrawn)
+    roll.decision_number = roll.decision_date = roll.signer = None
 
 
-def approve(session: AsyncSession, actor: User | None, roll: HonorRoll, data: ApproveIn) -> None:
+async def approve(session: AsyncSession, actor: User | None, roll: HonorRoll, data: ApproveIn) -> None:
+    """Record the decision: its date can be neither before the period starts nor in the future
+    (Vietnam's calendar)."""
     if roll.status != S.SUBMITTED:
         _move(session, actor, roll, S.APPROVED, "recognition.roll_approved")  # raises
+    rule_set = await session.get(RuleSet, roll.rule_set_id)
+    assert rule_set is not None
+    if data.decision_date > dt.datetime.now(VN_TZ).date():
+        raise ValidationFailed({"decision_date": _("A decision cannot be dated in the future.")})
+    if data.decision_date < rule_set.period_start:
+        raise ValidationFailed({"decision_date": _("A decision cannot be dated before the period starts (%(date)s).",
+                                                   date=format_date(rule_set.period_start))})
     _move(session, actor, roll, S.APPROVED, "recognition.roll_approved",
           {"decision_number": data.decision_number, "decision_date": data.decision_date.isoformat(),
            "signer": data.signer})
@@ -251,6 +291,8 @@ async def publish(session: AsyncSession, actor: User | None, roll: HonorRoll, *,
         raise ValidationFailed({"decision_number": _("A roll is approved with a decision number.")})
     rule_set = await session.get(RuleSet, roll.rule_set_id)
     assert rule_set is not None
+    if roll.status == S.APPROVED:
+        await refuse_left_out_entries(session, roll)
     _move(session, actor, roll, S.PUBLISHED, "recognition.roll_published")
     await generation.give_codes(session, roll.id)
     rows = await entries(session, roll.id)
@@ -309,30 +351,131 @@ def require_editable(roll: HonorRoll, entry: RollEntry) -> None:
         raise IllegalTransition(_("An anonymous sponsor stays anonymous."))
 
 
+async def decision_about(session: AsyncSession, actor: User | None, roll: HonorRoll,
+                         entry: RollEntry) -> EntryDecision:
+    """The period's decision about an entry's sponsor (or nomination), new if there is none yet;
+    marked as decided now, by `actor`, in `roll`."""
+    same = (EntryDecision.sponsor_id == entry.sponsor_id if entry.sponsor_id is not None
+            else EntryDecision.nomination_id == entry.nomination_id)
+    decision = await session.scalar(select(EntryDecision).where(
+        EntryDecision.province_code == roll.province_code, EntryDecision.period_key == roll.period_key, same))
+    if decision is None:
+        decision = EntryDecision(
+            province_code=roll.province_code, period_key=roll.period_key, sponsor_id=entry.sponsor_id,
+            nomination_id=entry.nomination_id if entry.sponsor_id is None else None, revoked=False, roll_id=roll.id)
+        await insert_once(session, decision, _("Someone else changed this entry at the same moment: reload the page."))
+    decision.roll_id, decision.updated_at = roll.id, utcnow()
+    decision.updated_by_id = actor.id if actor else None
+    return decision
+
+
+async def _close_gap(session: AsyncSession, roll_id: int, category: Category, form_rank: int, rank: int) -> None:
+    """The entries ranked after one that left their group move up one place (one UPDATE)."""
+    await session.execute(
+        update(RollEntry).where(RollEntry.roll_id == roll_id, RollEntry.category == category,
+                                RollEntry.form_rank == form_rank, RollEntry.rank > rank)
+        .values(rank=RollEntry.rank - 1).execution_options(synchronize_session=False))
+
+
 async def edit_entry(session: AsyncSession, actor: User | None, roll: HonorRoll, entry: RollEntry,
                      data: EntryEditIn) -> None:
+    """Edit a draft's entry. The change is a decision of the office about that sponsor or
+    nomination: the versions of the period generated afterwards (generating again, corrections)
+    carry it, for the fields that changed."""
     require_editable(roll, entry)
     before = {"name": entry.name, "address": entry.address, "form": entry.form.value}
+    after = {"name": data.name, "address": data.address or "", "form": data.form.value}
+    changed = [field for field in after if after[field] != before[field]]
+    if not changed:
+        return
     if data.form != entry.form:
         last = await session.scalar(select(func.max(RollEntry.rank)).where(
             RollEntry.roll_id == roll.id, RollEntry.category == entry.category, RollEntry.form_rank == data.form.rank))
+        await _close_gap(session, roll.id, entry.category, entry.form_rank, entry.rank)
         entry.form, entry.form_rank, entry.rank = data.form, data.form.rank, (last or 0) + 1
     entry.name, entry.address = data.name, data.address or ""
+    decision = await decision_about(session, actor, roll, entry)
+    for field in changed:
+        setattr(decision, field, getattr(entry, field))
     await session.flush()
     roll.summary = await summary(session, roll.id)
     audit.record(session, actor_id=actor.id if actor else None, action="recognition.entry_edited",
-                 entity_type="honor_roll_entry", entity_id=entry.id, before=before,
-                 after={"name": entry.name, "address": entry.address, "form": entry.form.value})
+                 entity_type="honor_roll_entry", entity_id=entry.id,
+                 before={field: before[field] for field in changed}, after={field: after[field] for field in changed})
+
+
+async def exclude_entry(session: AsyncSession, actor: User | None, roll: HonorRoll, entry: RollEntry,
+                        data: RevokeIn) -> None:
+    """Take a named entry out of a draft, with a reason: the versions of the period generated
+    afterwards leave that sponsor or nomination out too, and list them with the reason."""
+    require_editable(roll, entry)
+    decision = await decision_about(session, actor, roll, entry)
+    decision.excluded_reason, decision.revoked = data.reason, False
+    roll.left_out = [*roll.left_out, {"name": entry.name, "category": entry.category.value, "form": entry.form.value,
+                                      "reason": data.reason, "revoked": False, "version": roll.version,
+                                      "decision_id": decision.id}]
+    audit.record(session, actor_id=decision.updated_by_id, action="recognition.entry_excluded",
+                 entity_type="honor_roll", entity_id=roll.id, summary=data.reason,
+                 before={"entry_id": entry.id, "name": entry.name, "form": entry.form.value,
+                         "sponsor_id": entry.sponsor_id, "nomination_id": entry.nomination_id},
+                 after={"excluded": True, "reason": data.reason})
+    await session.delete(entry)
+    await session.flush()
+    await _close_gap(session, roll.id, entry.category, entry.form_rank, entry.rank)
+    roll.summary = await summary(session, roll.id)
+
+
+async def include_again(session: AsyncSession, actor: User | None, roll: HonorRoll, decision_id: int) -> None:
+    """Lift the exclusion (or the revocation's) of someone a draft left out, audited, and generate the
+    draft again: they are back in it and in the versions after (a published version keeps its
+    revocation)."""
+    if roll.status == S.PUBLISHED:
+        raise published_is_final()
+    if roll.status != S.DRAFT:
+        raise IllegalTransition(_("Only a draft roll can be edited: return it to draft first."))
+    decision = await session.get(EntryDecision, decision_id, with_for_update=True)
+    if (decision is None or decision.excluded_reason is None or decision.province_code != roll.province_code
+            or decision.period_key != roll.period_key):
+        raise NotFound(_("No such entry."))
+    before = {"reason": decision.excluded_reason, "revoked": decision.revoked, "sponsor_id": decision.sponsor_id,
+              "nomination_id": decision.nomination_id}
+    decision.excluded_reason, decision.revoked, decision.roll_id = None, False, roll.id
+    decision.updated_at, decision.updated_by_id = utcnow(), actor.id if actor else None
+    audit.record(session, actor_id=decision.updated_by_id, action="recognition.entry_included_again",
+                 entity_type="honor_roll", entity_id=roll.id, before=before, after={"excluded": False})
+    await generate(session, actor, roll.province_code, roll.period_key)
+
+
+async def refuse_left_out_entries(session: AsyncSession, roll: HonorRoll) -> None:
+    """A roll is not published with someone the period's decisions leave out (revoked, or excluded,
+    after it was generated): it goes back to draft and is generated again first."""
+    d = EntryDecision
+    of_period = (d.province_code == roll.province_code, d.period_key == roll.period_key,
+                 d.excluded_reason.is_not(None))
+    names = list(await session.scalars(
+        select(RollEntry.name).where(RollEntry.roll_id == roll.id, RollEntry.anonymous.is_(False),
+                                     (RollEntry.sponsor_id.in_(select(d.sponsor_id).where(*of_period)))
+                                     | (RollEntry.nomination_id.in_(select(d.nomination_id).where(*of_period))))
+        .limit(5)))
+    if names:
+        raise IllegalTransition(_(
+            "This roll still lists someone left out since it was generated (%(names)s): return it to draft and "
+            "generate it again.", names=", ".join(n or "" for n in names)))
 
 
 async def revoke_entry(session: AsyncSession, actor: User | None, roll: HonorRoll, entry: RollEntry,
                        data: RevokeIn) -> None:
+    """Revoke a published entry, with a reason shown publicly; the versions of the period generated
+    afterwards (a correction) leave that sponsor or nomination out."""
     if roll.status != S.PUBLISHED:
         raise IllegalTransition(_("Only entries of a published roll are revoked; edit a draft instead."))
     if entry.revoked_at is not None:
         raise IllegalTransition(_("This entry is already revoked."))
     entry.revoked_at, entry.revoked_reason = utcnow(), data.reason
     entry.revoked_by_id = actor.id if actor else None
+    if not entry.anonymous:
+        decision = await decision_about(session, actor, roll, entry)
+        decision.excluded_reason, decision.revoked = data.reason, True
     audit.record(session, actor_id=entry.revoked_by_id, action="recognition.entry_revoked",
                  entity_type="honor_roll_entry", entity_id=entry.id, summary=data.reason,
                  after={"revoked": True, "reason": data.reason})

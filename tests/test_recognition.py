@@ -243,7 +243,7 @@ async def generated(client: Any, db: AsyncSession) -> HonorRoll:
     return await db.get(HonorRoll, roll_id, populate_existing=True)  # type: ignore[return-value]
 
 
-APPROVAL = {"decision_number": "123/QĐ-UBND", "decision_date": f"{YEAR + 1}-01-15", "signer": "Nguyễn Đình Việt"}
+APPROVAL = {"decision_number": "123/QĐ-UBND", "decision_date": f"{YEAR}-07-15", "signer": "Nguyễn Đình Việt"}
 
 
 async def published(client: Any, db: AsyncSession) -> HonorRoll:
@@ -268,7 +268,7 @@ async def test_draft_submitted_approved_published(client: Any, db: AsyncSession)
     refused = await post_form(client, f"{base}/approve", {**APPROVAL, "decision_number": ""})
     assert refused.status_code == 422 and "bắt buộc" in refused.text
     api = await send_json(client, "POST", f"/api/v1/recognition/rolls/{roll.id}/approve",
-                          {"decision_date": f"{YEAR + 1}-01-15", "signer": "X"})
+                          {"decision_date": f"{YEAR}-07-15", "signer": "X"})
     assert api.status_code == 422 and "decision_number" in api.json()["errors"]
     await db.refresh(roll)
     assert roll.status == RollStatus.SUBMITTED and roll.decision_number is None
@@ -480,7 +480,7 @@ async def test_a_corrected_nomination_never_changes_a_published_roll(db: AsyncSe
     nomination = await nominations.nominate(db, None, SON_LA, nomination_in())
     roll = await services.generate(db, None, SON_LA, str(YEAR))
     services.submit(db, None, roll)
-    services.approve(db, None, roll, ApproveIn.model_validate(APPROVAL))
+    await services.approve(db, None, roll, ApproveIn.model_validate(APPROVAL))
     await services.publish(db, None, roll)
     await db.commit()
     published_hash = roll.content_hash

@@ -59,7 +59,7 @@ async def test_xlsx_in_the_office_layout(client: Any, db: AsyncSession) -> None:
     sheet = load_workbook(io.BytesIO(response.content)).active
     values = [[c for c in row] for row in sheet.iter_rows(values_only=True)]
     assert "DANH SÁCH VINH DANH 2026 TỈNH SƠN LA" in values[0][0]
-    assert values[1][0] == "Kèm theo Quyết định số 123/QĐ-UBND ngày 15 tháng 01 năm 2027"
+    assert values[1][0] == "Kèm theo Quyết định số 123/QĐ-UBND ngày 15 tháng 7 năm 2026"
     assert list(values[3]) == HEADERS
     table = [(str(r[0]), r[1], flat(r[3]), r[4]) for r in values[4:4 + len(EXPECTED)]]
     assert table == EXPECTED
@@ -77,9 +77,9 @@ async def test_public_page_search_and_anonymous_count(client: Any, db: AsyncSess
     assert text.count("và 1 nhà tài trợ ẩn danh") == 2  # one in each individual group they reached
     assert "Ẩn Danh" not in text
     assert "123/QĐ-UBND" in text and roll.content_hash in text  # type: ignore[operator]
-    assert "<dd>số 123/QĐ-UBND ngày 15 tháng 01 năm 2027, do Nguyễn Đình Việt ký</dd>" in text  # "Quyết định: số"
+    assert "<dd>số 123/QĐ-UBND ngày 15 tháng 7 năm 2026, do Nguyễn Đình Việt ký</dd>" in text  # "Quyết định: số"
     assert ">Nguyễn Văn An</a> <small>·" in text  # a space before the dot after a linked name
-    assert "Quyết định số 123/QĐ-UBND ngày 15 tháng 01 năm 2027" in flat(index.text)
+    assert "Quyết định số 123/QĐ-UBND ngày 15 tháng 7 năm 2026" in flat(index.text)
     entries = await services.entries(db, roll.id)
     mai = next(e for e in entries if e.name == "Lò Thị Mai")
     assert f'href="/certificates/{mai.code}.pdf"' in page.text
@@ -136,8 +136,8 @@ async def test_certificate_pdf_with_vietnamese_text_and_qr_code(client: Any, db:
     assert "VHTTDL" not in text  # no abbreviation on a certificate
     assert "Ngân hàng TMCP Tây Bắc" in text
     assert "đã có thành tích xuất sắc" in text and "60.000.000 ₫" in text
-    assert "Quyết định số 123/QĐ-UBND ngày 15 tháng 01 năm 2027" in text
-    assert "Sơn La, ngày 15 tháng 01 năm 2027 GIÁM ĐỐC Nguyễn Đình Việt" in text
+    assert "Quyết định số 123/QĐ-UBND ngày 15 tháng 7 năm 2026" in text
+    assert "Sơn La, ngày 15 tháng 7 năm 2026 GIÁM ĐỐC Nguyễn Đình Việt" in text
     assert "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM" in text
     assert "THU HỒI" not in text and "THAY THẾ" not in text
     verify_url = f"http://testserver.local/verify/{entry.code}"
@@ -224,7 +224,7 @@ async def test_a_certificate_of_merit_is_the_committees_and_a_letter_of_thanks_t
     merit = await certificate_text(client, entries["Công ty CP Giấy Sơn La"].code)  # type: ignore[arg-type]
     assert merit.startswith("ỦY BAN NHÂN DÂN TỈNH SƠN LA CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM")
     assert "BẰNG KHEN" in merit and "CHỦ TỊCH ỦY BAN NHÂN DÂN TỈNH SƠN LA TẶNG Công ty CP Giấy Sơn La" in merit
-    assert "Sơn La, ngày 15 tháng 01 năm 2027 TM. ỦY BAN NHÂN DÂN CHỦ TỊCH Nguyễn Đình Việt" in merit
+    assert "Sơn La, ngày 15 tháng 7 năm 2026 TM. ỦY BAN NHÂN DÂN CHỦ TỊCH Nguyễn Đình Việt" in merit
     assert "SỞ VĂN HÓA" not in merit and "UBND" not in merit.replace("/QĐ-UBND", "")
     thanks = await certificate_text(client, entries["Phạm Thu Hà"].code)  # type: ignore[arg-type]
     assert thanks.startswith("SỞ VĂN HÓA, THỂ THAO VÀ DU LỊCH TỈNH SƠN LA")
@@ -233,7 +233,7 @@ async def test_a_certificate_of_merit_is_the_committees_and_a_letter_of_thanks_t
     assert "thành tích xuất sắc" not in thanks
     client.cookies.set("lang", "en")
     english = await certificate_text(client, entries["Phạm Thu Hà"].code)  # type: ignore[arg-type]
-    assert "Sơn La, 15 January 2027" in english and "Decision No. 123/QĐ-UBND of 15 January 2027" in english
+    assert "Sơn La, 15 July 2026" in english and "Decision No. 123/QĐ-UBND of 15 July 2026" in english
 
 
 async def test_revoked_and_replaced_certificates_are_stamped_so(client: Any, db: AsyncSession) -> None:
