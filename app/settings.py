@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     login_max_failures: int = 5
     login_lockout_seconds: int = 15 * 60
     log_sql: bool = False
+    # The site's public address (https://…), printed on certificates' QR codes and in the messages
+    # that link to them. Unset: the address the request came to (fine behind no proxy).
+    public_url: str | None = Field(default=None, pattern=r"^https?://[^/\s]+(/[^\s]*)?$")
     # Donations
     pledge_expiry_days: int = Field(default=7, ge=1, le=90)
     max_money_pledge: int = Field(default=2_000_000_000, ge=1)  # VND, one pledge

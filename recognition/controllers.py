@@ -52,6 +52,12 @@ SEARCH_LIMIT = 200
 PAGE_SIZE = 500  # entries a roll's page shows; the exports have them all
 
 
+def site_url(request: Request[Any, Any, Any]) -> str:
+    """The address certificates and messages link to: the configured public one, else the one the
+    request came to (its Host header: only right where no proxy stands in front)."""
+    return (_settings(request).public_url or str(request.base_url)).rstrip("/")
+
+
 def certificate_code(raw: str) -> str:
     """A certificate code as people copy it: any case, with or without the `.pdf` of its address."""
     code = raw.strip().lower()
@@ -234,7 +240,7 @@ class OfficerRecognition(Controller):
                 await services.approve(db_session, actor, roll, validate(ApproveIn, values))
                 message = _("Approved.")
             elif action == "publish":
-                await services.publish(db_session, actor, roll, site=str(request.base_url))
+                await services.publish(db_session, actor, roll, site=site_url(request))
                 message = _("Published.")
             elif action == "regenerate":
                 await services.generate(db_session, actor, roll.province_code, roll.period_key)
@@ -378,7 +384,7 @@ class PublicHonorRolls(Controller):
         entry, roll = await services.entry_by_code(db_session, certificate_code(code))
         newest, _counterpart = await services.successor(db_session, entry, roll)
         settings = _settings(request)
-        verify_url = f"{str(request.base_url).rstrip('/')}/verify/{entry.code}"
+        verify_url = f"{site_url(request)}/verify/{entry.code}"
         html = render_html(
             request.app.template_engine.engine, "recognition/certificate.html",  # type: ignore[union-attr]
             entry=entry, roll=roll, province_name=settings.province_name, replaced_by=newest,

@@ -418,3 +418,28 @@ async def test_the_threshold_form_asks_individuals_first_and_limits_read_as_numb
     assert form.index('name="chair_merit_individual"') < form.index('name="chair_merit_collective"')
     refused = await post_form(client, "/officer/recognition/rules", rules_form(chair_merit_collective=10**13))
     assert refused.status_code == 422 and "Không được lớn hơn 1.000.000.000.000." in refused.text
+
+
+async def test_certificates_link_to_the_configured_public_address(clean_backend: Any, db: AsyncSession) -> None:
+    """Behind a proxy the request's Host is not the site's address: PUBLIC_URL is, on the QR code,
+    the printed address and the message telling the sponsor."""
+    from litestar.testing import AsyncTestClient
+    from pydantic import ValidationError
+    from sqlalchemy import select
+
+    from app.asgi import create_app
+    from donations.models import OutboxMessage
+    from tests.conftest import settings_for
+
+    with pytest.raises(ValidationError):
+        settings_for(clean_backend.url, public_url="thuvien.sonla.gov.vn")  # no scheme: refused at start
+    app = create_app(settings_for(clean_backend.url, public_url="https://thuvien.sonla.gov.vn/"))
+    async with AsyncTestClient(app=app, base_url="http://testserver.local") as client:
+        client.follow_redirects = False
+        roll = await published(client, db)
+        entry = next(e for e in await services.entries(db, roll.id) if e.name == "Nguyễn Văn An")
+        response = await client.get(f"/certificates/{entry.code}.pdf", headers={"Host": "evil.example"})
+    text = pdf_text(response.content)
+    assert f"https://thuvien.sonla.gov.vn/verify/{entry.code}" in text and "evil.example" not in text
+    message = await db.scalar(select(OutboxMessage).where(OutboxMessage.recipient_id == entry.sponsor_id))
+    assert message is not None and f"https://thuvien.sonla.gov.vn/verify/{entry.code}" in message.body
