@@ -4,6 +4,7 @@ service in donations.bank, render."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
@@ -121,38 +122,34 @@ class OfficerPayments(Controller):
     async def dismiss(
         self, request: Request[Any, Any, Any], db_session: DbSession, line_id: FromPath[int]
     ) -> Response[Any]:
-        values = form_data(await request.form())
-        try:
-            data = validate(DismissIn, values)
-            await bank.dismiss_line(db_session, acting_user(request), line_id, data.note)
-        except ValidationFailed as exc:
-            return await self._statements_page(
-                request,
-                db_session,
-                status_code=422,
-                errors={f"dismiss-{line_id}": next(iter(exc.errors.values()))},
-                values={f"dismiss-{line_id}": values.get("note") or ""},
-            )
-        flash(request, _("Line dismissed."))
-        return see_other(request, "/officer/statements")
+        return await self._settle_line(request, db_session, line_id, "dismiss", bank.dismiss_line,
+                                       _("Line dismissed."))
 
     @post("/statements/lines/{line_id:int}/hold", name="statement_line_hold")
     async def hold(
         self, request: Request[Any, Any, Any], db_session: DbSession, line_id: FromPath[int]
     ) -> Response[Any]:
+        return await self._settle_line(request, db_session, line_id, "hold", bank.hold_line,
+                                       _("Line recorded as money held for a refund or a reassignment."))
+
+    async def _settle_line(
+        self, request: Request[Any, Any, Any], db_session: AsyncSession, line_id: int, field: str,
+        settle: Callable[[AsyncSession, Any, int, str], Awaitable[Any]], message: str,
+    ) -> Response[Any]:
+        """Dismiss or hold a review line with the officer's note (422 beside that line's form)."""
         values = form_data(await request.form())
         try:
             data = validate(DismissIn, values)
-            await bank.hold_line(db_session, acting_user(request), line_id, data.note)
+            await settle(db_session, acting_user(request), line_id, data.note)
         except ValidationFailed as exc:
             return await self._statements_page(
                 request,
                 db_session,
                 status_code=422,
-                errors={f"hold-{line_id}": next(iter(exc.errors.values()))},
-                values={f"hold-{line_id}": values.get("note") or ""},
+                errors={f"{field}-{line_id}": next(iter(exc.errors.values()))},
+                values={f"{field}-{line_id}": values.get("note") or ""},
             )
-        flash(request, _("Line recorded as money held for a refund or a reassignment."))
+        flash(request, message)
         return see_other(request, "/officer/statements")
 
     async def _pledges_page(

@@ -5,12 +5,14 @@ their verification; a small JSON API. Thin: parse, call a service, render."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio.to_thread
 from litestar import Controller, Request, Response, get, patch, post
 from litestar.params import FromPath, JSONBody
 from litestar.response import Template
+from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -259,47 +261,22 @@ class OfficerRecognition(Controller):
     @post("/rolls/{roll_id:int}/entries/{entry_id:int}", name="recognition_entry_edit")
     async def edit_entry(self, request: Request[Any, Any, Any], db_session: DbSession, roll_id: FromPath[int],
                          entry_id: FromPath[int]) -> Response[Any]:
-        roll = await services.get_roll(db_session, roll_id, for_update=True)
-        entry = await services.get_entry(db_session, roll, entry_id)
-        values = form_data(await request.form())
-        services.require_editable(roll, entry)
-        try:
-            await services.edit_entry(db_session, acting_user(request), roll, entry, validate(EntryEditIn, values))
-        except ValidationFailed as exc:
-            return await _roll_page(request, db_session, roll, status_code=422,
-                                    errors={f"{entry.id}.{k}": v for k, v in exc.errors.items()}, values=values)
-        flash(request, _("Entry saved."))
-        return see_other(request, f"/officer/recognition/rolls/{roll.id}")
+        return await _entry_action(request, db_session, roll_id, entry_id, services.edit_entry, EntryEditIn,
+                                   _("Entry saved."), editable_only=True)
 
     @post("/rolls/{roll_id:int}/entries/{entry_id:int}/revoke", name="recognition_entry_revoke")
     async def revoke_entry(self, request: Request[Any, Any, Any], db_session: DbSession, roll_id: FromPath[int],
                            entry_id: FromPath[int]) -> Response[Any]:
-        roll = await services.get_roll(db_session, roll_id, for_update=True)
-        entry = await services.get_entry(db_session, roll, entry_id)
-        values = form_data(await request.form())
-        try:
-            await services.revoke_entry(db_session, acting_user(request), roll, entry, validate(RevokeIn, values))
-        except ValidationFailed as exc:
-            return await _roll_page(request, db_session, roll, status_code=422,
-                                    errors={f"{entry.id}.{k}": v for k, v in exc.errors.items()}, values=values)
-        flash(request, _("Entry revoked."))
-        return see_other(request, f"/officer/recognition/rolls/{roll.id}")
+        return await _entry_action(request, db_session, roll_id, entry_id, services.revoke_entry, RevokeIn,
+                                   _("Entry revoked."))
 
     @post("/rolls/{roll_id:int}/entries/{entry_id:int}/exclude", name="recognition_entry_exclude")
     async def exclude_entry(self, request: Request[Any, Any, Any], db_session: DbSession, roll_id: FromPath[int],
                             entry_id: FromPath[int]) -> Response[Any]:
-        roll = await services.get_roll(db_session, roll_id, for_update=True)
-        entry = await services.get_entry(db_session, roll, entry_id)
-        values = form_data(await request.form())
-        services.require_editable(roll, entry)
-        try:
-            await services.exclude_entry(db_session, acting_user(request), roll, entry, validate(RevokeIn, values))
-        except ValidationFailed as exc:
-            return await _roll_page(request, db_session, roll, status_code=422,
-                                    errors={f"{entry.id}.exclude_{k}": v for k, v in exc.errors.items()},
-                                    values=values)
-        flash(request, _("Entry left out of the roll: the versions generated from now on leave it out too."))
-        return see_other(request, f"/officer/recognition/rolls/{roll.id}")
+        return await _entry_action(
+            request, db_session, roll_id, entry_id, services.exclude_entry, RevokeIn,
+            _("Entry left out of the roll: the versions generated from now on leave it out too."),
+            editable_only=True, error_prefix="exclude_")
 
     @post("/rolls/{roll_id:int}/left-out/{decision_id:int}/include", name="recognition_include_again")
     async def include_again(self, request: Request[Any, Any, Any], db_session: DbSession, roll_id: FromPath[int],
@@ -308,6 +285,26 @@ class OfficerRecognition(Controller):
         await services.include_again(db_session, acting_user(request), roll, decision_id)
         flash(request, _("Included again: the draft was generated again."))
         return see_other(request, f"/officer/recognition/rolls/{roll.id}")
+
+
+async def _entry_action(request: Request[Any, Any, Any], db: AsyncSession, roll_id: int, entry_id: int,
+                        action: Callable[..., Awaitable[None]], schema: type[BaseModel], message: str, *,
+                        editable_only: bool = False, error_prefix: str = "") -> Response[Any]:
+    """One officer action on an entry (edit, revoke, leave out): its form checked against `schema`,
+    errors beside the entry's fields on the roll page (422), else back to the roll with `message`."""
+    roll = await services.get_roll(db, roll_id, for_update=True)
+    entry = await services.get_entry(db, roll, entry_id)
+    values = form_data(await request.form())
+    if editable_only:
+        services.require_editable(roll, entry)
+    try:
+        await action(db, acting_user(request), roll, entry, validate(schema, values))
+    except ValidationFailed as exc:
+        return await _roll_page(request, db, roll, status_code=422,
+                                errors={f"{entry.id}.{error_prefix}{k}": v for k, v in exc.errors.items()},
+                                values=values)
+    flash(request, message)
+    return see_other(request, f"/officer/recognition/rolls/{roll.id}")
 
 
 # --- the public side ------------------------------------------------------------------------------
