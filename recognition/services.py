@@ -61,6 +61,8 @@ def _move(session: AsyncSession, actor: User | None, roll: HonorRoll, to: RollSt
     if to not in ALLOWED[roll.status]:
         if roll.status == S.PUBLISHED:
             raise published_is_final()
+        if to == roll.status:  # a second click
+            raise IllegalTransition(_("This roll is already %(status)s.", status=_(ROLL_STATUS_LABELS[to]).lower()))
         raise IllegalTransition(_(
             "This roll is %(status)s: it cannot become %(target)s.",
             status=_(ROLL_STATUS_LABELS[roll.status]).lower(), target=_(ROLL_STATUS_LABELS[to]).lower()))

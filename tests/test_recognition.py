@@ -264,6 +264,8 @@ async def test_draft_submitted_approved_published(client: Any, db: AsyncSession)
     assert (await post_form(client, f"{base}/publish", {})).status_code == 409  # not approved yet
     assert (await post_form(client, f"{base}/approve", APPROVAL)).status_code == 409  # not submitted
     assert (await post_form(client, f"{base}/submit", {})).status_code == 303
+    twice = await post_form(client, f"{base}/submit", {})  # a second click says so plainly
+    assert twice.status_code == 409 and "Danh sách này đã ở trạng thái đã trình phê duyệt." in twice.text
 
     refused = await post_form(client, f"{base}/approve", {**APPROVAL, "decision_number": ""})
     assert refused.status_code == 422 and "bắt buộc" in refused.text
@@ -561,7 +563,7 @@ async def test_an_officer_corrects_a_nomination_on_its_page(client: Any, db: Asy
                           "form": "director_commendation"}
     assert row.actor_id is not None
     after = await client.get("/officer/recognition")
-    assert "Đã sửa đề cử." in after.text and "Lường Thị Hoà" in after.text
+    assert "Đã sửa đề nghị khen thưởng." in after.text and "Lường Thị Hoà" in after.text
 
     # Withdrawn: neither the page nor the form; unknown: 404.
     assert (await post_form(client, f"{url}/withdraw", {"reason": "Nhập trùng"})).status_code == 303
