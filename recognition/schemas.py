@@ -67,6 +67,13 @@ class RuleSetIn(BaseModel):
     def _in_order(self) -> Self:
         if self.period_end < self.period_start:
             raise FieldError("period_end", _("The period cannot end before it starts."))
+        if self.period_kind == PeriodKind.YEAR:
+            if not (len(self.period_key) == 4 and self.period_key.isascii() and self.period_key.isdigit()):
+                raise FieldError("period_key", _("A calendar year is named by its year, e.g. 2026."))
+            year = int(self.period_key)
+            if (self.period_start, self.period_end) != (dt.date(year, 1, 1), dt.date(year, 12, 31)):
+                raise FieldError("period_start", _("A calendar year runs from 1 January to 31 December %(year)s.",
+                                                   year=year))
         if not (self.count_money or self.count_books or self.count_equipment):
             raise FieldError("count_money", _("Choose at least one kind of contribution that counts."))
         for category in Category:

@@ -199,6 +199,9 @@ async def officer_client(client: Any, db: AsyncSession) -> Any:
         ({"period_start": f"{YEAR}-12-31", "period_end": f"{YEAR}-01-01"}, "period_end", "kết thúc trước"),
         ({"count_money": None, "count_books": None, "count_equipment": None}, "count_money", "ít nhất"),
         ({"period_key": ""}, "period_key", "bắt buộc"),
+        ({"period_key": "Năm nay"}, "period_key", "tên là năm của nó"),  # a calendar year is named by it
+        ({"period_start": f"{YEAR}-03-01"}, "period_start", f"từ ngày 1 tháng 1 đến ngày 31 tháng 12 năm {YEAR}"),
+        ({"period_key": str(YEAR + 1)}, "period_start", "từ ngày 1 tháng 1 đến ngày 31 tháng 12 năm"),
     ],
 )
 async def test_bad_rules_are_refused_with_a_message_and_nothing_changes(
