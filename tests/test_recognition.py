@@ -391,6 +391,7 @@ async def test_nominations_join_the_roll_in_their_form(client: Any, db: AsyncSes
         "address": "Thư viện xã Mường La", "form": "director_commendation",
         "work": "Vận hành thư viện lưu động tại 12 bản", "evidence": "Báo cáo của UBND xã, 2026"})
     assert ok.status_code == 303
+    assert "Báo cáo của UBND xã, 2026" in (await client.get("/officer/recognition")).text  # the evidence shows
     await arrange_gifts(db)
     await db.commit()
     response = await post_form(client, "/officer/recognition/rolls", {"period_key": str(YEAR)})

@@ -443,3 +443,17 @@ async def test_certificates_link_to_the_configured_public_address(clean_backend:
     assert f"https://thuvien.sonla.gov.vn/verify/{entry.code}" in text and "evil.example" not in text
     message = await db.scalar(select(OutboxMessage).where(OutboxMessage.recipient_id == entry.sponsor_id))
     assert message is not None and f"https://thuvien.sonla.gov.vn/verify/{entry.code}" in message.body
+
+
+async def test_a_roll_with_no_one_commended_says_so(client: Any, db: AsyncSession) -> None:
+    await officer_client(client, db)
+    rules = rules_form(period_key="Tháng đọc sách 1/2026", period_kind="campaign", period_start=f"{YEAR}-01-01",
+                       period_end=f"{YEAR}-01-31")
+    assert (await post_form(client, "/officer/recognition/rules", rules)).status_code == 303
+    response = await post_form(client, "/officer/recognition/rolls", {"period_key": "Tháng đọc sách 1/2026"})
+    base = response.headers["location"]
+    assert "Không ai đạt một hình thức khen thưởng trong kỳ này." in flat((await client.get(base)).text)
+    for step, data in (("submit", {}), ("approve", {**APPROVAL, "decision_date": f"{YEAR}-02-02"}), ("publish", {})):
+        assert (await post_form(client, f"{base}/{step}", data)).status_code == 303, step
+    public = flat((await client.get(base.replace("/officer/recognition/rolls/", "/honor-rolls/"))).text)
+    assert "Không ai đạt một hình thức khen thưởng trong kỳ này." in public
