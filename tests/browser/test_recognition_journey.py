@@ -45,7 +45,7 @@ def test_officer_publishes_a_roll_and_a_visitor_verifies_a_certificate(live_serv
     expect(page.locator(".flash")).to_contain_text("Đã lập danh sách vinh danh.")
     expect(page.locator("#roll-status")).to_have_text("Bản nháp")
     expect(page.locator("main")).to_contain_text("Công ty CP Giấy Sơn La")
-    page.get_by_role("button", name="Trình duyệt").click()
+    page.get_by_role("button", name="Trình phê duyệt").click()
     expect(page.locator("#roll-status")).to_have_text("Đã trình phê duyệt")
     page.get_by_label("Ngày quyết định").fill(dt.date.today().isoformat())
     page.get_by_label("Người ký").fill("Chủ tịch UBND tỉnh Sơn La")
