@@ -73,6 +73,6 @@ async def seed(session: AsyncSession, ctx: DemoContext) -> None:
     roll = await services.generate(session, officer, SON_LA, year)
     services.submit(session, officer, roll)
     await services.approve(session, officer, roll, ApproveIn(
-        decision_number=DECISION_NUMBER, decision_date=today, signer="Hoàng Quốc Khánh"))
+        decision_number=DECISION_NUMBER, decision_date=today, signer="Nguyễn Văn Minh"))
     await services.publish(session, officer, roll)
     await session.flush()
