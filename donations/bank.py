@@ -269,7 +269,10 @@ async def match_line(session: AsyncSession, actor: User, line_id: int, reference
                 paid=format_vnd(line.amount), price=format_vnd(pledge.unit_value))})
     payment = await _bank_payment(session, pledge)
     if difference < 0:
-        await _count_what_arrived(session, actor, pledge, payment, line.amount, quantity)
+        # To a need, the whole items the money pays for; what pays for no item is held (listed
+        # with the held money, like an over payment's excess), so no đồng is booked for nothing.
+        counted = quantity * pledge.unit_value if pledge.need_id is not None else line.amount
+        await _count_what_arrived(session, actor, pledge, payment, counted, quantity)
     await services.confirm_payment(session, payment, actor_id=actor.id)
     note = _("Matched by an officer to %(ref)s.", ref=pledge.reference)
     if difference < 0:

@@ -74,5 +74,7 @@ async def seed(session: AsyncSession, ctx: DemoContext) -> None:
     services.submit(session, officer, roll)
     await services.approve(session, officer, roll, ApproveIn(
         decision_number=DECISION_NUMBER, decision_date=today, signer="Nguyễn Văn Minh"))
-    await services.publish(session, officer, roll)
+    # The messages to commended sponsors link to the site as it is served (PUBLIC_URL, else HOST:PORT).
+    site = settings.public_url or f"http://{settings.host}:{settings.port}"
+    await services.publish(session, officer, roll, site=site)
     await session.flush()

@@ -177,6 +177,14 @@ async def test_failures_from_elsewhere_do_not_lock_the_owner_out(db) -> None:
                               **limits)
     assert user.id == officer.id
 
+    # Guessing from many addresses stops too: 50 failures in all lock the account everywhere.
+    for n in range(50):
+        with pytest.raises(DomainError):
+            await authenticate(db, store, email="canbo@example.vn", password="wrong-pass-1",
+                               client=f"192.0.2.{n}", **limits)
+    with pytest.raises(TooManyAttempts):
+        await authenticate(db, store, email="canbo@example.vn", password=PASSWORD, client="198.51.100.2", **limits)
+
 
 async def test_post_without_csrf_token_is_refused(client, db) -> None:
     await client.get("/register")

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from app.audit import AuditLog
 from app.auth.models import Role, User
 from app.payments.registry import PaymentState
-from donations import services
+from donations import bank, services
 from donations.models import (
     LedgerEntry,
     LedgerKind,
@@ -275,8 +275,9 @@ async def test_officer_matches_or_dismisses_review_lines(
 async def test_short_payment_to_a_need_funds_fewer_items(
     client, db, officer, sponsor, need, clean_backend
 ) -> None:
-    """10 × 35.000 ₫ pledged, 120.000 ₫ arrived: the pledge funds 3 items for 120.000 ₫ and the
-    other 7 go back to the need. 20.000 ₫ funds no item: refused, nothing written."""
+    """10 × 35.000 ₫ pledged, 120.000 ₫ arrived: the pledge funds 3 items for 105.000 ₫, the
+    other 7 go back to the need, and the 15.000 ₫ that pays for no item is listed as held. 20.000 ₫
+    funds no item: refused, nothing written."""
     to_need = await pledge(db, sponsor, clean_backend.url, target="need", need_id=need.id, quantity=10)
     await sign_in(client, officer.email)
     await upload(client, csv_bytes(
@@ -295,13 +296,15 @@ async def test_short_payment_to_a_need_funds_fewer_items(
                                {"reference": to_need.reference})
     assert response.status_code == 303, response.text
     [paid] = await fresh(db, Pledge)
-    assert (paid.status, paid.amount, paid.quantity) == (PledgeStatus.ALLOCATED, 120_000, 3)
+    assert (paid.status, paid.amount, paid.quantity) == (PledgeStatus.ALLOCATED, 105_000, 3)
     [payment] = await fresh(db, Payment)
-    assert (payment.state, payment.amount) == (PaymentState.CONFIRMED, 120_000)
+    assert (payment.state, payment.amount) == (PaymentState.CONFIRMED, 105_000)
     [need_row] = await fresh(db, Need)
     assert (need_row.pledged_quantity, need_row.allocated_quantity) == (3, 3)
     ledger = [(e.kind, e.amount, e.quantity) for e in await fresh(db, LedgerEntry)]
-    assert ledger == [(LedgerKind.PAYMENT, 120_000, 0), (LedgerKind.ALLOCATION, 120_000, 3)]
+    assert ledger == [(LedgerKind.PAYMENT, 105_000, 0), (LedgerKind.ALLOCATION, 105_000, 3)]
+    held = await bank.held_money(db)
+    assert [(h.line.id, h.amount) for h in held] == [(short, 15_000)]  # every đồng of the 120.000 ₫ shows
 
 
 async def test_money_for_a_canceled_pledge_is_held_for_a_refund(

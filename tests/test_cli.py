@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -11,6 +12,7 @@ from sqlalchemy import func, select
 from app.auth.models import Role, User
 from app.geography.models import Library
 from app.settings import ROOT
+from donations.models import OutboxMessage
 from recognition.models import EntrySource, RollEntry
 from tests.conftest import TEST_SECRET
 
@@ -50,6 +52,8 @@ async def test_demo_data_loads_once_and_prints_accounts(clean_backend, db) -> No
     assert any(not e.anonymous for e in entries) and any(e.anonymous for e in entries)
     assert all(e.address.endswith("tỉnh Sơn La") for e in entries if not e.anonymous)
     assert all(e.address == "" for e in entries if e.anonymous)
+    told = list(await db.scalars(select(OutboxMessage.body).where(OutboxMessage.topic == "recognition.commended")))
+    assert told and all(re.search(r"https?://[^/\s]+/verify/[0-9a-f]{20}$", body) for body in told)  # opens
     second = _cli(clean_backend.url, "seed")
     assert "canbo@demo.sonla.vn" not in second.stdout
     assert await db.scalar(select(func.count()).select_from(Library)) == libraries

@@ -135,6 +135,9 @@ async def invite_librarian(
     return user, password
 
 
+ACCOUNT_FACTOR = 10  # failures from all addresses together that lock an account: this × max_failures
+
+
 async def authenticate(
     session: AsyncSession,
     throttle: Store,
@@ -146,10 +149,14 @@ async def authenticate(
     lockout_seconds: int,
 ) -> User:
     """The active user with these credentials; refuses after repeated failures for an e-mail from
-    one client address. Keyed by both, so failures from elsewhere cannot lock the owner out."""
-    key = f"login:{email.strip().lower()}|{client}"
+    one client address (keyed by both, so a few failures from elsewhere cannot lock the owner out),
+    and after ACCOUNT_FACTOR times as many from all addresses together (so guessing from many
+    addresses stops too)."""
+    address = email.strip().lower()
+    key, account_key = f"login:{address}|{client}", f"login:{address}"
     failures = int((await throttle.get(key)) or 0)
-    if failures >= max_failures:
+    account_failures = int((await throttle.get(account_key)) or 0)
+    if failures >= max_failures or account_failures >= max_failures * ACCOUNT_FACTOR:
         raise TooManyAttempts(
             _(
                 "Too many failed sign-in attempts. Try again in %(n)s minutes.",
@@ -159,6 +166,8 @@ async def authenticate(
     user = await session.scalar(select(User).where(User.email == email.strip().lower()))
     if user is None or not verify_password(user.password_hash, password) or not user.is_active:
         await throttle.set(key, str(failures + 1), expires_in=lockout_seconds)
+        await throttle.set(account_key, str(account_failures + 1), expires_in=lockout_seconds)
         raise DomainError(_("The e-mail address or password is not right."))
     await throttle.delete(key)
+    await throttle.delete(account_key)
     return user
