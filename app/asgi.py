@@ -37,6 +37,7 @@ from app.web import (
     RequestLogMiddleware,
     cache_anonymous_only,
     freeze_startup_heap,
+    ids_in_range,
     pop_flashes,
     public_cache_key,
 )
@@ -146,6 +147,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
             *overrides.pop("route_handlers", []),
         ],
         plugins=[SQLAlchemyPlugin(config=db_config), HTMXPlugin()],
+        before_request=ids_in_range,
         middleware=[
             RequestLogMiddleware(),
             session_config.middleware,

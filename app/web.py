@@ -137,6 +137,16 @@ def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> R
     return _error_page(request, exc.status_code, str(exc.detail))
 
 
+MAX_ID = 2**31 - 1  # the largest id our integer keys hold
+
+
+def ids_in_range(request: Request[Any, Any, Any]) -> None:
+    """Before any handler: a number in the path beyond what the database's keys hold names nothing,
+    so it is a 404 (the database would refuse the number itself, as an error)."""
+    if any(isinstance(v, int) and not -MAX_ID <= v <= MAX_ID for v in request.path_params.values()):
+        raise NotFoundException()
+
+
 def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """Anything unexpected: logged with its traceback; the visitor gets the site's error page in
     their language (JSON for the API), never the framework's raw JSON."""

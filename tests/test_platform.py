@@ -128,6 +128,10 @@ async def test_unknown_paths_get_the_sites_404_page_in_the_visitors_language(cli
         assert "Trang này không tồn tại." in response.text, path
     api = await client.get("/api/v1/nonexistent")
     assert api.status_code == 404 and api.headers["content-type"].startswith("application/json")
+    # An id beyond what the database's keys hold names nothing (the database would refuse the number).
+    for path in ("/honor-rolls/99999999999999999999", "/needs/2147483648", "/communes/-99999999999"):
+        response = await client.get(path)
+        assert response.status_code == 404 and "Trang này không tồn tại." in response.text, path
 
 
 async def test_an_unexpected_error_gets_the_sites_error_page_and_is_logged(app, caplog) -> None:
