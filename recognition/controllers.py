@@ -409,7 +409,12 @@ def roll_out(roll: HonorRoll) -> dict[str, Any]:
     return {"id": roll.id, "period": roll.period_key, "version": roll.version, "status": roll.status.value,
             "decision_number": roll.decision_number,
             "decision_date": roll.decision_date.isoformat() if roll.decision_date else None,
-            "signer": roll.signer, "content_hash": roll.content_hash, "total_value": roll.total_value,
+            "signer": roll.signer,
+            "department_decision_number": roll.department_decision_number,
+            "department_decision_date": roll.department_decision_date.isoformat()
+            if roll.department_decision_date else None,
+            "department_signer": roll.department_signer,
+            "content_hash": roll.content_hash, "total_value": roll.total_value,
             "contributors": roll.contributor_count, "anonymous": roll.anonymous_count, "summary": roll.summary}
 
 

@@ -33,6 +33,7 @@ LARGE_GIFTS = [
     ("canhan4@demo.vn", 1_500_000, True),
 ]
 DECISION_NUMBER = "125/QĐ-UBND"
+DEPARTMENT_DECISION_NUMBER = "318/QĐ-SVHTTDL"
 
 
 async def seed(session: AsyncSession, ctx: DemoContext) -> None:
@@ -73,7 +74,9 @@ async def seed(session: AsyncSession, ctx: DemoContext) -> None:
     roll = await services.generate(session, officer, SON_LA, year)
     services.submit(session, officer, roll)
     await services.approve(session, officer, roll, ApproveIn(
-        decision_number=DECISION_NUMBER, decision_date=today, signer="Nguyễn Văn Minh"))
+        decision_number=DECISION_NUMBER, decision_date=today, signer="Nguyễn Văn Minh",
+        department_decision_number=DEPARTMENT_DECISION_NUMBER, department_decision_date=today,
+        department_signer="Lò Thị Thu"))
     # The messages to commended sponsors link to the site as it is served (PUBLIC_URL, else HOST:PORT).
     site = settings.public_url or f"http://{settings.host}:{settings.port}"
     await services.publish(session, officer, roll, site=site)

@@ -62,8 +62,13 @@ def title(roll: HonorRoll, province_name: str) -> str:
 def decision_line(roll: HonorRoll) -> str:
     if not roll.decision_number:
         return _("Not yet approved")
-    return _("Attached to decision No. %(number)s of %(date)s", number=roll.decision_number,
+    line = _("Attached to decision No. %(number)s of %(date)s", number=roll.decision_number,
              date=format_document_date(roll.decision_date))
+    if roll.has_department_decision:
+        line += "; " + _("the Department's forms: decision No. %(number)s of %(date)s",
+                         number=roll.department_decision_number,
+                         date=format_document_date(roll.department_decision_date))
+    return line
 
 
 def roll_csv(entries: list[RollEntry]) -> bytes:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
@@ -49,6 +50,9 @@ class CommendationForm(enum.StrEnum):
 
 FORM_ORDER = [CommendationForm.CHAIR_MERIT, CommendationForm.DIRECTOR_COMMENDATION,
               CommendationForm.THANK_YOU_LETTER]
+# The forms the Department awards by its own decision (its director's); the Certificate of Merit is
+# the People's Committee's, by the roll's decision.
+DEPARTMENT_FORMS = frozenset({CommendationForm.DIRECTOR_COMMENDATION, CommendationForm.THANK_YOU_LETTER})
 FORM_LABELS = {
     CommendationForm.CHAIR_MERIT: lazy("Certificate of Merit of the Chairman of the Provincial People's Committee"),
     CommendationForm.DIRECTOR_COMMENDATION: lazy(
@@ -199,6 +203,10 @@ class HonorRoll(Base):
     decision_number: Mapped[str | None] = mapped_column(String(60))
     decision_date: Mapped[dt.date | None] = mapped_column(Date)
     signer: Mapped[str | None] = mapped_column(String(200))
+    # The Department's decision for its forms (DEPARTMENT_FORMS), when the roll has any.
+    department_decision_number: Mapped[str | None] = mapped_column(String(60))
+    department_decision_date: Mapped[dt.date | None] = mapped_column(Date)
+    department_signer: Mapped[str | None] = mapped_column(String(200))
     snapshot: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     content_hash: Mapped[str | None] = mapped_column(String(64))
     generated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
@@ -210,6 +218,29 @@ class HonorRoll(Base):
     @property
     def is_current(self) -> bool:
         return self.status == RollStatus.PUBLISHED and self.superseded_by_id is None
+
+    def decision_for(self, form: CommendationForm) -> Decision:
+        """The decision an entry of this form was awarded by: the Department's for its forms (where
+        the roll has one: rolls approved before it was asked for have only the roll's), else the roll's."""
+        if form in DEPARTMENT_FORMS and self.department_decision_number:
+            return Decision(self.department_decision_number, self.department_decision_date, self.department_signer)
+        return Decision(self.decision_number, self.decision_date, self.signer)
+
+    @property
+    def has_department_decision(self) -> bool:
+        return bool(self.department_decision_number)
+
+    @property
+    def has_department_forms(self) -> bool:
+        """Whether any entry is in one of the Department's forms (its approval needs that decision)."""
+        return any(CommendationForm(row["form"]) in DEPARTMENT_FORMS and row["count"] for row in self.summary)
+
+
+@dataclass(frozen=True)
+class Decision:
+    number: str | None
+    date: dt.date | None
+    signer: str | None
 
 
 class EntrySource(enum.StrEnum):

@@ -114,6 +114,10 @@ class ApproveIn(BaseModel):
     decision_number: Annotated[str, StringConstraints(min_length=1, max_length=60)]
     decision_date: dt.date
     signer: Text200
+    # The Department's decision for the forms it awards: required when the roll has any of them.
+    department_decision_number: Annotated[str | None, StringConstraints(max_length=60)] = None
+    department_decision_date: dt.date | None = None
+    department_signer: Annotated[str | None, StringConstraints(max_length=200)] = None
 
 
 class CorrectionIn(BaseModel):

@@ -221,28 +221,50 @@ def return_to_draft(session: AsyncSession, actor: User | None, roll: HonorRoll) 
     """Back to draft, from submitted or from approved (not yet published): an approval's decision
     is withdrawn with it (the audit row keeps what it was), to be given again."""
     withdrawn = ({"withdrawn_decision": {"number": roll.decision_number, "signer": roll.signer,
-                                         "date": roll.decision_date.isoformat() if roll.decision_date else None}}
+                                         "date": roll.decision_date.isoformat() if roll.decision_date else None},
+                  "withdrawn_department_decision": {
+                      "number": roll.department_decision_number, "signer": roll.department_signer,
+                      "date": roll.department_decision_date.isoformat() if roll.department_decision_date else None}}
                  if roll.status == S.APPROVED else {})
     _move(session, actor, roll, S.DRAFT, "recognition.roll_returned", withdrawn)
     roll.decision_number = roll.decision_date = roll.signer = None
+    roll.department_decision_number = roll.department_decision_date = roll.department_signer = None
 
 
 async def approve(session: AsyncSession, actor: User | None, roll: HonorRoll, data: ApproveIn) -> None:
-    """Record the decision: its date can be neither before the period starts nor in the future
-    (Vietnam's calendar)."""
+    """Record the decisions: the roll's (the People's Committee's, for its Certificates of Merit)
+    and, when the roll has any of the Department's forms, the Department's. A date can be neither
+    before the period starts nor in the future (Vietnam's calendar)."""
     if roll.status != S.SUBMITTED:
         _move(session, actor, roll, S.APPROVED, "recognition.roll_approved")  # raises
     rule_set = await session.get(RuleSet, roll.rule_set_id)
     assert rule_set is not None
-    if data.decision_date > dt.datetime.now(VN_TZ).date():
-        raise ValidationFailed({"decision_date": _("A decision cannot be dated in the future.")})
-    if data.decision_date < rule_set.period_start:
-        raise ValidationFailed({"decision_date": _("A decision cannot be dated before the period starts (%(date)s).",
-                                                   date=format_date(rule_set.period_start))})
+    errors = _decision_date_errors("decision_date", data.decision_date, rule_set)
+    department = roll.has_department_forms
+    if department:
+        for field in ("department_decision_number", "department_decision_date", "department_signer"):
+            if not getattr(data, field):
+                errors[field] = _("The Department's decision is needed: this roll has its forms.")
+        if data.department_decision_date:
+            errors.update(_decision_date_errors("department_decision_date", data.department_decision_date, rule_set))
+    if errors:
+        raise ValidationFailed(errors)
+    given = {"decision_number": data.decision_number, "decision_date": data.decision_date, "signer": data.signer,
+             **{field: getattr(data, field) if department else None
+                for field in ("department_decision_number", "department_decision_date", "department_signer")}}
     _move(session, actor, roll, S.APPROVED, "recognition.roll_approved",
-          {"decision_number": data.decision_number, "decision_date": data.decision_date.isoformat(),
-           "signer": data.signer})
-    roll.decision_number, roll.decision_date, roll.signer = data.decision_number, data.decision_date, data.signer
+          {k: v.isoformat() if isinstance(v, dt.date) else v for k, v in given.items() if v is not None})
+    for field, value in given.items():
+        setattr(roll, field, value)
+
+
+def _decision_date_errors(field: str, day: dt.date, rule_set: RuleSet) -> dict[str, str]:
+    if day > dt.datetime.now(VN_TZ).date():
+        return {field: _("A decision cannot be dated in the future.")}
+    if day < rule_set.period_start:
+        return {field: _("A decision cannot be dated before the period starts (%(date)s).",
+                         date=format_date(rule_set.period_start))}
+    return {}
 
 
 async def entries(session: AsyncSession, roll_id: int, *, named_only: bool = False,
@@ -265,6 +287,10 @@ def snapshot_of(roll: HonorRoll, rule_set: RuleSet, rows: list[RollEntry]) -> di
                      "count_equipment": rule_set.count_equipment},
         "decision": {"number": roll.decision_number,
                      "date": roll.decision_date.isoformat() if roll.decision_date else None, "signer": roll.signer},
+        **({"department_decision": {
+            "number": roll.department_decision_number, "signer": roll.department_signer,
+            "date": roll.department_decision_date.isoformat() if roll.department_decision_date else None}}
+           if roll.has_department_decision else {}),
         "change_note": roll.change_note, "supersedes_id": roll.supersedes_id,
         "totals": {"value": roll.total_value, "contributors": roll.contributor_count,
                    "anonymous": roll.anonymous_count},
@@ -321,11 +347,15 @@ async def notify_commended(session: AsyncSession, roll: HonorRoll, site: str) ->
     else:
         subject = _("The honor roll %(period)s was corrected (version %(version)s): your certificate",
                     period=roll.period_key, version=roll.version)
-    decision = _("Decision No. %(number)s of %(date)s, signed by %(signer)s.", number=roll.decision_number,
-                 date=format_document_date(roll.decision_date), signer=roll.signer)
     verify = _("Your certificate, which anyone can verify:")
-    form = case(*((RollEntry.form == f, literal(str(_(f.label)))) for f in FORM_ORDER))
-    body = form + literal(f". {decision}\n{verify} {site.rstrip('/')}/verify/") + RollEntry.code
+
+    def line(form: CommendationForm) -> str:  # the form and the decision that awarded it
+        d = roll.decision_for(form)
+        decision = _("Decision No. %(number)s of %(date)s, signed by %(signer)s.", number=d.number,
+                     date=format_document_date(d.date), signer=d.signer)
+        return f"{_(form.label)}. {decision}\n{verify} {site.rstrip('/')}/verify/"
+
+    body = case(*((RollEntry.form == f, literal(line(f))) for f in FORM_ORDER)) + RollEntry.code
     await session.execute(insert(OutboxMessage).from_select(
         ["recipient_id", "topic", "subject", "body", "created_at"],
         select(RollEntry.sponsor_id, literal("recognition.commended"), literal(subject), body,

@@ -246,7 +246,10 @@ async def generated(client: Any, db: AsyncSession) -> HonorRoll:
     return await db.get(HonorRoll, roll_id, populate_existing=True)  # type: ignore[return-value]
 
 
-APPROVAL = {"decision_number": "123/QĐ-UBND", "decision_date": f"{YEAR}-07-15", "signer": "Nguyễn Đình Việt"}
+APPROVAL = {"decision_number": "123/QĐ-UBND", "decision_date": f"{YEAR}-07-15", "signer": "Nguyễn Đình Việt",
+            # The Department's own decision, for its Certificates of Commendation and letters of thanks.
+            "department_decision_number": "45/QĐ-SVHTTDL", "department_decision_date": f"{YEAR}-07-16",
+            "department_signer": "Lò Văn Sơn"}
 
 
 async def published(client: Any, db: AsyncSession) -> HonorRoll:
@@ -641,7 +644,9 @@ async def test_named_sponsors_are_told_and_find_their_certificates(client: Any, 
     mai = next(e for e in named.values() if e.name == "Lò Thị Mai")
     message = told[mai.sponsor_id]
     assert "Lò Thị Mai" not in message.subject and str(YEAR) in message.subject
-    assert message.body.startswith("Giấy khen của Giám đốc Sở") and "123/QĐ-UBND" in message.body
+    assert message.body.startswith("Giấy khen của Giám đốc Sở") and "45/QĐ-SVHTTDL" in message.body  # the Department's
+    merit = told[next(e.sponsor_id for e in named.values() if e.name == "Nguyễn Văn An")]
+    assert "123/QĐ-UBND" in merit.body and "45/QĐ-SVHTTDL" not in merit.body  # a Bằng khen: the roll's decision
     assert f"http://testserver.local/verify/{mai.code}" in message.body
 
     # Her page lists the certificate; another sponsor's page does not.
@@ -649,7 +654,7 @@ async def test_named_sponsors_are_told_and_find_their_certificates(client: Any, 
     assert (await post_form(client, "/logout", {})).status_code in (200, 303)
     await sign_in(client, email)
     page = flat((await client.get("/account/pledges")).text)
-    assert "Khen thưởng của bạn" in page and f"/certificates/{mai.code}.pdf" in page and "123/QĐ-UBND" in page
+    assert "Khen thưởng của bạn" in page and f"/certificates/{mai.code}.pdf" in page and "45/QĐ-SVHTTDL" in page
     assert all(f"/certificates/{e.code}.pdf" not in page for e in named.values() if e is not mai)
     assert (await post_form(client, "/logout", {})).status_code in (200, 303)
 
@@ -724,3 +729,42 @@ async def test_certificate_codes_come_with_publication(client: Any, db: AsyncSes
     assert await count(db, RollEntry, RollEntry.roll_id == draft.id, RollEntry.code.is_not(None)) == 0
     await client.post("/logout", headers={"x-csrftoken": client.cookies["csrftoken"]})
     assert (await client.get(f"/honor-rolls/{draft.id}")).status_code == 404
+
+
+async def test_the_departments_forms_need_the_departments_decision(client: Any, db: AsyncSession) -> None:
+    roll = await generated(client, db)
+    base = f"/officer/recognition/rolls/{roll.id}"
+    assert (await post_form(client, f"{base}/submit", {})).status_code == 303
+    main_only = {k: v for k, v in APPROVAL.items() if not k.startswith("department_")}
+    refused = await post_form(client, f"{base}/approve", main_only)
+    assert refused.status_code == 422
+    for field in ("department_decision_number", "department_decision_date", "department_signer"):
+        assert f'id="e-{field}">Cần quyết định của Sở' in refused.text
+    early = await post_form(client, f"{base}/approve", {**APPROVAL, "department_decision_date": f"{YEAR - 1}-12-31"})
+    assert early.status_code == 422 and 'id="e-department_decision_date"' in early.text
+    await db.refresh(roll)
+    assert roll.status == RollStatus.SUBMITTED and roll.department_decision_number is None
+    assert (await post_form(client, f"{base}/approve", APPROVAL)).status_code == 303
+    await db.refresh(roll)
+    assert (roll.department_decision_number, roll.department_signer) == ("45/QĐ-SVHTTDL", "Lò Văn Sơn")
+    assert (await post_form(client, f"{base}/return", {})).status_code == 303  # withdrawn with the decision
+    await db.refresh(roll)
+    assert roll.department_decision_number is None and roll.decision_number is None
+
+
+async def test_a_roll_of_certificates_of_merit_only_needs_no_departments_decision(
+    client: Any, db: AsyncSession
+) -> None:
+    await officer_client(client, db)
+    big = await organisation(db, "Công ty CP Giấy Sơn La")
+    await money(db, big, 250_000_000, at(3, 1))
+    await db.commit()
+    assert (await post_form(client, "/officer/recognition/rules", rules_form())).status_code == 303
+    response = await post_form(client, "/officer/recognition/rolls", {"period_key": str(YEAR)})
+    base = response.headers["location"]
+    assert (await post_form(client, f"{base}/submit", {})).status_code == 303
+    main_only = {k: v for k, v in APPROVAL.items() if not k.startswith("department_")}
+    assert "f-department_decision_number" not in (await client.get(base)).text
+    assert (await post_form(client, f"{base}/approve", main_only)).status_code == 303
+    roll = await db.get(HonorRoll, int(base.rsplit("/", 1)[1]), populate_existing=True)
+    assert roll is not None and roll.status == RollStatus.APPROVED and roll.department_decision_number is None

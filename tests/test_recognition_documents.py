@@ -59,7 +59,8 @@ async def test_xlsx_in_the_office_layout(client: Any, db: AsyncSession) -> None:
     sheet = load_workbook(io.BytesIO(response.content)).active
     values = [[c for c in row] for row in sheet.iter_rows(values_only=True)]
     assert "DANH SÁCH VINH DANH 2026 TỈNH SƠN LA" in values[0][0]
-    assert values[1][0] == "Kèm theo Quyết định số 123/QĐ-UBND ngày 15 tháng 7 năm 2026"
+    assert values[1][0] == ("Kèm theo Quyết định số 123/QĐ-UBND ngày 15 tháng 7 năm 2026; các hình thức của Sở: "
+                            "Quyết định số 45/QĐ-SVHTTDL ngày 16 tháng 7 năm 2026")
     assert list(values[3]) == HEADERS
     table = [(str(r[0]), r[1], flat(r[3]), r[4]) for r in values[4:4 + len(EXPECTED)]]
     assert table == EXPECTED
@@ -133,11 +134,12 @@ async def test_certificate_pdf_with_vietnamese_text_and_qr_code(client: Any, db:
     text = pdf_text(response.content)
     assert "SỞ VĂN HÓA, THỂ THAO VÀ DU LỊCH TỈNH SƠN LA" in text  # the issuer of a Giấy khen
     assert "GIẤY KHEN" in text and "GIÁM ĐỐC SỞ VĂN HÓA, THỂ THAO VÀ DU LỊCH TỈNH SƠN LA TẶNG" in text
-    assert "VHTTDL" not in text  # no abbreviation on a certificate
+    assert "VHTTDL" not in text.replace("QĐ-SVHTTDL", "")  # no abbreviation on a certificate (its number aside)
     assert "Ngân hàng TMCP Tây Bắc" in text
     assert "đã có thành tích xuất sắc" in text and "60.000.000 ₫" in text
-    assert "Quyết định số 123/QĐ-UBND ngày 15 tháng 7 năm 2026" in text
-    assert "Sơn La, ngày 15 tháng 7 năm 2026 GIÁM ĐỐC Nguyễn Đình Việt" in text
+    # A Giấy khen is the Department's: its own decision, signed by its director.
+    assert "Quyết định số 45/QĐ-SVHTTDL ngày 16 tháng 7 năm 2026" in text and "123/QĐ-UBND" not in text
+    assert "Sơn La, ngày 16 tháng 7 năm 2026 GIÁM ĐỐC Lò Văn Sơn" in text
     assert "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM" in text
     assert "THU HỒI" not in text and "THAY THẾ" not in text
     verify_url = f"http://testserver.local/verify/{entry.code}"
@@ -233,7 +235,7 @@ async def test_a_certificate_of_merit_is_the_committees_and_a_letter_of_thanks_t
     assert "thành tích xuất sắc" not in thanks
     client.cookies.set("lang", "en")
     english = await certificate_text(client, entries["Phạm Thu Hà"].code)  # type: ignore[arg-type]
-    assert "Sơn La, 15 July 2026" in english and "Decision No. 123/QĐ-UBND of 15 July 2026" in english
+    assert "Sơn La, 16 July 2026" in english and "Decision No. 45/QĐ-SVHTTDL of 16 July 2026" in english
 
 
 async def test_revoked_and_replaced_certificates_are_stamped_so(client: Any, db: AsyncSession) -> None:
