@@ -112,12 +112,18 @@ def format_percent(value: float | None) -> str:
 DAY_PATTERNS = {("vi", "medium"): "dd/MM/y", ("vi", "short"): "dd/MM/y"}
 
 
+def local_day(value: dt.date | dt.datetime) -> dt.date:
+    """A day as it is; a moment as the day it was in Vietnam."""
+    if isinstance(value, dt.datetime):
+        return value.astimezone(VN_TZ).date() if value.tzinfo else value.date()
+    return value
+
+
 def format_date(value: dt.date | dt.datetime | None, fmt: str = "medium") -> str:
     """A day (a moment: the day it was in Vietnam). Documents use `format_document_date`."""
     if value is None:
         return ""
-    if isinstance(value, dt.datetime):
-        value = value.astimezone(VN_TZ).date() if value.tzinfo else value.date()
+    value = local_day(value)
     locale = get_locale()
     return _format_day(value, DAY_PATTERNS.get((locale, fmt), fmt), locale)
 
@@ -129,8 +135,7 @@ def format_document_date(value: dt.date | dt.datetime | None) -> str:
     "5 January 2027". A moment is the day it was in Vietnam."""
     if value is None:
         return ""
-    if isinstance(value, dt.datetime):
-        value = value.astimezone(VN_TZ).date() if value.tzinfo else value.date()
+    value = local_day(value)
     if get_locale() == "vi":
         month = f"{value.month:02d}" if value.month < 3 else str(value.month)
         return f"ngày {value.day:02d} tháng {month} năm {value.year}"

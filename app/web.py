@@ -82,6 +82,11 @@ def page_number(request: Request[Any, Any, Any]) -> int:
     return min(max(page, 1), MAX_PAGE)
 
 
+def last_page(total: int, per_page: int) -> int:
+    """How many pages `total` rows fill, `per_page` a page (an empty list is one page)."""
+    return max(1, -(-total // per_page))
+
+
 def flash(request: Request[Any, Any, Any], message: str) -> None:
     request.session.setdefault("flash", []).append(message)
 

@@ -272,7 +272,7 @@ async def commit_allocations(session: AsyncSession, actor: User, province_code: 
         left = supply[key]["amount"] - vnd if key.startswith("F") else supply[key]["quantity"] - items
         if left <= 0:
             services.move_pledge(session, actor.id, situation.pledges[key], PledgeStatus.ALLOCATED, "pledge.allocate",
-                           summary=f"matching run {run_id}")
+                                 summary=f"matching run {run_id}")
     audit.record(session, actor_id=actor.id, action="matching.commit", entity_type="matching_run", entity_id=run_id,
                  after={"policy": policy, "lines": len(lines), "value": sum(line.value for line in lines),
                         "snapshot": snapshot})

@@ -193,7 +193,7 @@ async def advance_pledge(session: AsyncSession, actor_id: int | None, pledge_id:
         total = await session.scalar(select(func.sum(ShipmentReceipt.accepted_value))
                                      .where(ShipmentReceipt.pledge_id == pledge_id))
         services.move_pledge(session, actor_id, pledge, PledgeStatus.ACKNOWLEDGED, "pledge.acknowledge",
-                       summary=str(int(total or 0)))
+                             summary=str(int(total or 0)))
         pledge.acknowledged_at = utcnow()
 
 

@@ -21,7 +21,7 @@ from app.auth.guards import acting_user, signed_in, sponsor_only
 from app.forms import validate
 from app.i18n import VN_TZ, _, get_locale
 from app.settings import Settings
-from app.web import DbSession, render
+from app.web import DbSession, last_page, render
 from donations import dashboard, receipts
 from donations.ledger import (
     MAX_PER_PAGE,
@@ -188,7 +188,7 @@ class PublicLedger(Controller):
         return render(
             request, "donations/ledger.html", fragment="donations/_ledger_results.html",
             page=page, query=query, query_string=query.query_string(),
-            pages=max(1, -(-page.total // query.per_page)),
+            pages=last_page(page.total, query.per_page),
             months=await ledger_months(db_session), communes=await ledger_communes(db_session),
             item_name=item_name, local_date=local_date, pool=POOL,
         )

@@ -73,7 +73,7 @@ def new_reference() -> str:
 
 
 def move_pledge(session: AsyncSession, actor_id: int | None, pledge: Pledge, to: PledgeStatus, action: str,
-          summary: str = "") -> None:
+                summary: str = "") -> None:
     if to not in ALLOWED[pledge.status]:
         raise IllegalTransition(_(
             "This pledge is %(status)s: it cannot become %(target)s.",

@@ -19,7 +19,7 @@ from app.forms import form_data, validate
 from app.geography.models import LIBRARY_KIND_LABELS, Commune, Library, Province
 from app.geography.services import commune_choices, province_choices
 from app.i18n import _, get_locale, lazy
-from app.web import DbSession, SingleFlight, flash, is_htmx, page_number, render, see_other
+from app.web import DbSession, SingleFlight, flash, is_htmx, last_page, page_number, render, see_other
 from needs import forms, services
 from needs.catalog import kind_choices
 from needs.models import (
@@ -135,10 +135,6 @@ def _query_string(filters: BoardFilters) -> str:
 
     data = filters.model_dump(exclude={"page", "per_page"}, exclude_none=True, mode="json")
     return urlencode({k: v for k, v in data.items() if v != ""})
-
-
-def last_page(total: int, per_page: int) -> int:
-    return max(1, -(-total // per_page))
 
 
 def _filters(request: Request[Any, Any, Any], *, lenient: bool = False) -> BoardFilters:

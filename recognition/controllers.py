@@ -22,7 +22,7 @@ from app.errors import NotFound, ValidationFailed
 from app.forms import form_data, validate
 from app.i18n import VN_TZ, _
 from app.text import content_disposition, like_pattern
-from app.web import DbSession, flash, page_number, render, see_other
+from app.web import DbSession, flash, last_page, page_number, render, see_other
 from donations.receipts import html_to_pdf, issuer, render_html
 from recognition import documents, nominations, rules, services
 from recognition.models import (
@@ -71,7 +71,7 @@ async def listing(db: AsyncSession, roll: HonorRoll, page: int = 1) -> dict[str,
     beside them: the anonymous count of each group, from the roll's summary, printed where the
     group ends (`continuing` is the group that goes on to the next page), and the pager."""
     total = sum(r["count"] for r in roll.summary)
-    pages = max(1, -(-total // PAGE_SIZE))
+    pages = last_page(total, PAGE_SIZE)
     page = min(page, pages)
     rows = await services.entries(db, roll.id, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
     shown, after = rows[:PAGE_SIZE], rows[PAGE_SIZE:]

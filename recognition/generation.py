@@ -250,6 +250,14 @@ async def insert_donor_entries(session: AsyncSession, rule_set: RuleSet, roll_id
     return Totals(value=int(row[0]), contributors=int(row[1]), groups=groups, left_out=left_out)
 
 
+def left_out_row(name: str | None, category: str, form: str, reason: str | None, revoked: bool, version: int,
+                 decision_id: int) -> dict[str, Any]:
+    """How `HonorRoll.left_out` lists someone a decision keeps out: who, what they would have had,
+    why, and in which version it was decided."""
+    return {"name": name, "category": category, "form": form, "reason": reason, "revoked": bool(revoked),
+            "version": int(version), "decision_id": int(decision_id)}
+
+
 async def apply_decisions(session: AsyncSession, rule_set: RuleSet) -> list[dict[str, Any]]:
     """The office's decisions about the period's named sponsors (`EntryDecision`), applied to the
     work table before it is ranked, in three statements whatever the roll's size: a sponsor left
@@ -268,8 +276,8 @@ async def apply_decisions(session: AsyncSession, rule_set: RuleSet) -> list[dict
         .select_from(work).join(d, (d.sponsor_id == t.sponsor_id) & of_period[0] & of_period[1])
         .join(HonorRoll, HonorRoll.id == d.roll_id)
         .where(*named_in_a_form, d.excluded_reason.is_not(None)).order_by(t.form_rank, t.category, t.name))
-    left_out = [{"name": name, "category": str(category), "form": FORM_ORDER[int(form_rank) - 1].value,
-                 "reason": reason, "revoked": bool(revoked), "version": int(version), "decision_id": int(decision_id)}
+    left_out = [left_out_row(name, str(category), FORM_ORDER[int(form_rank) - 1].value, reason, revoked, version,
+                             decision_id)
                 for name, category, form_rank, reason, revoked, version, decision_id in rows]
     if left_out:
         await session.execute(update(work).where(*named_in_a_form, t.sponsor_id.in_(excluded))

@@ -219,12 +219,20 @@ class HonorRoll(Base):
     def is_current(self) -> bool:
         return self.status == RollStatus.PUBLISHED and self.superseded_by_id is None
 
+    @property
+    def decision(self) -> Decision:
+        """The roll's decision (the People's Committee's)."""
+        return Decision(self.decision_number, self.decision_date, self.signer)
+
+    @property
+    def department_decision(self) -> Decision:
+        """The Department's decision for its forms (all None when the roll has none)."""
+        return Decision(self.department_decision_number, self.department_decision_date, self.department_signer)
+
     def decision_for(self, form: CommendationForm) -> Decision:
         """The decision an entry of this form was awarded by: the Department's for its forms (where
         the roll has one: rolls approved before it was asked for have only the roll's), else the roll's."""
-        if form in DEPARTMENT_FORMS and self.department_decision_number:
-            return Decision(self.department_decision_number, self.department_decision_date, self.department_signer)
-        return Decision(self.decision_number, self.decision_date, self.signer)
+        return self.department_decision if form in DEPARTMENT_FORMS and self.has_department_decision else self.decision
 
     @property
     def has_department_decision(self) -> bool:
@@ -236,11 +244,19 @@ class HonorRoll(Base):
         return any(CommendationForm(row["form"]) in DEPARTMENT_FORMS and row["count"] for row in self.summary)
 
 
+# The fields of the Department's decision, as HonorRoll and the approval form name them.
+DEPARTMENT_DECISION_FIELDS = ("department_decision_number", "department_decision_date", "department_signer")
+
+
 @dataclass(frozen=True)
 class Decision:
     number: str | None
     date: dt.date | None
     signer: str | None
+
+    def as_json(self) -> dict[str, str | None]:
+        """As the snapshot and the audit rows keep it."""
+        return {"number": self.number, "date": self.date.isoformat() if self.date else None, "signer": self.signer}
 
 
 class EntrySource(enum.StrEnum):

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import case, delete, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 from app import audit
 from app.auth.models import User
@@ -29,6 +30,7 @@ from donations.models import OutboxMessage
 from donations.services import notify
 from recognition import generation, nominations, rules
 from recognition.models import (
+    DEPARTMENT_DECISION_FIELDS,
     FORM_ORDER,
     ROLL_STATUS_LABELS,
     Category,
@@ -103,16 +105,18 @@ async def _fill(session: AsyncSession, roll: HonorRoll, rule_set: RuleSet, *, fr
     counts = {key: group.count for key, group in totals.groups.items()}
     nominated: dict[tuple[str, int], int] = {}
     left_out = list(totals.left_out)
-    decisions = {d.nomination_id: d for d in await session.scalars(select(EntryDecision).where(
-        EntryDecision.province_code == roll.province_code, EntryDecision.period_key == roll.period_key,
-        EntryDecision.nomination_id.is_not(None)))}
+    decisions = {d.nomination_id: (d, version) for d, version in await session.execute(
+        select(EntryDecision, HonorRoll.version).join(HonorRoll, HonorRoll.id == EntryDecision.roll_id).where(
+            EntryDecision.province_code == roll.province_code, EntryDecision.period_key == roll.period_key,
+            EntryDecision.nomination_id.is_not(None)))}
     open_ones = await nominations.in_province(session, roll.province_code, roll.period_key, withdrawn=False)
     for nomination in sorted(open_ones, key=lambda n: n.id):
         category, form = nomination.nominee_kind.category, nomination.form
         name, address = nomination.nominee_name, nomination.address
-        decision = decisions.get(nomination.id)
+        decision, decided_in = decisions.get(nomination.id, (None, 0))
         if decision is not None and decision.excluded_reason is not None:
-            left_out.append(await _left_out(session, decision, name, category, form))
+            left_out.append(generation.left_out_row(name, category.value, form.value, decision.excluded_reason,
+                                                    decision.revoked, decided_in, decision.id))
             continue
         if decision is not None:  # what the office edited, as `generation.apply_decisions` does for donors
             name = decision.name if decision.name is not None else name
@@ -138,14 +142,6 @@ async def _fill(session: AsyncSession, roll: HonorRoll, rule_set: RuleSet, *, fr
     roll.anonymous_count = sum(row["anonymous"] for row in roll.summary)
     roll.left_out = left_out
     roll.generated_at = utcnow()
-
-
-async def _left_out(session: AsyncSession, decision: EntryDecision, name: str | None, category: Category,
-                    form: CommendationForm) -> dict[str, Any]:
-    """How `roll.left_out` lists someone a decision keeps out: who, what they would have had, why."""
-    version = await session.scalar(select(HonorRoll.version).where(HonorRoll.id == decision.roll_id))
-    return {"name": name, "category": category.value, "form": form.value, "reason": decision.excluded_reason,
-            "revoked": decision.revoked, "version": version, "decision_id": decision.id}
 
 
 async def summary(session: AsyncSession, roll_id: int) -> list[dict[str, Any]]:
@@ -220,11 +216,8 @@ def submit(session: AsyncSession, actor: User | None, roll: HonorRoll) -> None:
 def return_to_draft(session: AsyncSession, actor: User | None, roll: HonorRoll) -> None:
     """Back to draft, from submitted or from approved (not yet published): an approval's decision
     is withdrawn with it (the audit row keeps what it was), to be given again."""
-    withdrawn = ({"withdrawn_decision": {"number": roll.decision_number, "signer": roll.signer,
-                                         "date": roll.decision_date.isoformat() if roll.decision_date else None},
-                  "withdrawn_department_decision": {
-                      "number": roll.department_decision_number, "signer": roll.department_signer,
-                      "date": roll.department_decision_date.isoformat() if roll.department_decision_date else None}}
+    withdrawn = ({"withdrawn_decision": roll.decision.as_json(),
+                  "withdrawn_department_decision": roll.department_decision.as_json()}
                  if roll.status == S.APPROVED else {})
     _move(session, actor, roll, S.DRAFT, "recognition.roll_returned", withdrawn)
     roll.decision_number = roll.decision_date = roll.signer = None
@@ -242,7 +235,7 @@ async def approve(session: AsyncSession, actor: User | None, roll: HonorRoll, da
     errors = _decision_date_errors("decision_date", data.decision_date, rule_set)
     department = roll.has_department_forms
     if department:
-        for field in ("department_decision_number", "department_decision_date", "department_signer"):
+        for field in DEPARTMENT_DECISION_FIELDS:
             if not getattr(data, field):
                 errors[field] = _("The Department's decision is needed: this roll has its forms.")
         if data.department_decision_date:
@@ -250,8 +243,7 @@ async def approve(session: AsyncSession, actor: User | None, roll: HonorRoll, da
     if errors:
         raise ValidationFailed(errors)
     given = {"decision_number": data.decision_number, "decision_date": data.decision_date, "signer": data.signer,
-             **{field: getattr(data, field) if department else None
-                for field in ("department_decision_number", "department_decision_date", "department_signer")}}
+             **{field: getattr(data, field) if department else None for field in DEPARTMENT_DECISION_FIELDS}}
     _move(session, actor, roll, S.APPROVED, "recognition.roll_approved",
           {k: v.isoformat() if isinstance(v, dt.date) else v for k, v in given.items() if v is not None})
     for field, value in given.items():
@@ -285,12 +277,8 @@ def snapshot_of(roll: HonorRoll, rule_set: RuleSet, rows: list[RollEntry]) -> di
         "rule_set": {"id": rule_set.id, "version": rule_set.version, "thresholds": rule_set.thresholds,
                      "count_money": rule_set.count_money, "count_books": rule_set.count_books,
                      "count_equipment": rule_set.count_equipment},
-        "decision": {"number": roll.decision_number,
-                     "date": roll.decision_date.isoformat() if roll.decision_date else None, "signer": roll.signer},
-        **({"department_decision": {
-            "number": roll.department_decision_number, "signer": roll.department_signer,
-            "date": roll.department_decision_date.isoformat() if roll.department_decision_date else None}}
-           if roll.has_department_decision else {}),
+        "decision": roll.decision.as_json(),
+        **({"department_decision": roll.department_decision.as_json()} if roll.has_department_decision else {}),
         "change_note": roll.change_note, "supersedes_id": roll.supersedes_id,
         "totals": {"value": roll.total_value, "contributors": roll.contributor_count,
                    "anonymous": roll.anonymous_count},
@@ -373,24 +361,34 @@ async def get_entry(session: AsyncSession, roll: HonorRoll, entry_id: int) -> Ro
     return entry
 
 
-def require_editable(roll: HonorRoll, entry: RollEntry) -> None:
-    """Only a draft's named entries are edited; a published roll never."""
+def require_draft(roll: HonorRoll) -> None:
+    """Only a draft is edited; a published roll never."""
     if roll.status == S.PUBLISHED:
         raise published_is_final()
     if roll.status != S.DRAFT:
         raise IllegalTransition(_("Only a draft roll can be edited: return it to draft first."))
+
+
+def require_editable(roll: HonorRoll, entry: RollEntry) -> None:
+    """Only a draft's named entries are edited."""
+    require_draft(roll)
     if entry.anonymous:
         raise IllegalTransition(_("An anonymous sponsor stays anonymous."))
+
+
+def same_person(model: type[EntryDecision] | type[RollEntry], entry: RollEntry) -> ColumnElement[bool]:
+    """Rows (of `model`) about the same sponsor as `entry`, or the same nomination."""
+    if entry.sponsor_id is not None:
+        return model.sponsor_id == entry.sponsor_id
+    return model.nomination_id == entry.nomination_id
 
 
 async def decision_about(session: AsyncSession, actor: User | None, roll: HonorRoll,
                          entry: RollEntry) -> EntryDecision:
     """The period's decision about an entry's sponsor (or nomination), new if there is none yet;
     marked as decided now, by `actor`, in `roll`."""
-    same = (EntryDecision.sponsor_id == entry.sponsor_id if entry.sponsor_id is not None
-            else EntryDecision.nomination_id == entry.nomination_id)
-    decision = await session.scalar(select(EntryDecision).where(
-        EntryDecision.province_code == roll.province_code, EntryDecision.period_key == roll.period_key, same))
+    decision = await session.scalar(select(EntryDecision).where(same_person(EntryDecision, entry),
+        EntryDecision.province_code == roll.province_code, EntryDecision.period_key == roll.period_key))
     if decision is None:
         decision = EntryDecision(
             province_code=roll.province_code, period_key=roll.period_key, sponsor_id=entry.sponsor_id,
@@ -443,9 +441,8 @@ async def exclude_entry(session: AsyncSession, actor: User | None, roll: HonorRo
     require_editable(roll, entry)
     decision = await decision_about(session, actor, roll, entry)
     decision.excluded_reason, decision.revoked = data.reason, False
-    roll.left_out = [*roll.left_out, {"name": entry.name, "category": entry.category.value, "form": entry.form.value,
-                                      "reason": data.reason, "revoked": False, "version": roll.version,
-                                      "decision_id": decision.id}]
+    roll.left_out = [*roll.left_out, generation.left_out_row(
+        entry.name, entry.category.value, entry.form.value, data.reason, False, roll.version, decision.id)]
     audit.record(session, actor_id=decision.updated_by_id, action="recognition.entry_excluded",
                  entity_type="honor_roll", entity_id=roll.id, summary=data.reason,
                  before={"entry_id": entry.id, "name": entry.name, "form": entry.form.value,
@@ -461,10 +458,7 @@ async def include_again(session: AsyncSession, actor: User | None, roll: HonorRo
     """Lift the exclusion (or the revocation's) of someone a draft left out, audited, and generate the
     draft again: they are back in it and in the versions after (a published version keeps its
     revocation)."""
-    if roll.status == S.PUBLISHED:
-        raise published_is_final()
-    if roll.status != S.DRAFT:
-        raise IllegalTransition(_("Only a draft roll can be edited: return it to draft first."))
+    require_draft(roll)
     decision = await session.get(EntryDecision, decision_id, with_for_update=True)
     if (decision is None or decision.excluded_reason is None or decision.province_code != roll.province_code
             or decision.period_key != roll.period_key):
@@ -559,9 +553,7 @@ async def successor(session: AsyncSession, entry: RollEntry, roll: HonorRoll) ->
         newest = newer
     if newest is roll:
         return None, None
-    same = (RollEntry.sponsor_id == entry.sponsor_id if entry.sponsor_id is not None
-            else RollEntry.nomination_id == entry.nomination_id)
-    counterpart = await session.scalar(
-        select(RollEntry).where(RollEntry.roll_id == newest.id, same, RollEntry.anonymous.is_(False)).limit(1))
+    counterpart = await session.scalar(select(RollEntry).where(
+        RollEntry.roll_id == newest.id, same_person(RollEntry, entry), RollEntry.anonymous.is_(False)).limit(1))
     return newest, counterpart
 

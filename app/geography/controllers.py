@@ -20,7 +20,7 @@ from app.geography import services
 from app.geography.models import LIBRARY_KIND_LABELS, Commune, Library, LibraryKind, Province
 from app.geography.schemas import CommuneOut, CommuneUpdate, LibraryCreate, Page, ProvinceOut
 from app.i18n import _
-from app.web import DbSession, flash, render, see_other
+from app.web import DbSession, flash, last_page, render, see_other
 
 Limit = Annotated[int, QueryParameter(ge=1, le=500)]
 Offset = Annotated[int, QueryParameter(ge=0)]
@@ -95,7 +95,7 @@ class OfficerGeographyController(Controller):
             province_code=province,
             provinces=provinces,
             page=page,
-            pages=max(1, -(-total // per_page)),
+            pages=last_page(total, per_page),
         )
 
     @get("/communes/{code:int}", name="officer_commune")
