@@ -60,17 +60,18 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-async def insert_once(session: AsyncSession, row: object, conflict: str) -> None:
+async def insert_once(session: AsyncSession, row: object, conflict: str | Exception) -> None:
     """Write a new row whose unique key a concurrent request may have just taken (a double
     submit): inside a savepoint, so that a clash leaves the request's transaction usable, and
-    answered with 409 and the `conflict` message instead of a database error."""
+    answered with 409 and the `conflict` message (or the `conflict` error itself) instead of a
+    database error."""
     from app.errors import IllegalTransition
 
     try:
         async with session.begin_nested():
             session.add(row)
     except IntegrityError as exc:
-        raise IllegalTransition(conflict) from exc
+        raise (conflict if isinstance(conflict, Exception) else IllegalTransition(conflict)) from exc
 
 
 @event.listens_for(Engine, "connect")

@@ -26,10 +26,11 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from app.db import Base, enum_column, utcnow
 from app.i18n import lazy
+from app.text import fold
 
 
 class CommendationForm(enum.StrEnum):
@@ -139,6 +140,11 @@ class Nomination(Base):
     province_code: Mapped[int] = mapped_column(ForeignKey("provinces.code"))
     period_key: Mapped[str] = mapped_column(String(80))
     nominee_name: Mapped[str] = mapped_column(String(200))
+    # The name folded (`app.text.fold`: no case, diacritics or extra spaces), kept with the name by
+    # `nominee_name`'s validator: one open nomination per name, kind and period, held by a unique
+    # index even against two identical submits at the same instant. NULL only for a duplicate that
+    # was already open when the index came (migration e5f6a7b8c9d0), left as it was.
+    name_key: Mapped[str | None] = mapped_column(String(200))
     nominee_kind: Mapped[NomineeKind] = mapped_column(enum_column(NomineeKind, 16))
     address: Mapped[str] = mapped_column(String(300), default="")  # address or organisation
     form: Mapped[CommendationForm] = mapped_column(enum_column(CommendationForm, 32))
@@ -151,7 +157,16 @@ class Nomination(Base):
     withdrawn_at: Mapped[dt.datetime | None]
     withdrawal_reason: Mapped[str] = mapped_column(Text, default="", server_default="")
 
-    __table_args__ = (Index("ix_recognition_nominations_period", "province_code", "period_key"),)
+    __table_args__ = (
+        Index("ix_recognition_nominations_period", "province_code", "period_key"),
+        Index("uq_recognition_nominations_open_name", "province_code", "period_key", "nominee_kind", "name_key",
+              unique=True, postgresql_where=text("withdrawn_at IS NULL"), sqlite_where=text("withdrawn_at IS NULL")),
+    )
+
+    @validates("nominee_name")
+    def _keep_name_key(self, _key: str, name: str) -> str:
+        self.name_key = fold(name)
+        return name
 
 
 class RollStatus(enum.StrEnum):

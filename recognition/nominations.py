@@ -9,11 +9,12 @@ import enum
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
 from app.auth.models import User
-from app.db import utcnow
+from app.db import insert_once, utcnow
 from app.errors import IllegalTransition, NotFound, ValidationFailed
 from app.i18n import _
 from app.text import fold
@@ -22,19 +23,24 @@ from recognition.models import EntryDecision, Nomination
 from recognition.schemas import NominationIn, RevokeIn
 
 
+def duplicate(data: NominationIn) -> ValidationFailed:
+    return ValidationFailed({"nominee_name": _(
+        "%(name)s is already nominated in this period as %(kind)s: correct that nomination instead.",
+        name=data.nominee_name, kind=_(data.nominee_kind.label).lower())})
+
+
 async def refuse_duplicate(session: AsyncSession, province_code: int, data: NominationIn,
                            other_than: int | None = None) -> None:
     """One open nomination per nominee, kind and period: the same name, ignoring case, diacritics
-    and spacing, is refused beside the name (a double submit, or the same person put forward twice)."""
-    same_kind = await session.scalars(select(Nomination.nominee_name).where(
+    and spacing, is refused beside the name (the same person put forward twice). Two identical
+    submits at the same instant both pass this check; the unique index on `name_key` then refuses
+    the second, with the same message."""
+    same = await session.scalar(select(Nomination.id).where(
         Nomination.province_code == province_code, Nomination.period_key == data.period_key,
-        Nomination.nominee_kind == data.nominee_kind, Nomination.withdrawn_at.is_(None),
-        Nomination.id != (other_than or 0)))
-    name = fold(data.nominee_name)
-    if any(fold(other) == name for other in same_kind):
-        raise ValidationFailed({"nominee_name": _(
-            "%(name)s is already nominated in this period as %(kind)s: correct that nomination instead.",
-            name=data.nominee_name, kind=_(data.nominee_kind.label).lower())})
+        Nomination.nominee_kind == data.nominee_kind, Nomination.name_key == fold(data.nominee_name),
+        Nomination.withdrawn_at.is_(None), Nomination.id != (other_than or 0)).limit(1))
+    if same is not None:
+        raise duplicate(data)
 
 
 async def nominate(session: AsyncSession, actor: User | None, province_code: int, data: NominationIn) -> Nomination:
@@ -42,8 +48,7 @@ async def nominate(session: AsyncSession, actor: User | None, province_code: int
     await refuse_duplicate(session, province_code, data)
     nomination = Nomination(province_code=province_code, created_by_id=actor.id if actor else None,
                             **{**data.model_dump(), "address": data.address or ""})
-    session.add(nomination)
-    await session.flush()
+    await insert_once(session, nomination, duplicate(data))
     audit.record(session, actor_id=nomination.created_by_id, action="recognition.nominated",
                  entity_type="recognition_nomination", entity_id=nomination.id, summary=data.nominee_name,
                  after={"form": data.form.value, "kind": data.nominee_kind.value})
@@ -81,8 +86,12 @@ async def update_nomination(session: AsyncSession, actor: User | None, province_
     if not changed:
         return nomination
     await refuse_duplicate(session, province_code, data, other_than=nomination.id)
-    for field in changed:
-        setattr(nomination, field, getattr(data, field) or "")
+    try:
+        async with session.begin_nested():  # another nomination corrected into the same at the same instant
+            for field in changed:
+                setattr(nomination, field, getattr(data, field) or "")
+    except IntegrityError as exc:
+        raise duplicate(data) from exc
     # The corrected nomination replaces what officers edited in its roll entries.
     await session.execute(update(EntryDecision).where(EntryDecision.nomination_id == nomination.id)
                           .values(name=None, address=None, form=None))

@@ -346,3 +346,20 @@ async def test_a_duplicate_open_nomination_is_refused(client: Any, db: AsyncSess
     assert (await post_form(client, f"{url}/{first.id}/withdraw", {"reason": "Trùng"})).status_code == 303
     assert (await post_form(client, f"{url}/{other.id}", {**NOMINATION, "nominee_name": "Lò Văn Tình"})).status_code \
         == 303
+
+
+
+async def test_the_same_nomination_submitted_twice_at_once(client: Any, db: AsyncSession) -> None:
+    """Both requests pass the service's check; the unique index on the folded name refuses the
+    second, beside the name as a duplicate is."""
+    await officer_client(client, db)
+    assert (await post_form(client, "/officer/recognition/rules", rules_form())).status_code == 303
+
+    async def first(session: AsyncSession) -> None:
+        await nominations.nominate(session, None, SON_LA, NominationIn(**{**NOMINATION, "nominee_name": "LÒ VĂN TÌNH"}))
+
+    with meanwhile(db, "INSERT INTO recognition_nominations", first):
+        response = await post_form(client, "/officer/recognition/nominations", NOMINATION)
+    assert response.status_code == 422 and 'id="e-nominee_name"' in response.text
+    assert "đã được đề nghị trong kỳ này" in flat(response.text)
+    assert [n.nominee_name for n in await nominations.in_province(db, SON_LA)] == ["LÒ VĂN TÌNH"]
