@@ -8,8 +8,10 @@ then times `recognition.services.generate` (the whole service: the aggregating p
 ... SELECT of the ranked entries, the period's totals, the nominations and the summary,
 committed; a fresh roll each run, then the same draft generated again) and the count. Also times
 the floor any persisted roll has, the generation's two halves apart: the aggregating pass alone,
-and writing the same entries into a bare table (no index, no key, no constraint). Prints the
-median of each and the ratio, with the machine.
+and writing the same entries into a bare table (no index, no key, no constraint); and writing them
+into the roll's own table from per-sponsor totals already computed (what generation would still
+cost if running totals kept the aggregation up to date). Prints the median of each and the ratio,
+with the machine.
 
     .venv/bin/python benchmarks/honor_roll.py --contributions 1000000 --sponsors 100000 --runs 5
 """
@@ -39,7 +41,7 @@ from app.db import import_models  # noqa: E402
 from app.geography.models import Commune  # noqa: E402
 from benchmarks.scratch_db import scratch_database  # noqa: E402
 from recognition import generation, rules, services  # noqa: E402
-from recognition.models import HonorRoll, RollEntry  # noqa: E402
+from recognition.models import HonorRoll, RollEntry, RollStatus  # noqa: E402
 from recognition.schemas import DEFAULT_THRESHOLDS, RuleSetIn  # noqa: E402
 
 SON_LA = 14
@@ -138,14 +140,15 @@ async def measure(url: str, runs: int) -> dict[str, object]:
             period_key=str(YEAR), period_start=dt.date(YEAR, 1, 1), period_end=dt.date(YEAR, 12, 31),
             count_money=True, count_books=True, count_equipment=True, **thresholds))
         await session.commit()
-    counts, generations, regenerations, aggregations, writes = [], [], [], [], []
+    counts, generations, regenerations, aggregations, writes, entry_writes = [], [], [], [], [], []
     total = 0
     roll_id = 0
     for _ in range(runs):
         async with maker() as session:  # the floor: its two halves alone, rolled back
-            aggregation, write = await floor(session)
+            aggregation, write, entry_write = await floor(session)
             aggregations.append(aggregation)
             writes.append(write)
+            entry_writes.append(entry_write)
         async with maker() as session:  # a fresh roll each run: the previous one goes (not timed)
             await session.execute(delete(RollEntry))
             await session.execute(delete(HonorRoll))
@@ -175,13 +178,16 @@ async def measure(url: str, runs: int) -> dict[str, object]:
             "entries": entries, "anonymous": anonymous, "counts": counts, "generations": generations,
             "regenerate": statistics.median(regenerations), "regenerations": regenerations, "server": version,
             "aggregation": statistics.median(aggregations), "aggregations": aggregations,
-            "write": statistics.median(writes), "writes": writes}
+            "write": statistics.median(writes), "writes": writes,
+            "entry_write": statistics.median(entry_writes), "entry_writes": entry_writes}
 
 
-async def floor(session: AsyncSession) -> tuple[float, float]:
+async def floor(session: AsyncSession) -> tuple[float, float, float]:
     """What any persisted roll costs at least, timed apart (in one transaction, rolled back): the
-    aggregating pass alone (the generation's first statement), and writing the same entries into a
-    table with no index, no key and no constraint."""
+    aggregating pass alone (the generation's first statement); writing the same entries into a
+    table with no index, no key and no constraint; and writing them into the roll's own table (its
+    key, index and foreign keys) from the per-sponsor totals already computed, which is all a roll
+    kept up to date by running totals would have left to do."""
     rule_set = await rules.latest_rule_set(session, SON_LA, str(YEAR))
     assert rule_set is not None
     await session.execute(text(f"SET LOCAL work_mem = '{generation.WORK_MEM}'"))
@@ -193,8 +199,16 @@ async def floor(session: AsyncSession) -> tuple[float, float]:
     started = time.perf_counter()
     await session.execute(insert(bare).from_select(list(bare.c), generation.ranked_entries(0)))
     write = time.perf_counter() - started
+    roll = HonorRoll(province_code=SON_LA, period_key="floor", version=1, rule_set_id=rule_set.id,
+                     status=RollStatus.DRAFT)
+    session.add(roll)
+    await session.flush()
+    columns = [getattr(RollEntry.__table__.c, name) for name in generation.ENTRY_COLUMNS]
+    started = time.perf_counter()
+    await session.execute(insert(RollEntry).from_select(columns, generation.ranked_entries(roll.id)))
+    entries = time.perf_counter() - started
     await session.rollback()
-    return aggregation, write
+    return aggregation, write, entries
 
 
 def memory() -> str:
@@ -236,7 +250,8 @@ def main() -> None:
     print(f"| the same draft generated again (its entries replaced) | {r['regenerate'] * 1000:.0f} ms | "
           f"{runs_r} |")  # type: ignore[operator]
     for key, label in (("aggregation", "the floor: the aggregating pass alone (no write)"),
-                       ("write", "the floor: writing the entries alone (no index, key or constraint)")):
+                       ("write", "the floor: writing the entries alone (no index, key or constraint)"),
+                       ("entry_write", "writing the entries into the roll's table from totals already computed")):
         runs_f = ", ".join(f"{x * 1000:.0f}" for x in r[key + "s"])  # type: ignore[attr-defined]
         print(f"| {label} | {r[key] * 1000:.0f} ms ({r[key] / r['count']:.1f} ×) | {runs_f} |")  # type: ignore[operator]
     print(f"\nratio: {r['generate'] / r['count']:.1f} × the count")  # type: ignore[operator]
