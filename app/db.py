@@ -74,6 +74,15 @@ async def insert_once(session: AsyncSession, row: object, conflict: str | Except
         raise (conflict if isinstance(conflict, Exception) else IllegalTransition(conflict)) from exc
 
 
+@event.listens_for(Engine, "savepoint")
+def _sqlite_savepoint_inside_a_transaction(conn, _name) -> None:  # type: ignore[no-untyped-def]
+    """SQLite's driver begins a transaction only at the first INSERT, UPDATE or DELETE; a SAVEPOINT
+    before any would be the outermost, and releasing it would commit on the spot (a row written by
+    `insert_once` would then survive the request's rollback). Begin the transaction first."""
+    if conn.dialect.name == "sqlite" and not conn.connection.driver_connection.in_transaction:
+        conn.exec_driver_sql("BEGIN")
+
+
 @event.listens_for(Engine, "connect")
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
     """Foreign keys on and WAL for SQLite; other databases are left alone."""

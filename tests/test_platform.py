@@ -155,3 +155,20 @@ async def test_an_unexpected_error_gets_the_sites_error_page_and_is_logged(app, 
     assert "Đã có lỗi ở phía chúng tôi" in page.text and "nobody expected" not in page.text
     assert any("the thing nobody expected" in str(r.exc_info) for r in caplog.records if r.exc_info)
     assert api.status_code == 500 and api.json()["status_code"] == 500
+
+
+async def test_a_row_written_once_goes_with_its_requests_rollback(db) -> None:
+    """`insert_once` writes inside a savepoint; on SQLite a savepoint opened before any other write
+    used to be the outermost, so releasing it committed the row whatever the request did next."""
+    from sqlalchemy import func, select
+
+    from app.db import insert_once
+    from recognition.models import Nomination
+    from tests.support import SON_LA
+
+    await db.scalar(select(func.count()).select_from(Nomination))  # a read only: no write yet
+    await insert_once(db, Nomination(province_code=SON_LA, period_key="2026", nominee_name="Lò Văn Tình",
+                                     nominee_kind="volunteer", form="thank_you_letter", work="w", evidence="e"),
+                      "taken")
+    await db.rollback()
+    assert await db.scalar(select(func.count()).select_from(Nomination)) == 0
