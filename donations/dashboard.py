@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -85,14 +85,24 @@ def _event(row: AuditLog, provider_names: Mapping[str, str]) -> Event | None:
     return Event(row.at, STATE_LABELS[PaymentState(state)], _payment_note(PaymentState(state), row.summary))
 
 
+PLEDGES_PER_PAGE = 20  # a card each, with its timeline and deliveries: a busy sponsor's list is paged
+
+
+async def count_pledges(session: AsyncSession, sponsor: User) -> int:
+    return await session.scalar(select(func.count()).select_from(Pledge).where(Pledge.sponsor_id == sponsor.id)) or 0
+
+
 async def sponsor_pledges(
-    session: AsyncSession, sponsor: User, provider_names: Mapping[str, str]
+    session: AsyncSession, sponsor: User, provider_names: Mapping[str, str], *, page: int = 1,
+    per_page: int = PLEDGES_PER_PAGE,
 ) -> list[PledgeView]:
-    """`provider_names`: each payment provider's display name (a msgid) by its identifier."""
+    """One page of the sponsor's pledges, newest first. `provider_names`: each payment provider's
+    display name (a msgid) by its identifier."""
     pledges = list(await session.scalars(
         select(Pledge).where(Pledge.sponsor_id == sponsor.id)
         .options(selectinload(Pledge.payments))
         .order_by(Pledge.created_at.desc(), Pledge.id.desc())
+        .limit(per_page).offset((page - 1) * per_page)
     ))
     if not pledges:
         return []

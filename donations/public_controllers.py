@@ -21,7 +21,7 @@ from app.auth.guards import acting_user, signed_in, sponsor_only
 from app.forms import validate
 from app.i18n import VN_TZ, _, get_locale
 from app.settings import Settings
-from app.web import DbSession, last_page, render
+from app.web import DbSession, last_page, page_number, render
 from donations import dashboard, receipts
 from donations.ledger import (
     MAX_PER_PAGE,
@@ -84,9 +84,13 @@ class SponsorDashboard(Controller):
     async def index(self, request: Request[Any, Any, Any], db_session: DbSession) -> Template:
         sponsor = acting_user(request)
         providers = {p.identifier: p.display_name for p in request.app.state.payment_providers.all()}
-        views = await dashboard.sponsor_pledges(db_session, sponsor, providers)
-        return render(request, "donations/sponsor_pledges.html", views=views,
-                      certificates=await recognition.certificates_of(db_session, sponsor.id),
+        total = await dashboard.count_pledges(db_session, sponsor)
+        pages = last_page(total, dashboard.PLEDGES_PER_PAGE)
+        page = min(page_number(request), pages)  # past the last page: the last
+        views = await dashboard.sponsor_pledges(db_session, sponsor, providers, page=page)
+        return render(request, "donations/sponsor_pledges.html", views=views, total=total, page=page, pages=pages,
+                      per_page=dashboard.PLEDGES_PER_PAGE,
+                      certificates=await recognition.certificates_of(db_session, sponsor.id) if page == 1 else [],
                       contribution=documents.contribution)
 
 

@@ -78,7 +78,7 @@ class BookLanguage(enum.StrEnum):
 LANGUAGE_LABELS = {
     BookLanguage.VIETNAMESE: lazy("Vietnamese"),
     BookLanguage.THAI: lazy("Thai"),
-    BookLanguage.HMONG: lazy("H'Mông"),
+    BookLanguage.HMONG: lazy("Hmong"),
     BookLanguage.BILINGUAL: lazy("Bilingual"),
 }
 

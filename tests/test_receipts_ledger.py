@@ -10,6 +10,7 @@ import io
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 
@@ -253,6 +254,34 @@ async def test_dashboard_timeline_names_methods_and_reasons_in_the_readers_langu
     card = flat((await client.get("/account/pledges")).text)
     assert "Payment started <small>Bank transfer (VietQR)</small>" in card
     assert "Payment canceled <small>another payment method was chosen</small>" in card
+
+
+async def test_dashboard_pages_a_busy_sponsors_pledges(client, db) -> None:
+    """A card a pledge, with its timeline and deliveries: a sponsor who has given often gets them
+    20 a page (a light page on a slow link), newest first, every one of them on some page."""
+    from donations.dashboard import PLEDGES_PER_PAGE
+
+    company = await sponsor(db, "ketoan@sachtaybac.vn", "Lê Minh Châu", organisation=True)
+    pledges = [await money(db, company, 100_000 + i * 1_000, pay=i % 3 > 0) for i in range(2 * PLEDGES_PER_PAGE + 5)]
+    await db.commit()
+    await sign_in(client, "ketoan@sachtaybac.vn")
+    await client.get("/lang/en")
+
+    seen: list[str] = []
+    for number in (1, 2, 3):
+        response = await client.get("/account/pledges", params={"page": number})
+        page = flat(response.text)
+        cards = re.findall(r'id="pledge-([A-Z0-9]+)"', response.text)
+        assert len(cards) == (PLEDGES_PER_PAGE if number < 3 else 5), number
+        assert f"{number} / 3" in page
+        first = (number - 1) * PLEDGES_PER_PAGE + 1
+        assert f"{first}–{first + len(cards) - 1} of 45, newest first" in page
+        assert ('rel="prev"' in response.text) == (number > 1) and ('rel="next"' in response.text) == (number < 3)
+        seen += cards
+    assert seen == [p.reference for p in reversed(pledges)]  # newest first, each once
+    # A page past the last is the last one; anything else not a page number is the first.
+    assert re.findall(r'id="pledge-(\w+)"', (await client.get("/account/pledges?page=99")).text) == seen[-5:]
+    assert re.findall(r'id="pledge-(\w+)"', (await client.get("/account/pledges?page=x")).text) == seen[:20]
 
 
 async def test_dashboard_is_for_sponsors(client, db) -> None:
