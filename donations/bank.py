@@ -17,13 +17,15 @@ Every đồng accounted for: the ledger and the receipt never state money that d
   longer funded go back to the need (others may pledge them). A transfer that does not pay for one
   item of the need cannot be matched to it: hold it.
 - An **over** payment is confirmed for the pledge's amount (what the sponsor chose to give); the
-  excess is written in the line's note and in the audit row, and listed with the money held (below)
-  for the bookkeeping to pay back.
+  excess is written in the line's note and in the audit row, and listed with the money held (below).
+  So is the remainder of a short transfer to a need that pays for no whole item.
 - Money for a pledge that no longer awaits payment (canceled, expired, already paid), or with no
   pledge at all, can be **held**: the line is recorded as money received awaiting a refund or a
-  reassignment (status ``held``, the officer's note, an audit row), listed with its total on the
-  statements page. The refund or reassignment itself is done by the bookkeeping outside this
-  service. A line that is not money for the province at all is **dismissed** with a note.
+  reassignment (status ``held``, the officer's note, an audit row). A line that is not money for
+  the province at all is **dismissed** with a note.
+
+Money held (a held line, an excess, a remainder) is listed on the statements page until an officer
+settles it, refunded or reassigned to a pledge awaiting payment: see ``donations.held_money``.
 
 Goods at the hub: the officer enters the quantity that really arrived and the value per item
 accepted (the pledge's by default, within the catalogue's bounds, ``services.unit_value_bounds``);
@@ -40,7 +42,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
@@ -142,7 +144,7 @@ def _review_reason(line: ParsedLine, code: str | None, pledge: Pledge | None) ->
     return None
 
 
-async def _bank_payment(session: AsyncSession, pledge: Pledge) -> Payment:
+async def bank_payment(session: AsyncSession, pledge: Pledge) -> Payment:
     """The pledge's open bank-transfer payment, locked; a new one if it has none."""
     payment = await session.scalar(
         select(Payment)
@@ -182,7 +184,7 @@ async def import_statement(session: AsyncSession, actor: User, data: bytes) -> I
             imported_by_id=actor.id,
         )
         if reason is None and pledge is not None:
-            payment = await _bank_payment(session, pledge)
+            payment = await bank_payment(session, pledge)
             await services.confirm_payment(session, payment, actor_id=actor.id)
             row.status, row.payment_id = L.MATCHED, payment.id
             row.note = _("Matched automatically to %(ref)s.", ref=pledge.reference)
@@ -267,7 +269,7 @@ async def match_line(session: AsyncSession, actor: User, line_id: int, reference
             raise ValidationFailed({"reference": _(
                 "%(paid)s does not pay for one item of this need (%(price)s): hold the money instead.",
                 paid=format_vnd(line.amount), price=format_vnd(pledge.unit_value))})
-    payment = await _bank_payment(session, pledge)
+    payment = await bank_payment(session, pledge)
     if difference < 0:
         # To a need, the whole items the money pays for; what pays for no item is held (listed
         # with the held money, like an over payment's excess), so no đồng is booked for nothing.
@@ -330,24 +332,6 @@ async def hold_line(session: AsyncSession, actor: User, line_id: int, note: str)
     reassignment (a canceled or expired pledge's money, an unknown sender), saying what to do."""
     return await _resolve(session, actor, line_id, note, L.HELD, "statement_line.hold",
                           _("Say whose money this is and what should be done with it."))
-
-
-@dataclass(frozen=True)
-class HeldMoney:
-    """Money on the account that is no pledge's: a held line in full, or an over payment's excess."""
-
-    line: StatementLine
-    amount: int
-
-
-async def held_money(session: AsyncSession) -> list[HeldMoney]:
-    rows = await session.execute(
-        select(StatementLine, Payment.amount)
-        .outerjoin(Payment, Payment.id == StatementLine.payment_id)
-        .where(or_(StatementLine.status == L.HELD,
-                   and_(StatementLine.status == L.MATCHED, StatementLine.amount > Payment.amount)))
-        .order_by(StatementLine.booked_on, StatementLine.id))
-    return [HeldMoney(line, line.amount - (paid or 0)) for line, paid in rows]
 
 
 async def dismiss_line(

@@ -1,9 +1,10 @@
-"""The province office's money desk over HTTP: statement imports and their review queue,
-pledges awaiting payment or delivery (offline payments, in-kind receipts). Thin: parse, call a
-service in donations.bank, render."""
+"""The province office's money desk over HTTP: statement imports and their review queue, money
+held and its settlements, pledges awaiting payment or delivery (offline payments, in-kind
+receipts). Thin: parse, call a service in donations.bank or donations.held_money, render."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -19,9 +20,9 @@ from sqlalchemy.orm import selectinload
 from app.auth.guards import acting_user, officer_only
 from app.errors import ValidationFailed
 from app.forms import form_data, validate
-from app.i18n import _, format_number
+from app.i18n import _, format_number, format_vnd
 from app.web import DbSession, flash, render, see_other
-from donations import bank, review_notes, services
+from donations import bank, held_money, review_notes, services
 from donations.delivery_controllers import whole_number
 from donations.models import Pledge, PledgeKind, PledgeStatus
 from donations.schemas import DismissIn, MatchIn, OfflinePaymentIn
@@ -31,6 +32,14 @@ from donations.statements import MAX_STATEMENT_BYTES, StatementError, read_uploa
 MAX_UPLOAD_BODY = MAX_STATEMENT_BYTES + 64 * 1024
 IMPORT_RESULT_KEY = "statement_import"
 WAITING = (PledgeStatus.AWAITING_PAYMENT, PledgeStatus.AWAITING_DELIVERY)
+
+
+def a_day(value: Any) -> dt.date | None:
+    """A form's date field (YYYY-MM-DD, as date inputs send it); None when empty or not a date."""
+    try:
+        return dt.date.fromisoformat(str(value).strip())
+    except (TypeError, ValueError):
+        return None
 
 
 def too_large_message() -> str:
@@ -70,7 +79,9 @@ class OfficerPayments(Controller):
             status_code=status_code,
             result=result,
             lines=await bank.review_queue(db),
-            held=await bank.held_money(db),
+            held=await held_money.held_money(db),
+            settlements=await held_money.settlements(db),
+            today=held_money.today(),
             describe=review_notes.describe,
             errors=errors or {},
             values=values or {},
@@ -151,6 +162,49 @@ class OfficerPayments(Controller):
             )
         flash(request, message)
         return see_other(request, "/officer/statements")
+
+    @post("/statements/lines/{line_id:int}/refund", name="held_money_refund")
+    async def refund(
+        self, request: Request[Any, Any, Any], db_session: DbSession, line_id: FromPath[int]
+    ) -> Response[Any]:
+        values = form_data(await request.form())
+        try:
+            settlement = await held_money.refund(
+                db_session, acting_user(request), line_id, whole_number(values.get("number")),
+                whole_number(values.get("amount")), a_day(values.get("day")), values.get("note") or "")
+        except ValidationFailed as exc:
+            return await self._held_form_refused(request, db_session, f"refund-{line_id}-", exc, values)
+        flash(request, _("Refund of %(amount)s recorded.", amount=format_vnd(settlement.amount)))
+        return see_other(request, "/officer/statements")
+
+    @post("/statements/lines/{line_id:int}/reassign", name="held_money_reassign")
+    async def reassign(
+        self, request: Request[Any, Any, Any], db_session: DbSession, line_id: FromPath[int]
+    ) -> Response[Any]:
+        values = form_data(await request.form())
+        try:
+            payment = await held_money.reassign(
+                db_session, acting_user(request), line_id, whole_number(values.get("number")),
+                values.get("reference") or "", values.get("note") or "")
+        except ValidationFailed as exc:
+            return await self._held_form_refused(request, db_session, f"reassign-{line_id}-", exc, values)
+        flash(request, _("%(amount)s reassigned to %(ref)s; receipt %(number)s.", amount=format_vnd(payment.amount),
+                         ref=(values.get("reference") or "").strip().upper(), number=payment.receipt_number))
+        return see_other(request, "/officer/statements")
+
+    async def _held_form_refused(
+        self, request: Request[Any, Any, Any], db_session: AsyncSession, key: str, exc: ValidationFailed,
+        values: dict[str, Any],
+    ) -> Template:
+        """A refund or reassignment refused (nothing written): the page again, each message beside its
+        field of that line's form, what was typed kept."""
+        return await self._statements_page(
+            request,
+            db_session,
+            status_code=422,
+            errors={key + field: message for field, message in exc.errors.items()},
+            values={key + field: values.get(field) or "" for field in ("amount", "day", "note", "reference")},
+        )
 
     async def _pledges_page(
         self,

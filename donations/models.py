@@ -1,4 +1,5 @@
-"""Pledges, payments, the public ledger, bank statement lines, webhook events, the outbox."""
+"""Pledges, payments, the public ledger, bank statement lines and the settlements of held money,
+webhook events, the outbox."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     CheckConstraint,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -263,6 +265,47 @@ class StatementLine(Base):
     payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"))
     imported_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     imported_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class SettlementKind(enum.StrEnum):
+    REFUND = "refund"  # paid back to the sender
+    REASSIGN = "reassign"  # with the sender's agreement, the payment of a pledge that awaited it
+
+    @property
+    def label(self) -> str:
+        return SETTLEMENT_KIND_LABELS[self]
+
+
+SETTLEMENT_KIND_LABELS = {SettlementKind.REFUND: lazy("Refunded"), SettlementKind.REASSIGN: lazy("Reassigned")}
+
+
+class HeldMoneySettlement(Base):
+    """Part or all of a statement line's held money settled (donations.held_money): what is still
+    held is what was held less these amounts. A line's settlements are numbered 1, 2, ... and the
+    number is unique per line, so one form submitted twice cannot settle the same money twice."""
+
+    __tablename__ = "held_money_settlements"
+    __table_args__ = (
+        UniqueConstraint("line_id", "number"),
+        CheckConstraint("amount > 0", name="positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    line_id: Mapped[int] = mapped_column(ForeignKey("statement_lines.id"))
+    number: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[SettlementKind] = mapped_column(enum_column(SettlementKind, 16))
+    amount: Mapped[int] = mapped_column(Integer)
+    day: Mapped[dt.date] = mapped_column(Date)  # the refund's day (the bank's), or the reassignment's
+    note: Mapped[str] = mapped_column(Text)
+    # A reassignment: the pledge the money paid, and its payment (whose receipt and ledger entry count it).
+    pledge_id: Mapped[int | None] = mapped_column(ForeignKey("pledges.id"))
+    payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    line: Mapped[StatementLine] = relationship(lazy="raise")
+    pledge: Mapped[Pledge | None] = relationship(lazy="raise")
+    actor: Mapped[User | None] = relationship(lazy="raise")
 
 
 class OutboxMessage(Base):
