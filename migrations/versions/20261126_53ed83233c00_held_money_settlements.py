@@ -1,8 +1,8 @@
 """held_money_settlements: held money paid back or reassigned to a pledge, part or all of a line's
 
 Revision ID: 53ed83233c00
-Revises: d4e5f6a7b8c9
-Create Date: 2026-11-27 09:00:00.000000
+Revises: e5f6a7b8c9d0
+Create Date: 2026-11-26 10:00:00.000000
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from alembic import op
 
 
 revision: str = '53ed83233c00'
-down_revision: str | None = 'd4e5f6a7b8c9'
+down_revision: str | None = 'e5f6a7b8c9d0'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
