@@ -148,10 +148,20 @@ async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
         yield c
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Browser journeys run last: Playwright's sync API keeps an event loop running for the rest
-    of the session, which would stop the other tests from starting their own. Other tests of the
-    live server run just before them, so the servers they start serve the journeys too."""
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A test marked `sqlite_only` is not collected for PostgreSQL (a case that cannot happen there,
+    not a skip). Browser journeys run last: Playwright's sync API keeps an event loop running for
+    the rest of the session, which would stop the other tests from starting their own. Other tests
+    of the live server run just before them, so the servers they start serve the journeys too."""
+    def on_postgres_only_for_sqlite(item: pytest.Item) -> bool:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        return item.get_closest_marker("sqlite_only") is not None and params.get("backend") == "postgres"
+
+    deselected = [item for item in items if on_postgres_only_for_sqlite(item)]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if item not in deselected]
+
     def order(item: pytest.Item) -> int:
         if item.get_closest_marker("browser") is not None:
             return 2

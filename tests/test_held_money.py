@@ -292,15 +292,14 @@ async def test_a_form_sent_twice_at_once_settles_once(client, db, officer, spons
     assert (await left(db))[first] == 120_000
 
 
+@pytest.mark.sqlite_only
 async def test_a_form_sent_twice_at_once_settles_once_without_row_locks(
     client, db, officer, sponsor, clean_backend
 ) -> None:
     """SQLite has no row locks: both submissions read the line before either writes. The first
     commits just before the second writes (its audit row, then its settlement, whose number is then
     taken): 409, and nothing of the second is written. (On PostgreSQL the second waits at the
-    line's lock instead.)"""
-    if clean_backend.name != "sqlite":
-        pytest.skip("PostgreSQL's row lock makes the second wait before it reads (the test above)")
+    line's lock instead: the test above.)"""
     first, _excess = await held_lines(client, db, sponsor, clean_backend.url)
     before = await fresh(db, AuditLog)
     with meanwhile(db, "INSERT INTO audit_log", lambda s: _refund_meanwhile(s, officer.id, first)):
