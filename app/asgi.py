@@ -35,6 +35,7 @@ from app.web import (
     LocaleMiddleware,
     PublicPageStore,
     RequestLogMiddleware,
+    SecurityHeaders,
     cache_anonymous_only,
     freeze_startup_heap,
     ids_in_range,
@@ -148,6 +149,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
         ],
         plugins=[SQLAlchemyPlugin(config=db_config), HTMXPlugin()],
         before_request=ids_in_range,
+        before_send=[SecurityHeaders(settings)],
         middleware=[
             RequestLogMiddleware(),
             session_config.middleware,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.auth.models import Role
-from tests.support import make_library, make_user, post_form, sign_in
+from tests.support import PASSWORD, make_library, make_user, post_form, sign_in
 
 # (method, path, form) for each kind of route
 OFFICER_PAGES = [("GET", "/officer/"), ("GET", "/officer/communes"), ("GET", "/officer/libraries"),
@@ -65,3 +65,107 @@ async def test_public_routes(client, db, role) -> None:
     await _as(client, db, role)
     for method, path in PUBLIC_PAGES:
         assert (await _request(client, method, path)).status_code == 200, path
+
+
+# --- what every response says about itself: framing, sniffing, referrer, scripts -------------------
+
+SECURITY_HEADERS = {"x-frame-options": "DENY", "x-content-type-options": "nosniff",
+                    "referrer-policy": "same-origin"}
+
+
+def _policy(response) -> dict[str, list[str]]:  # type: ignore[no-untyped-def]
+    """The Content-Security-Policy header as {directive: sources}."""
+    directives = [d.split() for d in response.headers["content-security-policy"].split(";") if d.strip()]
+    return {d[0]: d[1:] for d in directives}
+
+
+@pytest.mark.parametrize("role", [None, Role.OFFICER], ids=["anonymous", "officer"])
+async def test_every_response_refuses_framing_sniffing_and_foreign_scripts(client, db, role) -> None:
+    """A page in another site's frame (clickjacking: the officer's "Approve", the sponsor's "Cancel
+    this pledge"), a file read as another type than it says, and scripts from elsewhere: refused on
+    pages, fragments, JSON, errors, files and static files alike."""
+    await _as(client, db, role)
+    paths = ["/", "/needs", "/ledger?format=csv", "/api/v1/needs", "/nonexistent", "/static/css/site.css",
+             "/login?next=/account", "/account", "/officer/"]
+    for path in paths:
+        response = await client.get(path)
+        for name, value in SECURITY_HEADERS.items():
+            assert response.headers.get(name) == value, (path, name)
+        policy = _policy(response)
+        assert policy["frame-ancestors"] == ["'none'"], path
+        assert policy["object-src"] == ["'none'"] and policy["base-uri"] == ["'self'"], path
+        assert policy["script-src"][0] == "'self'" and "'unsafe-inline'" not in policy["script-src"], path
+        assert "strict-transport-security" not in response.headers, path  # plain HTTP outside production
+    fragment = await client.get("/needs", headers={"HX-Request": "true"})
+    assert fragment.headers["x-frame-options"] == "DENY"
+
+
+async def test_scripts_may_come_from_stripe_only_besides_the_site(clean_backend) -> None:
+    """Stripe.js (card payments) is the one script from elsewhere: Stripe's hosts, or the stand-in
+    the settings point to (localstripe in the tests)."""
+    from litestar.testing import AsyncTestClient
+
+    from app.asgi import create_app
+    from tests.conftest import settings_for
+
+    async with AsyncTestClient(app=create_app(settings_for(clean_backend.url))) as client:
+        policy = _policy(await client.get("/"))
+    assert policy["script-src"] == ["'self'", "https://js.stripe.com", "https://*.js.stripe.com"]
+    assert "https://hooks.stripe.com" in policy["frame-src"] and "https://api.stripe.com" in policy["connect-src"]
+    stand_in = settings_for(clean_backend.url, stripe_js_url="http://127.0.0.1:8420/js.stripe.com/v3/")
+    async with AsyncTestClient(app=create_app(stand_in)) as client:
+        policy = _policy(await client.get("/"))
+    assert policy["script-src"] == ["'self'", "http://127.0.0.1:8420"]
+    assert "http://127.0.0.1:8420" in policy["frame-src"] and "http://127.0.0.1:8420" in policy["connect-src"]
+
+
+async def test_production_pins_https(clean_backend) -> None:
+    from litestar.testing import AsyncTestClient
+
+    from app.asgi import create_app
+    from app.settings import Settings
+    from tests.conftest import TEST_SECRET
+
+    settings = Settings(database_url=clean_backend.url, environment="production", secret_key=TEST_SECRET,
+                        public_cache_seconds=0)
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        response = await client.get("/")
+    assert response.headers["strict-transport-security"] == "max-age=31536000"
+    assert response.headers["x-frame-options"] == "DENY"
+
+
+# --- where signing in (and the language switch) may send a visitor ---------------------------------
+
+# Browsers read a backslash as a slash and drop tabs and line breaks: each of these leaves the site.
+OFF_SITE = ["//evil.example", "/\\evil.example", "\\\\evil.example", "/\t/evil.example", "/\n/evil.example",
+            "https://evil.example/", "evil.example"]
+
+
+@pytest.mark.parametrize("target", OFF_SITE)
+async def test_sign_in_never_sends_the_visitor_off_site(client, db, target) -> None:
+    await make_user(db, Role.SPONSOR, email="sponsor@example.vn")
+    await db.commit()
+    form = {"email": "sponsor@example.vn", "password": PASSWORD, "next": target}
+    assert (await post_form(client, "/login", form)).headers["location"] == "/account"
+    client.cookies.clear()
+    htmx = await post_form(client, "/login", form, headers={"HX-Request": "true"})
+    assert htmx.headers["hx-redirect"] == "/account"  # htmx sets location.href to it as it is
+    page = await client.get("/login", params={"next": target})
+    assert "evil.example" not in page.text
+    switch = await client.get("/lang/en", params={"next": target})
+    assert switch.status_code == 303 and switch.headers["location"] == "/"
+
+
+async def test_sign_in_returns_to_the_whole_address_asked_for(client, db) -> None:
+    """A signed-out visitor sent to sign in comes back to the page they asked for, its whole query
+    string included (it used to be cut at the first "&")."""
+    await make_user(db, Role.OFFICER, email="officer@example.vn")
+    await db.commit()
+    wanted = "/officer/deliveries?status=planned&page=2"
+    response = await client.get(wanted)
+    assert response.status_code == 303
+    login = await client.get(response.headers["location"])
+    assert 'name="next" value="/officer/deliveries?status=planned&amp;page=2"' in login.text
+    signed = await post_form(client, "/login", {"email": "officer@example.vn", "password": PASSWORD,
+                                                "next": wanted})
+    assert signed.headers["location"] == wanted
