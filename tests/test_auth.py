@@ -155,15 +155,49 @@ async def test_sign_in_is_throttled_after_repeated_failures(client, db) -> None:
     assert "Đăng nhập sai quá nhiều lần" in response.text
 
 
-async def test_failures_from_elsewhere_do_not_lock_the_owner_out(db) -> None:
-    from litestar.stores.memory import MemoryStore
+async def test_guesses_sent_all_at_once_are_throttled_too(app, db) -> None:
+    """Forty wrong passwords sent at the same moment to the real server: only the first five are
+    even checked (each attempt is counted before the password is), the others are refused as too
+    many, and afterwards the right password too. Counting after the check let every request of a
+    burst read the same count, so a burst of any size cost the attacker one failure."""
+    import asyncio
+    import socket
 
-    from app.auth.services import TooManyAttempts, authenticate
+    import httpx
+    import uvicorn
+
+    await make_user(db, Role.SPONSOR, email="a@example.vn")
+    await db.commit()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    serving = asyncio.create_task(server.serve())
+    try:
+        for _ in range(200):  # up to 10 s
+            if server.started:
+                break
+            await asyncio.sleep(0.05)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+            await client.get("/login")
+            guess = {"email": "a@example.vn", "password": "wrong-pass-1", "_csrf_token": client.cookies["csrftoken"]}
+            responses = await asyncio.gather(*(client.post("/login", data=guess) for _ in range(40)))
+            statuses = [r.status_code for r in responses]
+            assert (statuses.count(422), statuses.count(429)) == (5, 35)
+            right = await client.post("/login", data={**guess, "password": PASSWORD})
+            assert right.status_code == 429
+    finally:
+        server.should_exit = True
+        await serving
+
+
+async def test_failures_from_elsewhere_do_not_lock_the_owner_out(db) -> None:
+    from app.auth.services import LoginThrottle, TooManyAttempts, authenticate
     from app.errors import DomainError
 
     officer = await make_user(db, Role.OFFICER, email="canbo@example.vn")
     await db.commit()
-    store = MemoryStore()
+    store = LoginThrottle()
     limits = {"max_failures": 5, "lockout_seconds": 900}
     for _ in range(5):
         with pytest.raises(DomainError):
