@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
 from app.auth.models import Role, SponsorType, User
-from app.auth.passwords import hash_password, password_problem, verify_password
+from app.auth.passwords import hash_in_thread, password_problem, verify_in_thread
 from app.auth.schemas import ContactDetails, LibrarianInvitation, SponsorRegistration
 from app.errors import DomainError, ValidationFailed
 from app.geography.models import Library
@@ -32,7 +32,7 @@ async def register_sponsor(session: AsyncSession, data: SponsorRegistration) -> 
         raise ValidationFailed({"email": _("An account with this e-mail address already exists.")})
     user = User(
         email=data.email,
-        password_hash=hash_password(data.password),
+        password_hash=await hash_in_thread(data.password),
         full_name=data.full_name,
         phone=data.phone or "",
         address=data.address or "",
@@ -89,7 +89,7 @@ async def create_officer(
     if await _email_taken(session, email):
         raise ValidationFailed({"email": _("An account with this e-mail address already exists.")})
     user = User(
-        email=email, password_hash=hash_password(password), full_name=full_name, role=Role.OFFICER
+        email=email, password_hash=await hash_in_thread(password), full_name=full_name, role=Role.OFFICER
     )
     session.add(user)
     await session.flush()
@@ -116,7 +116,7 @@ async def invite_librarian(
     password = secrets.token_urlsafe(12)
     user = User(
         email=data.email,
-        password_hash=hash_password(password),
+        password_hash=await hash_in_thread(password),
         full_name=data.full_name,
         phone=data.phone or "",
         role=Role.LIBRARIAN,
@@ -185,7 +185,8 @@ async def authenticate(
             )
         )
     user = await session.scalar(select(User).where(User.email == address))
-    if user is None or not verify_password(user.password_hash, password) or not user.is_active:
+    right = await verify_in_thread(user.password_hash if user else None, password)
+    if user is None or not right or not user.is_active:
         raise DomainError(_("The e-mail address or password is not right."))
     await throttle.delete(key)
     await throttle.delete(account_key)
