@@ -67,6 +67,88 @@ async def test_public_routes(client, db, role) -> None:
         assert (await _request(client, method, path)).status_code == 200, path
 
 
+# --- every route, as a stranger ------------------------------------------------------------------
+
+# Routes anyone may use (path as the router writes it, method). Every other route must send a
+# signed-out visitor to sign in (401 for the API): a new route without a guard fails here.
+PUBLIC_ROUTES = {
+    ("/", "GET"), ("/healthz", "GET"), ("/lang/{code:str}", "GET"), ("/login", "GET"), ("/login", "POST"),
+    ("/logout", "POST"), ("/register", "GET"), ("/register", "POST"), ("/needs", "GET"),
+    ("/needs/{need_id:int}", "GET"), ("/communes/{code:int}", "GET"), ("/ledger", "GET"),
+    ("/honor-rolls", "GET"), ("/honor-rolls/{roll_id:int}", "GET"), ("/honor-rolls/{roll_id:int}/export.csv", "GET"),
+    ("/honor-rolls/{roll_id:int}/export.xlsx", "GET"), ("/honor-rolls/{roll_id:int}/snapshot.json", "GET"),
+    ("/certificates/{code:str}", "GET"), ("/verify/{code:str}", "GET"), ("/api/v1/provinces", "GET"),
+    ("/api/v1/communes", "GET"), ("/api/v1/item-kinds", "GET"), ("/api/v1/needs", "GET"),
+    ("/api/v1/needs/{need_id:int}", "GET"), ("/api/v1/ledger", "GET"), ("/api/v1/honor-rolls", "GET"),
+    ("/api/v1/webhooks/stripe", "POST"),  # anyone may call it; only a verified Stripe signature counts
+    ("/schema", "GET"), ("/schema/openapi.json", "GET"), ("/schema/{path:str}", "GET"),
+    ("/static/{file_path:path}", "GET"), ("/static/{file_path:path}", "HEAD"),
+}
+SAMPLE = {"int": "1", "str": "GLGAAAAAAAA", "path": "css/site.css"}
+
+
+def _routes(app):  # type: ignore[no-untyped-def]
+    import re
+
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", []):
+            for method in sorted(handler.http_methods - {"OPTIONS"}):
+                url = re.sub(r"\{\w+:(\w+)\}", lambda m: SAMPLE[m.group(1)], route.path)
+                yield route.path, method, url
+
+
+async def test_every_route_is_public_by_name_or_refuses_strangers(app, client) -> None:
+    from tests.support import csrf_token
+
+    routes = list(_routes(app))
+    assert len(routes) > 100 and {(p, m) for p, m, _u in routes} >= PUBLIC_ROUTES
+    token = await csrf_token(client)
+    for path, method, url in routes:
+        if method in ("GET", "HEAD"):
+            response = await client.request(method, url)
+        else:
+            # Without the CSRF token every change is refused, whoever asks (the webhook excepted).
+            forged = await client.request(method, url, data={})
+            if path != "/api/v1/webhooks/stripe":
+                assert forged.status_code == 403, (method, path, forged.status_code)
+            response = await client.request(method, url, data={"_csrf_token": token},
+                                            headers={"x-csrftoken": token})
+        # Nothing breaks (the webhook says card payments are off here: 503).
+        assert response.status_code < 500 or path == "/api/v1/webhooks/stripe", (method, path, response.status_code)
+        if (path, method) in PUBLIC_ROUTES:
+            continue
+        if path.startswith("/api/"):
+            assert response.status_code == 401, (method, path, response.status_code)
+        else:
+            assert response.status_code == 303, (method, path, response.status_code)
+            assert response.headers["location"].startswith("/login?next="), (method, path)
+
+
+# Which role each part of the site is for: whoever else is signed in gets 403 on every route there.
+ONLY = {
+    Role.OFFICER: ("/officer", "/api/v1/recognition/", "/api/v1/needs/approve", "/api/v1/needs/{need_id:int}/{"),
+    Role.LIBRARIAN: ("/library/deliveries", "/library/pledges"),
+    Role.SPONSOR: ("/give", "/account/pledges"),
+}
+
+
+@pytest.mark.parametrize("role", [Role.SPONSOR, Role.LIBRARIAN, Role.OFFICER], ids=lambda r: r.value)
+async def test_each_part_of_the_site_refuses_the_other_roles(app, client, db, role) -> None:
+    from tests.support import csrf_token
+
+    await _as(client, db, role)
+    token = await csrf_token(client)
+    checked = 0
+    for path, method, url in _routes(app):
+        owner = next((r for r, prefixes in ONLY.items() if path.startswith(prefixes)), None)
+        if owner is None or owner == role:
+            continue
+        response = await client.request(method, url, data={"_csrf_token": token}, headers={"x-csrftoken": token})
+        assert response.status_code == 403, (role, method, path, response.status_code)
+        checked += 1
+    assert checked >= 5
+
+
 # --- what every response says about itself: framing, sniffing, referrer, scripts -------------------
 
 SECURITY_HEADERS = {"x-frame-options": "DENY", "x-content-type-options": "nosniff",
