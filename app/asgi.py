@@ -19,12 +19,12 @@ from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
-from litestar.stores.memory import MemoryStore
 from litestar.template.config import TemplateConfig
 
 from app import i18n
 from app.auth.controllers import AuthController
 from app.auth.guards import UserMiddleware
+from app.auth.services import LoginThrottle
 from app.db import import_models, sqlalchemy_config
 from app.geography.controllers import GeographyApi, OfficerGeographyController
 from app.home import HomeController, base_figures
@@ -35,6 +35,7 @@ from app.web import (
     LocaleMiddleware,
     PublicPageStore,
     RequestLogMiddleware,
+    SecurityHeaders,
     cache_anonymous_only,
     freeze_startup_heap,
     ids_in_range,
@@ -148,6 +149,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
         ],
         plugins=[SQLAlchemyPlugin(config=db_config), HTMXPlugin()],
         before_request=ids_in_range,
+        before_send=[SecurityHeaders(settings)],
         middleware=[
             RequestLogMiddleware(),
             session_config.middleware,
@@ -177,7 +179,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
             render_plugins=[JsonRenderPlugin()],
         ),
         exception_handlers=EXCEPTION_HANDLERS,
-        stores={"login_throttle": MemoryStore(), "response_cache": PublicPageStore()},
+        stores={"login_throttle": LoginThrottle(), "response_cache": PublicPageStore()},
         response_cache_config=ResponseCacheConfig(
             default_expiration=settings.public_cache_seconds or 1,
             key_builder=public_cache_key,

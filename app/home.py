@@ -16,7 +16,7 @@ from app.auth.models import Role, User
 from app.geography.models import Commune, Library
 from app.i18n import LOCALE_COOKIE, LOCALES
 from app.settings import Settings
-from app.web import DbSession, render
+from app.web import DbSession, local_path, render
 
 # A figure provider adds named counts for the home page; each domain registers its own in create_app.
 FigureProvider = Callable[[AsyncSession, int], Awaitable[dict[str, int]]]
@@ -49,7 +49,7 @@ class HomeController(Controller):
 
     @get("/lang/{code:str}", name="set_language")
     async def set_language(self, code: FromPath[str], next: FromQuery[str] = "/") -> Redirect:
-        target = next if next.startswith("/") and not next.startswith("//") else "/"
+        target = local_path(next) or "/"
         cookies = []
         if code in LOCALES:
             cookies.append(Cookie(key=LOCALE_COOKIE, value=code, max_age=365 * 24 * 3600, samesite="lax"))

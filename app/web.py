@@ -10,6 +10,7 @@ import time
 from contextvars import ContextVar
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 from litestar import Request, Response
 from litestar.di import NamedDependency
@@ -30,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import DomainError, ValidationFailed
 from app.i18n import LOCALE_COOKIE, _, get_locale, pick_locale, set_locale
+from app.settings import Settings
 
 log = logging.getLogger("app.request")
 
@@ -61,6 +63,17 @@ def render(
     """The whole page, or (for an htmx request, when the page has one) just its fragment."""
     name = fragment if fragment and is_htmx(request) else template
     return Template(template_name=name, context=context, status_code=status_code)
+
+
+def local_path(target: str | None) -> str | None:
+    r"""`target` if it is an address on this site ("/needs?page=2"), else None. Never another site's:
+    "//evil.example", nor what browsers turn into it (they read a backslash as a slash and drop tabs
+    and line breaks: "/\evil.example", "/<tab>/evil.example"), nor a full URL."""
+    if not target or not target.startswith("/") or "\\" in target:
+        return None
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in target) or target[1:2] == "/":
+        return None
+    return target
 
 
 def see_other(request: Request[Any, Any, Any], url: str) -> Response[Any]:
@@ -121,7 +134,7 @@ def not_authorized_handler(request: Request[Any, Any, Any], _exc: Exception) -> 
     if wants_json(request):
         return _error_page(request, 401, _("Sign in first."))
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return see_other(request, f"/login?next={target}")
+    return see_other(request, "/login?" + urlencode({"next": target}))
 
 
 def forbidden_handler(request: Request[Any, Any, Any], _exc: Exception) -> Response[Any]:
@@ -167,6 +180,64 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     NotFoundException: not_found_handler,
     HTTPException: http_error_handler,
 }
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def content_security_policy(settings: Settings) -> str:
+    """What a page may load: everything from the site itself (htmx and our scripts are static files,
+    no inline script), plus Stripe.js for card payments (Stripe's hosts, or the stand-in
+    `STRIPE_JS_URL` points to, which then serves its API and frames too); inline styles (a few
+    `style` attributes, htmx's and Stripe's own); and no page of ours inside another site's frame."""
+    origin = _origin(settings.stripe_js_url)
+    if origin == "https://js.stripe.com":  # Stripe's documented hosts for Stripe.js and Elements
+        scripts = ["https://js.stripe.com", "https://*.js.stripe.com"]
+        frames = [*scripts, "https://hooks.stripe.com"]
+        connect = ["https://api.stripe.com"]
+    else:
+        scripts = frames = connect = [origin]
+    directives = {
+        "default-src": ["'self'"],
+        "script-src": ["'self'", *scripts],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'", *connect],
+        "frame-src": frames,
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+    return "; ".join(f"{name} {' '.join(sources)}" for name, sources in directives.items())
+
+
+class SecurityHeaders:
+    """A before-send hook: every response (pages, fragments, JSON, files, errors, static files)
+    says it may not be framed by another site (clickjacking), must not be read as another type
+    than it declares (a receipt photo is never a page), sends no address to other sites, and what
+    scripts its page may run. In production browsers are also told to use HTTPS only. A header a
+    handler set itself is left as it is."""
+
+    def __init__(self, settings: Settings) -> None:
+        headers = {
+            "Content-Security-Policy": content_security_policy(settings),
+            "X-Frame-Options": "DENY",
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "same-origin",
+        }
+        if settings.is_production:
+            headers["Strict-Transport-Security"] = "max-age=31536000"
+        self.headers = [(name.lower().encode(), value.encode()) for name, value in headers.items()]
+
+    async def __call__(self, message: Message, scope: Scope) -> None:
+        if message["type"] != "http.response.start":
+            return
+        headers = list(message.get("headers") or [])
+        present = {bytes(name).lower() for name, _value in headers}
+        message["headers"] = headers + [(n, v) for n, v in self.headers if n not in present]
 
 
 class LocaleMiddleware(ASGIMiddleware):

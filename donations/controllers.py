@@ -19,7 +19,7 @@ from app.forms import form_data, validate
 from app.geography.models import Commune, Library
 from app.i18n import _, lazy
 from app.payments.registry import PaymentState, ProviderRegistry
-from app.payments.stripe_client import verify_webhook
+from app.payments.stripe_client import StripeNotConfigured, verify_webhook
 from app.web import DbSession, flash, render, see_other
 from donations import allocation, services
 from donations.models import Condition, Delivery, Payment, Pledge, PledgeKind, PledgeStatus
@@ -284,5 +284,7 @@ class StripeWebhook(Controller):
             event = verify_webhook(body, request.headers.get("stripe-signature"), request.app.state.settings)
         except (stripe.SignatureVerificationError, ValueError):
             return Response({"detail": _("The webhook signature is not valid.")}, status_code=400)
+        except StripeNotConfigured:  # no secret to verify with: card payments are off here
+            return Response({"detail": _("Card payments are not set up on this site.")}, status_code=503)
         outcome = await handle_stripe_event(db_session, event.to_dict())
         return Response({"outcome": outcome})

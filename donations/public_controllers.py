@@ -21,6 +21,7 @@ from app.auth.guards import acting_user, signed_in, sponsor_only
 from app.forms import validate
 from app.i18n import VN_TZ, _, get_locale
 from app.settings import Settings
+from app.text import csv_text
 from app.web import DbSession, last_page, page_number, render
 from donations import dashboard, receipts
 from donations.ledger import (
@@ -168,7 +169,9 @@ def csv_headers() -> list[str]:
 
 
 def ledger_csv(rows: list[LedgerRow]) -> bytes:
-    """UTF-8 with a byte order mark (so Excel reads Vietnamese), amounts as whole numbers."""
+    """UTF-8 with a byte order mark (so Excel reads Vietnamese), amounts as whole numbers; a
+    sponsor's name (typed by anyone who registers) that a spreadsheet would read as a formula
+    stays text."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(csv_headers())
@@ -176,7 +179,7 @@ def ledger_csv(rows: list[LedgerRow]) -> bytes:
         data = row_out(row)
         data["sponsor"] = row.sponsor or _("Anonymous")
         data["anonymous"] = int(row.anonymous)
-        writer.writerow(["" if v is None else v for v in data.values()])
+        writer.writerow(["" if v is None else csv_text(v) for v in data.values()])
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 

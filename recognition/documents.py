@@ -15,9 +15,8 @@ from typing import Any
 import segno
 
 from app.i18n import _, format_document_date, format_vnd, ngettext
+from app.text import csv_text, is_formula_like
 from recognition.models import CommendationForm, EntrySource, HonorRoll, RollEntry
-
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def contribution(entry: RollEntry) -> str:
@@ -38,10 +37,6 @@ def rows(entries: list[RollEntry]) -> list[list[Any]]:
     standing, highest form first, then collectives before individuals, by rank."""
     standing = [e for e in entries if not e.anonymous and e.revoked_at is None]
     return [[i, e.name or "", e.address, contribution(e), _(e.form.label)] for i, e in enumerate(standing, start=1)]
-
-
-def is_formula_like(value: Any) -> bool:
-    return isinstance(value, str) and value.startswith(FORMULA_STARTS)
 
 
 def anonymous_line(entries: list[RollEntry]) -> str | None:
@@ -76,7 +71,7 @@ def roll_csv(entries: list[RollEntry]) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(headers())
-    writer.writerows([["'" + v if is_formula_like(v) else v for v in row] for row in rows(entries)])
+    writer.writerows([[csv_text(v) for v in row] for row in rows(entries)])
     if (line := anonymous_line(entries)) is not None:
         writer.writerows([[], [line]])
     return ("\ufeff" + out.getvalue()).encode("utf-8")

@@ -155,15 +155,49 @@ async def test_sign_in_is_throttled_after_repeated_failures(client, db) -> None:
     assert "Đăng nhập sai quá nhiều lần" in response.text
 
 
-async def test_failures_from_elsewhere_do_not_lock_the_owner_out(db) -> None:
-    from litestar.stores.memory import MemoryStore
+async def test_guesses_sent_all_at_once_are_throttled_too(app, db) -> None:
+    """Forty wrong passwords sent at the same moment to the real server: only the first five are
+    even checked (each attempt is counted before the password is), the others are refused as too
+    many, and afterwards the right password too. Counting after the check let every request of a
+    burst read the same count, so a burst of any size cost the attacker one failure."""
+    import asyncio
+    import socket
 
-    from app.auth.services import TooManyAttempts, authenticate
+    import httpx
+    import uvicorn
+
+    await make_user(db, Role.SPONSOR, email="a@example.vn")
+    await db.commit()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    serving = asyncio.create_task(server.serve())
+    try:
+        for _ in range(200):  # up to 10 s
+            if server.started:
+                break
+            await asyncio.sleep(0.05)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+            await client.get("/login")
+            guess = {"email": "a@example.vn", "password": "wrong-pass-1", "_csrf_token": client.cookies["csrftoken"]}
+            responses = await asyncio.gather(*(client.post("/login", data=guess) for _ in range(40)))
+            statuses = [r.status_code for r in responses]
+            assert (statuses.count(422), statuses.count(429)) == (5, 35)
+            right = await client.post("/login", data={**guess, "password": PASSWORD})
+            assert right.status_code == 429
+    finally:
+        server.should_exit = True
+        await serving
+
+
+async def test_failures_from_elsewhere_do_not_lock_the_owner_out(db) -> None:
+    from app.auth.services import LoginThrottle, TooManyAttempts, authenticate
     from app.errors import DomainError
 
     officer = await make_user(db, Role.OFFICER, email="canbo@example.vn")
     await db.commit()
-    store = MemoryStore()
+    store = LoginThrottle()
     limits = {"max_failures": 5, "lockout_seconds": 900}
     for _ in range(5):
         with pytest.raises(DomainError):
@@ -184,6 +218,48 @@ async def test_failures_from_elsewhere_do_not_lock_the_owner_out(db) -> None:
                                client=f"192.0.2.{n}", **limits)
     with pytest.raises(TooManyAttempts):
         await authenticate(db, store, email="canbo@example.vn", password=PASSWORD, client="198.51.100.2", **limits)
+
+
+async def test_a_password_check_never_holds_up_the_other_requests(db) -> None:
+    """Checking a password (Argon2, a deliberately slow hash: ~0.1-0.2 s) runs beside the server's
+    event loop, not on it: while sign-ins are checked, other requests go on. On the loop, anyone
+    sending a few sign-ins a second (any e-mail address, so no throttle applies) froze every page."""
+    import asyncio
+    import time
+
+    from app.auth.services import LoginThrottle, authenticate
+    from app.errors import DomainError
+
+    await make_user(db, Role.SPONSOR, email="a@example.vn")
+    await db.commit()
+    gaps: list[float] = []
+    checking = True
+
+    async def ticker() -> None:
+        last = time.perf_counter()
+        while checking:
+            await asyncio.sleep(0.005)
+            now = time.perf_counter()
+            gaps.append(now - last)
+            last = now
+
+    async def attempt(email: str) -> float:
+        start = time.perf_counter()
+        with pytest.raises(DomainError):
+            await authenticate(db, LoginThrottle(), email=email, password="wrong-pass-1", client="192.0.2.1",
+                               max_failures=5, lockout_seconds=900)
+        return time.perf_counter() - start
+
+    ticking = asyncio.create_task(ticker())
+    await asyncio.sleep(0.02)
+    known = min([await attempt("a@example.vn") for _ in range(3)])
+    checking = False
+    await ticking
+    assert max(gaps) < known / 2, (max(gaps), known)
+    # An address with no account costs the same check (against a stand-in hash): how long a
+    # sign-in takes does not tell whether the account exists.
+    unknown = min([await attempt(f"nobody{i}@example.vn") for i in range(3)])
+    assert unknown > known / 3, (unknown, known)
 
 
 async def test_post_without_csrf_token_is_refused(client, db) -> None:

@@ -235,6 +235,38 @@ async def test_librarian_of_another_commune_is_refused(client: Any, db: AsyncSes
     assert (await post_form(client, f"/officer/deliveries/{shipment.id}/deliver", {})).status_code == 403
 
 
+async def test_a_receipt_photo_is_only_ever_an_image_for_those_concerned(client: Any, db: AsyncSession,
+                                                                        uploads: Path) -> None:
+    """An image with a page glued after it, sent as "receipt.html": kept and served as the image
+    it is (its type from Pillow, never from the name or the declared type), never to be read as a
+    page (nosniff), and only to the officers, the commune's librarians and the pledge's sponsor."""
+    a = await _arrange(db)
+    shipment = await _ship(client, db, a)
+    allocation = await _line(db, a["pledge"])
+    await _as(client, a["librarian"])
+    polyglot = png() + b"<html><script>alert(document.cookie)</script></html>"
+    response = await _receipt(client, shipment.id, allocation.id, 10, "", ("receipt.html", polyglot, "text/html"))
+    assert response.status_code == 303, response.text
+    receipt = await db.scalar(select(ShipmentReceipt))
+    assert receipt is not None and receipt.photo_path and receipt.photo_path.endswith(".png")
+    assert [p.suffix for p in _files(uploads)] == [".png"]
+    url = f"/deliveries/receipts/{receipt.id}/photo"
+    for user in (a["librarian"], a["officer"], a["sponsor"]):
+        await _as(client, user)
+        photo = await client.get(url)
+        assert photo.status_code == 200 and photo.headers["content-type"] == "image/png"
+        assert photo.headers["x-content-type-options"] == "nosniff"
+        assert photo.headers["content-disposition"].startswith("inline;") and ".html" not in photo.headers[
+            "content-disposition"]
+    other_sponsor = await make_user(db, Role.SPONSOR, email="khac@example.vn")
+    await db.commit()
+    for user in (a["stranger"], other_sponsor):
+        await _as(client, user)
+        assert (await client.get(url)).status_code == 404
+    client.cookies.clear()
+    assert (await client.get(url)).headers["location"].startswith("/login?next=")
+
+
 @pytest.mark.parametrize("upload", [
     ("anh.jpg", b"%PDF-1.4 this is not an image at all", "image/jpeg"),
     ("anh.png", png((200, 200), noise=True), "image/png"),

@@ -176,6 +176,24 @@ async def test_forged_or_stale_webhook_is_refused_and_writes_nothing(client, db,
     assert (await _pledge(db)).status == P.AWAITING_PAYMENT
 
 
+async def test_webhook_where_card_payments_are_off_is_refused_quietly(clean_backend, db, caplog) -> None:
+    """Without STRIPE_WEBHOOK_SECRET no event can be verified: anyone posting to the endpoint gets a
+    503 (Stripe retries later), nothing is written, and no error with its traceback is logged for
+    it (it was a 500, logged as an unexpected error, for every request from anyone)."""
+    import logging
+
+    from litestar.testing import AsyncTestClient
+
+    body, signature = signed(event("payment_intent.succeeded", "pi_123", "evt_off"))
+    async with AsyncTestClient(app=create_app(settings_for(clean_backend.url))) as client:
+        with caplog.at_level(logging.ERROR):
+            response = await client.post("/api/v1/webhooks/stripe", content=body,
+                                         headers={"stripe-signature": signature, "content-type": "application/json"})
+    assert response.status_code == 503 and response.json()["detail"]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert await _count(db, PaymentEvent) == 0
+
+
 async def test_refund_event_before_success_event(client, db, world) -> None:
     _ref, intent = await _pending_intent(client, db, world)
     refunded = await _webhook(client, signed(event("charge.refunded", intent, "evt_r")))

