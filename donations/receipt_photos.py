@@ -1,5 +1,9 @@
 """Librarians' receipt photos: checked to really be an image (decoded by Pillow, never trusted by
-their name or declared type) under the size limit, stored under the upload directory."""
+their name or declared type) under the size limit, then kept as a light copy: turned upright (the
+camera's orientation tag applied), at most `MAX_SIDE` pixels on its longer side, encoded again
+without any metadata (no GPS position, no camera or owner details), JPEG, PNG or WebP as sent (a GIF
+becomes a PNG of its first frame), and stored under the upload directory. A phone's 4 MB photo
+becomes about a tenth of that, which officers and sponsors open over slow connections."""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image
+from PIL import Image, ImageOps
 
 from app.db import utcnow
 from app.errors import NotFound, ValidationFailed
@@ -18,6 +22,8 @@ from app.i18n import _, format_number
 # Image formats a receipt photo may be in, and the extension it is stored with.
 PHOTO_FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif"}
 PHOTO_MEDIA_TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp", "gif": "image/gif"}
+MAX_SIDE = 1600  # pixels: enough to read a delivery note on the photo
+KEPT_AS = {"JPEG": "JPEG", "PNG": "PNG", "WEBP": "WEBP", "GIF": "PNG"}
 
 
 @dataclass(frozen=True)
@@ -42,7 +48,23 @@ def check_photo(content: bytes, max_bytes: int) -> Photo:
         kind = None
     if kind not in PHOTO_FORMATS:
         raise ValidationFailed({"photo": _("This file is not a photo: choose a JPEG, PNG, WebP or GIF image.")})
-    return Photo(content, PHOTO_FORMATS[kind])
+    return light_copy(content, kind)
+
+
+def light_copy(content: bytes, kind: str) -> Photo:
+    """The checked image upright, scaled down to `MAX_SIDE`, encoded again with no metadata."""
+    with Image.open(io.BytesIO(content)) as original:
+        image = ImageOps.exif_transpose(original)
+        image.thumbnail((MAX_SIDE, MAX_SIDE))
+        kept_as = KEPT_AS[kind]
+        if kept_as == "JPEG" and image.mode not in ("RGB", "L"):
+            image = image.convert("RGB")
+        out = io.BytesIO()
+        # No `exif=` or `icc_profile=` given: Pillow writes none.
+        options = {"quality": 82, "optimize": True, "progressive": True} if kept_as == "JPEG" else (
+            {"quality": 82} if kept_as == "WEBP" else {"optimize": True})
+        image.save(out, kept_as, **options)
+    return Photo(out.getvalue(), PHOTO_FORMATS[kept_as])
 
 
 def store_photo(upload_dir: Path, photo: Photo) -> str:

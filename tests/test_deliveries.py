@@ -267,6 +267,39 @@ async def test_a_receipt_photo_is_only_ever_an_image_for_those_concerned(client:
     assert (await client.get(url)).headers["location"].startswith("/login?next=")
 
 
+def phone_photo() -> bytes:
+    """A phone camera's JPEG: 2000 × 1500 as the sensor took it, tagged to be shown turned a quarter
+    (portrait), with the camera's make and the GPS position in its EXIF."""
+    image = Image.new("RGB", (2000, 1500), (230, 230, 220))
+    image.paste((40, 60, 160), (0, 0, 2000, 250))  # a band along the sensor's top
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 90° clockwise to show
+    exif[0x010F] = "PhoneMaker"
+    exif[0x8825] = {1: "N", 2: (21.0, 19.0, 36.0), 3: "E", 4: (103.0, 54.0, 0.0)}  # GPS: Sơn La
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=60, exif=exif)
+    return out.getvalue()
+
+
+async def test_a_receipt_photo_is_kept_upright_light_and_without_its_metadata(client: Any, db: AsyncSession,
+                                                                             uploads: Path) -> None:
+    a = await _arrange(db)
+    shipment = await _ship(client, db, a)
+    allocation = await _line(db, a["pledge"])
+    await _as(client, a["librarian"])
+    sent = phone_photo()
+    assert Image.open(io.BytesIO(sent)).getexif().get_ifd(0x8825)  # the upload has its GPS position
+    response = await _receipt(client, shipment.id, allocation.id, 10, "", ("IMG_0001.jpg", sent, "image/jpeg"))
+    assert response.status_code == 303, response.text
+    [stored] = _files(uploads)
+    kept = stored.read_bytes()
+    with Image.open(io.BytesIO(kept)) as image:
+        assert image.format == "JPEG" and image.size == (1200, 1600)  # upright (portrait), longer side 1600
+        assert not image.getexif() and "icc_profile" not in image.info
+        assert image.getpixel((1199, 10))[2] > 120 and image.getpixel((10, 10))[2] < 230  # the band is on the right
+    assert len(kept) < len(sent)
+
+
 @pytest.mark.parametrize("upload", [
     ("anh.jpg", b"%PDF-1.4 this is not an image at all", "image/jpeg"),
     ("anh.png", png((200, 200), noise=True), "image/png"),
