@@ -275,6 +275,11 @@ class RequestLogMiddleware(ASGIMiddleware):
 
         try:
             await next_app(scope, receive, send_wrapper)
+        except Exception as exc:
+            # Raised by a middleware inside this one (the CSRF check's 403): the app's error handler,
+            # outside, answers it with the exception's status.
+            status = getattr(exc, "status_code", 500)
+            raise
         finally:
             log.info(
                 json.dumps(

@@ -172,3 +172,11 @@ async def test_a_row_written_once_goes_with_its_requests_rollback(db) -> None:
                       "taken")
     await db.rollback()
     assert await db.scalar(select(func.count()).select_from(Nomination)) == 0
+
+
+async def test_a_refused_csrf_token_is_logged_with_the_status_sent(client, caplog) -> None:
+    with caplog.at_level(logging.INFO, logger="app.request"):
+        response = await client.post("/logout", data={})
+    assert response.status_code == 403
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "app.request"]
+    assert [line["status"] for line in lines] == [403]
