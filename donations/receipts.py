@@ -19,6 +19,7 @@ DejaVu Sans so Vietnamese renders in full.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -134,8 +135,12 @@ def render_html(env: Environment, template: str, **context: Any) -> str:
     return env.get_template(template).render(**context)
 
 
+@functools.lru_cache(maxsize=64)
 def html_to_pdf(html: str) -> bytes:
-    """WeasyPrint is synchronous and CPU-bound: call this from a worker thread."""
+    """WeasyPrint is synchronous and CPU-bound: call this from a worker thread. The same document
+    asked for again (a certificate whose link is shared, a receipt downloaded twice) is not laid out
+    again: the last 64 are kept by their HTML, so anything that changes what one says (a
+    revocation's stamp, a corrected name) makes a new one."""
     from weasyprint import HTML
 
     return HTML(string=html).write_pdf()  # type: ignore[no-any-return]

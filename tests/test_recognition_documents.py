@@ -460,3 +460,15 @@ async def test_a_roll_with_no_one_commended_says_so(client: Any, db: AsyncSessio
         assert (await post_form(client, f"{base}/{step}", data)).status_code == 303, step
     public = flat((await client.get(base.replace("/officer/recognition/rolls/", "/honor-rolls/"))).text)
     assert "Không ai đạt một hình thức khen thưởng trong kỳ này." in public
+
+
+def test_a_document_asked_for_again_is_not_laid_out_again() -> None:
+    """`html_to_pdf` keeps its last documents by their HTML: the same HTML gives the same PDF at once,
+    and any change to what the document says gives a new one."""
+    from donations.receipts import html_to_pdf
+
+    page = "<html><body><p>Giấy chứng nhận {}</p></body></html>"
+    first = html_to_pdf(page.format("số 1"))
+    assert html_to_pdf(page.format("số 1")) is first  # kept, not laid out again
+    other = html_to_pdf(page.format("số 1 — ĐÃ THU HỒI"))
+    assert other is not first and other != first
