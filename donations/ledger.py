@@ -109,13 +109,15 @@ class LedgerPage:
 
 
 def _moves() -> Any:
-    """Per pledge: the sum of its in-kind entries (NULL when it has none), the value allocated
-    (positive allocation entries) and the value released back to needs (negative ones)."""
+    """Per pledge: the sum of its in-kind entries and of their items (NULL when it has none), the
+    value allocated (positive allocation entries) and the value released back to needs (negative
+    ones)."""
     allocation = LedgerEntry.kind == LedgerKind.ALLOCATION
+    in_kind = LedgerEntry.kind == LedgerKind.IN_KIND
     return (
         select(LedgerEntry.pledge_id.label("pledge_id"),
-               func.sum(case((LedgerEntry.kind == LedgerKind.IN_KIND, LedgerEntry.amount), else_=null()))
-               .label("in_kind"),
+               func.sum(case((in_kind, LedgerEntry.amount), else_=null())).label("in_kind"),
+               func.sum(case((in_kind, LedgerEntry.quantity), else_=null())).label("in_kind_quantity"),
                func.sum(case((and_(allocation, LedgerEntry.amount > 0), LedgerEntry.amount), else_=0))
                .label("allocated"),
                func.sum(case((and_(allocation, LedgerEntry.amount < 0), -LedgerEntry.amount), else_=0))
@@ -124,6 +126,19 @@ def _moves() -> Any:
         .group_by(LedgerEntry.pledge_id)
         .subquery("moves")
     )
+
+
+async def goods_arrived(session: AsyncSession, pledge_ids: list[int]) -> dict[int, tuple[int, int]]:
+    """Per in-kind pledge: the items and the VND its in-kind entries say arrived (at the hub, or at
+    the library for goods the sponsor brings), as the ledger counts them; the receipt and the
+    sponsor's dashboard state the same. A pledge with no entry is not in the answer."""
+    if not pledge_ids:
+        return {}
+    rows = await session.execute(
+        select(LedgerEntry.pledge_id, func.sum(LedgerEntry.quantity), func.sum(LedgerEntry.amount))
+        .where(LedgerEntry.kind == LedgerKind.IN_KIND, LedgerEntry.pledge_id.in_(pledge_ids))
+        .group_by(LedgerEntry.pledge_id))
+    return {pledge_id: (int(quantity), int(value)) for pledge_id, quantity, value in rows}
 
 
 def pledge_value(moves: Any = None) -> ColumnElement[int]:
@@ -160,7 +175,9 @@ def _rows_query(conditions: list[ColumnElement[bool]]) -> Select[Any]:
     return (
         select(Pledge.reference, Pledge.confirmed_at, sponsor.label("sponsor"), Pledge.kind,
                Pledge.item_kind_key.label("item_key"), ItemKind.name_vi.label("item_name_vi"),
-               ItemKind.name_en.label("item_name_en"), Pledge.quantity,
+               ItemKind.name_en.label("item_name_en"),
+               case((Pledge.kind == PledgeKind.MONEY, Pledge.quantity),
+                    else_=func.coalesce(moves.c.in_kind_quantity, Pledge.quantity)).label("quantity"),
                Pledge.unit_value, pledge_value(moves).label("value"), Pledge.commune_code,
                Commune.name.label("commune_name"), Library.name.label("library_name"),
                Pledge.status, Pledge.accepted_value, func.coalesce(moves.c.released, 0).label("released"),
