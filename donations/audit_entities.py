@@ -107,7 +107,7 @@ async def _lines(session: AsyncSession, ids: list[str]) -> Named:
     lines = await session.scalars(select(StatementLine).where(StatementLine.id.in_(int_ids(ids))))
     return {str(line.id): (_("Statement line #%(id)s: %(amount)s on %(date)s", id=line.id,
                              amount=format_vnd(line.amount), date=format_date(line.booked_on)),
-                           f"/officer/statements/lines?q={line.id}") for line in lines}
+                           f"/officer/statements/lines?line={line.id}") for line in lines}
 
 
 async def _resolve_line(session: AsyncSession, key: str) -> Subject | None:

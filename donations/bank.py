@@ -180,6 +180,7 @@ async def import_statement(session: AsyncSession, actor: User, data: bytes) -> I
             booked_on=line.date,
             amount=line.amount,
             description=line.description,
+            bank_reference=line.bank_reference,
             reference=code,
             imported_by_id=actor.id,
         )

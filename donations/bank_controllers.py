@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlencode
 
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import UploadFile
@@ -20,11 +21,13 @@ from sqlalchemy.orm import selectinload
 from app.auth.guards import acting_user, officer_only
 from app.errors import ValidationFailed
 from app.forms import form_data, validate
-from app.i18n import _, format_number, format_vnd
-from app.web import DbSession, flash, render, see_other
+from app.i18n import _, format_number, format_vnd, lazy
+from app.web import MAX_ID, DbSession, flash, last_page, page_number, render, see_other
 from donations import bank, held_money, review_notes, services
+from donations.bank_lines import PER_PAGE as LINES_PER_PAGE
+from donations.bank_lines import LineFilters, statement_lines
 from donations.delivery_controllers import whole_number
-from donations.models import Pledge, PledgeKind, PledgeStatus
+from donations.models import Pledge, PledgeKind, PledgeStatus, StatementLineStatus
 from donations.schemas import DismissIn, MatchIn, OfflinePaymentIn
 from donations.statements import MAX_STATEMENT_BYTES, StatementError, read_upload
 
@@ -32,6 +35,12 @@ from donations.statements import MAX_STATEMENT_BYTES, StatementError, read_uploa
 MAX_UPLOAD_BODY = MAX_STATEMENT_BYTES + 64 * 1024
 IMPORT_RESULT_KEY = "statement_import"
 WAITING = (PledgeStatus.AWAITING_PAYMENT, PledgeStatus.AWAITING_DELIVERY)
+LINE_STATUS_LABELS = {
+    StatementLineStatus.MATCHED: lazy("Matched to a pledge's payment"),
+    StatementLineStatus.REVIEW: lazy("Waiting for review"),
+    StatementLineStatus.HELD: lazy("Held for a refund or a reassignment"),
+    StatementLineStatus.DISMISSED: lazy("Dismissed: not the province's money"),
+}
 
 
 def a_day(value: Any) -> dt.date | None:
@@ -91,6 +100,30 @@ class OfficerPayments(Controller):
     @get("/statements", name="statements")
     async def statements(self, request: Request[Any, Any, Any], db_session: DbSession) -> Template:
         return await self._statements_page(request, db_session)
+
+    @get("/statements/lines", name="statement_lines")
+    async def lines(self, request: Request[Any, Any, Any], db_session: DbSession) -> Template:
+        """Every imported line, whatever became of it, with the totals per status."""
+        params = request.query_params
+        values = {k: (params.get(k) or "").strip() for k in ("status", "q", "line", "from", "to")}
+        errors: dict[str, str] = {}
+        status = next((s for s in StatementLineStatus if s.value == values["status"]), None)
+        line = whole_number(values["line"]) if values["line"] else None
+        if values["line"] and (line is None or not 0 < line <= MAX_ID):
+            errors["line"], line = _("Enter a whole number."), None
+        since, until = a_day(values["from"]) if values["from"] else None, a_day(values["to"]) if values["to"] else None
+        for name, day in (("from", since), ("to", until)):
+            if values[name] and day is None:
+                errors[name] = _("Enter a valid date.")
+        filters = LineFilters(status=status, q=values["q"][:100], line=line, since=since, until=until,
+                              page=page_number(request))
+        page = await statement_lines(db_session, filters)
+        kept = {k: v for k, v in values.items() if v}
+        return render(
+            request, "donations/statement_lines.html", status_code=422 if errors else 200,
+            page=page, values=values, errors=errors, statuses=LINE_STATUS_LABELS, describe=review_notes.describe,
+            number=filters.page, pages=last_page(page.total, LINES_PER_PAGE), base_query=urlencode(kept),
+        )
 
     @post("/statements", name="statement_import", request_max_body_size=MAX_UPLOAD_BODY)
     async def upload(self, request: Request[Any, Any, Any], db_session: DbSession) -> Response[Any]:
