@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from donations.models import Payment, Pledge, StatementLine, StatementLineStatus
+from donations.models import HeldMoneySettlement, Payment, Pledge, StatementLine, StatementLineStatus
 
 PER_PAGE = 50
 
@@ -33,6 +33,20 @@ class LineRow:
     line: StatementLine
     paid_reference: str | None  # the pledge whose payment the line confirmed
     paid_amount: int | None  # what that payment counts (less than the line: an excess is held)
+    settled: int = 0  # held money of the line refunded or reassigned since (donations.held_money)
+
+    @property
+    def held(self) -> int:
+        """What of the line is held (its excess over the payment, or all of a held line)."""
+        if self.line.status == StatementLineStatus.HELD:
+            return self.line.amount
+        if self.line.status == StatementLineStatus.MATCHED and self.paid_amount is not None:
+            return self.line.amount - self.paid_amount
+        return 0
+
+    @property
+    def still_held(self) -> int:
+        return self.held - self.settled
 
 
 @dataclass(frozen=True)
@@ -77,14 +91,17 @@ async def statement_lines(session: AsyncSession, filters: LineFilters) -> LinesP
     of the lines the other filters select (all statuses, so the buckets add up to what came in)."""
     conditions = _conditions(filters)
     total = await session.scalar(select(func.count()).select_from(StatementLine).where(*conditions)) or 0
+    settled = (select(HeldMoneySettlement.line_id, func.sum(HeldMoneySettlement.amount).label("amount"))
+               .group_by(HeldMoneySettlement.line_id).subquery())
     result = await session.execute(
-        select(StatementLine, Pledge.reference, Payment.amount)
+        select(StatementLine, Pledge.reference, Payment.amount, func.coalesce(settled.c.amount, 0))
         .outerjoin(Payment, Payment.id == StatementLine.payment_id)
         .outerjoin(Pledge, Pledge.id == Payment.pledge_id)
+        .outerjoin(settled, settled.c.line_id == StatementLine.id)
         .where(*conditions)
         .order_by(StatementLine.booked_on.desc(), StatementLine.id.desc())
         .limit(PER_PAGE).offset((filters.page - 1) * PER_PAGE))
-    rows = [LineRow(line, reference, amount) for line, reference, amount in result]
+    rows = [LineRow(line, reference, amount, int(done)) for line, reference, amount, done in result]
     by_status = dict(((status, (count, amount)) for status, count, amount in await session.execute(
         select(StatementLine.status, func.count(), func.sum(StatementLine.amount))
         .where(*_conditions(filters, with_status=False)).group_by(StatementLine.status))))

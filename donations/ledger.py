@@ -96,12 +96,29 @@ class Total:
     value: int
 
 
+@dataclass(frozen=True)
+class MoneySummary:
+    """Where the money given went, over the same rows as the totals: every đồng confirmed is either
+    allocated to needs (``allocated``, of which ``lost`` bought items that never arrived and were
+    released) or waits for the next matching (``waiting``); goods count apart (``goods``)."""
+
+    confirmed: int = 0
+    allocated: int = 0
+    lost: int = 0
+    goods: int = 0
+
+    @property
+    def waiting(self) -> int:
+        return self.confirmed - self.allocated
+
+
 @dataclass
 class LedgerPage:
     rows: list[LedgerRow]
     total: int
     by_month: list[Total] = field(default_factory=list)
     by_commune: list[Total] = field(default_factory=list)
+    money: MoneySummary = field(default_factory=MoneySummary)
 
     @property
     def grand_total(self) -> int:
@@ -218,8 +235,16 @@ async def ledger(
         .where(given).group_by(Pledge.commune_code, Commune.name)
         .order_by(func.sum(value).desc(), Commune.name)
     )
+    is_money = Pledge.kind == PledgeKind.MONEY
+    confirmed, allocated, lost, goods = (await session.execute(
+        select(func.sum(case((is_money, Pledge.amount), else_=0)),
+               func.sum(case((is_money, func.coalesce(moves.c.allocated, 0)), else_=0)),
+               func.sum(case((is_money, func.coalesce(moves.c.released, 0)), else_=0)),
+               func.sum(case((is_money, 0), else_=value)))
+        .outerjoin(moves, moves.c.pledge_id == Pledge.id).where(given))).one()
     return LedgerPage(
         rows=rows, total=count,
+        money=MoneySummary(int(confirmed or 0), int(allocated or 0), int(lost or 0), int(goods or 0)),
         by_month=[Total(m, None, n, int(v or 0)) for m, n, v in by_month],
         by_commune=[Total("" if code is None else str(code), name, n, int(v or 0))
                     for code, name, n, v in by_commune],

@@ -69,6 +69,12 @@ async def test_every_line_stays_listed_with_its_bank_reference_and_the_totals_ad
     assert set(listed(dismissed.text)) == {str(lines["FT26003"].id)}
     # The totals stay those of every status, so the buckets still add up to what came in.
     assert "490.000 ₫" in flat(dismissed.text)
+    # Held money settled since is told on its line.
+    response = await post_form(client, f"/officer/statements/lines/{lines['FT26004'].id}/refund",
+                               {"number": "1", "amount": "15000", "day": day, "note": "Hoàn một phần, FT-HOAN"})
+    assert response.status_code == 303, response.text
+    row = listed((await client.get("/officer/statements/lines?q=FT26004")).text)[str(lines["FT26004"].id)]
+    assert "15.000 ₫" in row and "25.000 ₫" in row
 
 
 async def test_bad_filters_are_explained_and_only_officers_see_the_lines(client, db, officer) -> None:  # noqa: F811

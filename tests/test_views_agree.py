@@ -172,6 +172,12 @@ async def test_the_ledger_receipts_dashboards_held_money_and_honor_roll_agree(cl
         assert waiting == 0 or pledge.status == P.PAID, pledge.reference
     assert sum(rows[p.reference].value for p in money) == (
         sum(rows[p.reference].allocated for p in money) + sum(waiting_supply.values()))
+    # ... and the ledger's own summary says so, in the same figures.
+    assert page.money.confirmed == sum(rows[p.reference].value for p in money)
+    assert page.money.allocated == sum(rows[p.reference].allocated for p in money)
+    assert page.money.waiting == sum(waiting_supply.values()) > 0
+    assert page.money.lost == sum(rows[p.reference].released for p in money) == 2 * UNIT
+    assert page.money.goods == page.grand_total - page.money.confirmed
 
     # The receipt states what the ledger counts: the money that arrived, the goods that arrived.
     for ref, pledge in pledges.items():
@@ -266,8 +272,13 @@ async def test_goods_that_partly_arrived_are_receipted_and_listed_as_they_arrive
         text = pdf_text(response.content)
         assert "7 × 35.000 ₫ = 245.000 ₫" in text, text
         assert "350.000" not in text
-    row = next(r for r in (await client.get("/api/v1/ledger")).json()["items"] if r["reference"] == brought.reference)
+    api = (await client.get("/api/v1/ledger")).json()
+    row = next(r for r in api["items"] if r["reference"] == brought.reference)
     assert (row["quantity"], row["value"]) == (7, 245_000)
+    assert api["totals"]["goods"] == 245_000 and api["totals"]["money"]["confirmed"] == 0
+    await client.get("/lang/en")
+    summary = flat((await client.get("/ledger")).text).split('id="money-summary">')[1].split("</p>")[0]
+    assert "Books and equipment received: ₫245,000." in summary
 
     client.cookies.clear()
     await sign_in(client, paper.email)
