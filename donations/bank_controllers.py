@@ -105,8 +105,27 @@ class OfficerPayments(Controller):
     async def lines(self, request: Request[Any, Any, Any], db_session: DbSession) -> Template:
         """Every imported line, whatever became of it, with the totals per status."""
         params = request.query_params
-        values = {k: (params.get(k) or "").strip() for k in ("status", "q", "line", "from", "to")}
-        errors: dict[str, str] = {}
+        return await self._lines_page(request, db_session, {k: (params.get(k) or "").strip()
+                                                            for k in ("status", "q", "line", "from", "to")})
+
+    @post("/statements/lines/{line_id:int}/reopen", name="statement_line_reopen")
+    async def reopen(
+        self, request: Request[Any, Any, Any], db_session: DbSession, line_id: FromPath[int]
+    ) -> Response[Any]:
+        """A line dismissed by mistake goes back to the review queue, with the officer's reason."""
+        values = form_data(await request.form())
+        try:
+            await bank.reopen_line(db_session, acting_user(request), line_id, str(values.get("note") or ""))
+        except ValidationFailed as exc:
+            return await self._lines_page(
+                request, db_session, {"status": "", "q": "", "line": str(line_id), "from": "", "to": ""},
+                {f"reopen-{line_id}": exc.errors["note"]}, status_code=422)
+        flash(request, _("The line is back in the review queue."))
+        return see_other(request, f"/officer/statements#line-{line_id}")
+
+    async def _lines_page(self, request: Request[Any, Any, Any], db_session: AsyncSession, values: dict[str, str],
+                          errors: dict[str, str] | None = None, *, status_code: int = 200) -> Template:
+        errors = dict(errors or {})
         status = next((s for s in StatementLineStatus if s.value == values["status"]), None)
         line = whole_number(values["line"]) if values["line"] else None
         if values["line"] and (line is None or not 0 < line <= MAX_ID):
@@ -120,7 +139,7 @@ class OfficerPayments(Controller):
         page = await statement_lines(db_session, filters)
         kept = {k: v for k, v in values.items() if v}
         return render(
-            request, "donations/statement_lines.html", status_code=422 if errors else 200,
+            request, "donations/statement_lines.html", status_code=422 if errors else status_code,
             page=page, values=values, errors=errors, statuses=LINE_STATUS_LABELS, describe=review_notes.describe,
             number=filters.page, pages=last_page(page.total, LINES_PER_PAGE), base_query=urlencode(kept),
         )

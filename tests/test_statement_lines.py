@@ -9,9 +9,10 @@ import re
 
 from sqlalchemy import select
 
+from app.audit import AuditLog
 from app.auth.models import Role
 from donations import held_money
-from donations.models import StatementLine
+from donations.models import StatementLine, StatementLineStatus
 from tests.support import flat, make_user, post_form, sign_in
 from tests.test_bank_transfers import csv_bytes, officer, pledge, sponsor, upload  # noqa: F401 - fixtures
 
@@ -99,3 +100,31 @@ async def test_lines_are_paged_latest_first(client, db, officer) -> None:  # noq
     second = listed((await client.get("/officer/statements/lines?page=2")).text)
     assert len(first) == 50 and len(second) == 10 and not set(first) & set(second)
     assert "28/03/2026" in next(iter(first.values()))
+
+
+async def test_a_line_dismissed_by_mistake_goes_back_to_review_and_can_then_pay_its_pledge(
+        client, db, officer, sponsor, clean_backend) -> None:  # noqa: F811
+    made = await pledge(db, sponsor, clean_backend.url, amount=100_000)
+    day = held_money.today().isoformat()
+    await sign_in(client, "canbo@sonla.gov.vn")
+    await upload(client, csv_bytes(f"{day},100000,Ung ho thu vien (quen ma),FT7001"))
+    line = await db.scalar(select(StatementLine))
+    response = await post_form(client, f"/officer/statements/lines/{line.id}/dismiss", {"note": "Tưởng là phí"})
+    assert response.status_code == 303
+    page = (await client.get(f"/officer/statements/lines?line={line.id}")).text
+    assert f'action="/officer/statements/lines/{line.id}/reopen"' in page
+    refused = await post_form(client, f"/officer/statements/lines/{line.id}/reopen", {"note": ""})
+    assert refused.status_code == 422 and f'id="e-reopen-{line.id}"' in refused.text
+    await db.refresh(line)
+    assert line.status == StatementLineStatus.DISMISSED
+    reason = "Nhà tài trợ gửi ủy nhiệm chi: đây là tiền của cam kết"
+    assert (await post_form(client, f"/officer/statements/lines/{line.id}/reopen", {"note": reason})).status_code == 303
+    assert "FT7001" in (await client.get("/officer/statements")).text  # in the review queue again
+    again = await post_form(client, f"/officer/statements/lines/{line.id}/reopen", {"note": reason})
+    assert again.status_code == 409  # only a dismissed line goes back
+    response = await post_form(client, f"/officer/statements/lines/{line.id}/match", {"reference": made.reference})
+    assert response.status_code == 303
+    actions = [r.action for r in await db.scalars(select(AuditLog).where(
+        AuditLog.entity_type == "statement_line", AuditLog.entity_id == str(line.id)).order_by(AuditLog.id))]
+    assert actions == ["statement_line.review", "statement_line.dismiss", "statement_line.reopen",
+                       "statement_line.match"]
