@@ -14,11 +14,12 @@ from litestar.datastructures import UploadFile
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.params import FromPath
 from litestar.response import Template
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from app.auth.guards import acting_user, officer_only
+from app.auth.models import User
 from app.errors import ValidationFailed
 from app.forms import form_data, validate
 from app.i18n import _, format_number, format_vnd, lazy
@@ -34,6 +35,7 @@ from donations.statements import MAX_STATEMENT_BYTES, StatementError, read_uploa
 # Room for the multipart envelope around a file of the largest size accepted.
 MAX_UPLOAD_BODY = MAX_STATEMENT_BYTES + 64 * 1024
 IMPORT_RESULT_KEY = "statement_import"
+PLEDGES_PER_PAGE = 50
 WAITING = (PledgeStatus.AWAITING_PAYMENT, PledgeStatus.AWAITING_DELIVERY)
 LINE_STATUS_LABELS = {
     StatementLineStatus.MATCHED: lazy("Matched to a pledge's payment"),
@@ -267,22 +269,31 @@ class OfficerPayments(Controller):
         errors: dict[str, str] | None = None,
         values: dict[str, Any] | None = None,
     ) -> Template:
-        q = (request.query_params.get("q") or "").strip().upper()[:16]
-        query = (
-            select(Pledge)
-            .where(Pledge.status.in_(WAITING))
-            .options(selectinload(Pledge.sponsor))
-            .order_by(Pledge.created_at.desc())
-            .limit(100)
-        )
-        if q:
-            query = query.where(Pledge.reference.contains(q, autoescape=True))
-        pledges = list(await db.scalars(query))
+        q = (request.query_params.get("q") or "").strip()[:100]
+        conditions: list[Any] = [Pledge.status.in_(WAITING)]
+        if q:  # part of the reference code, or of the sponsor's name (a person's or an organisation's)
+            named = select(User.id).where(or_(
+                func.lower(User.full_name).contains(q.lower(), autoescape=True),
+                User.full_name.contains(q, autoescape=True),
+                func.lower(User.organisation_name).contains(q.lower(), autoescape=True),
+                User.organisation_name.contains(q, autoescape=True)))
+            conditions.append(or_(Pledge.reference.contains(q.upper()[:16], autoescape=True),
+                                  Pledge.sponsor_id.in_(named)))
+        total = await db.scalar(select(func.count()).select_from(Pledge).where(*conditions)) or 0
+        page = page_number(request)
+        pledges = list(await db.scalars(
+            select(Pledge).where(*conditions).options(selectinload(Pledge.sponsor))
+            .order_by(Pledge.created_at.desc(), Pledge.id.desc())
+            .limit(PLEDGES_PER_PAGE).offset((page - 1) * PLEDGES_PER_PAGE)))
         return render(
             request,
             "donations/officer_pledges.html",
             status_code=status_code,
             q=q,
+            total=total,
+            page=page,
+            pages=last_page(total, PLEDGES_PER_PAGE),
+            base_query=urlencode({"q": q} if q else {}),
             pledges=pledges,
             money=PledgeKind.MONEY,
             errors=errors or {},

@@ -128,3 +128,22 @@ async def test_a_line_dismissed_by_mistake_goes_back_to_review_and_can_then_pay_
         AuditLog.entity_type == "statement_line", AuditLog.entity_id == str(line.id)).order_by(AuditLog.id))]
     assert actions == ["statement_line.review", "statement_line.dismiss", "statement_line.reopen",
                        "statement_line.match"]
+
+
+async def test_pledges_waiting_are_paged_and_found_by_the_sponsors_name(
+        client, db, officer, sponsor, clean_backend) -> None:  # noqa: F811
+    """An officer handed cash or goods finds the pledge by the sponsor's name, however many wait."""
+    paper = await make_user(db, Role.SPONSOR, email="giay@example.vn", full_name="Người đại diện",
+                            organisation_name="Công ty CP Giấy Sơn La")
+    await db.commit()
+    mine = [await pledge(db, paper, clean_backend.url, amount=50_000 + i) for i in range(3)]
+    for i in range(57):
+        await pledge(db, sponsor, clean_backend.url, amount=10_000 + i)
+    await sign_in(client, "canbo@sonla.gov.vn")
+    first = (await client.get("/officer/pledges")).text
+    second = (await client.get("/officer/pledges?page=2")).text
+    assert first.count('<tr id="pledge-') == 50 and second.count('<tr id="pledge-') == 10
+    assert '<p class="count">60 ' in first
+    found = (await client.get("/officer/pledges?q=Giấy Sơn")).text
+    assert found.count('<tr id="pledge-') == 3 and all(p.reference in found for p in mine)
+    assert (await client.get("/officer/pledges?q=giấy sơn la")).text.count('<tr id="pledge-') == 3
