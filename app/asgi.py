@@ -22,6 +22,8 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from app import i18n
+from app.audit_pages import ENTITIES as APP_AUDIT_ENTITIES
+from app.audit_pages import OfficerAudit, history_url
 from app.auth.controllers import AuthController
 from app.auth.guards import UserMiddleware
 from app.auth.services import LoginThrottle
@@ -43,13 +45,16 @@ from app.web import (
     public_cache_key,
 )
 from donations.allocation_controllers import AllocationController
+from donations.audit_entities import ENTITIES as DONATION_AUDIT_ENTITIES
 from donations.bank_controllers import OfficerPayments
 from donations.controllers import PledgeController, StripeWebhook
 from donations.delivery_controllers import ROUTE_HANDLERS as DELIVERY_ROUTES
 from donations.providers import build_registry
 from donations.public_controllers import ROUTE_HANDLERS as DONATION_PUBLIC_ROUTES
+from needs.audit_entities import ENTITIES as NEED_AUDIT_ENTITIES
 from needs.controllers import LibrarianNeeds, NeedsApi, NeedsBoard, OfficerNeeds
 from needs.services import open_needs_count
+from recognition.audit_entities import ENTITIES as RECOGNITION_AUDIT_ENTITIES
 from recognition.controllers import ROUTE_HANDLERS as RECOGNITION_ROUTES
 
 # Links each domain adds to the site's navigation and to the officer's dashboard: (url, msgid).
@@ -67,7 +72,11 @@ OFFICER_LINKS: list[dict[str, str]] = [
     {"url": "/officer/matching", "label": lazy("Fair allocation of the pool")},
     {"url": "/officer/deliveries", "label": lazy("Deliveries and shortfalls")},
     {"url": "/officer/recognition", "label": lazy("Recognition: rules, nominations, honor rolls")},
+    {"url": "/officer/audit", "label": lazy("Audit trail: who changed what, when and why")},
 ]
+# How the audit pages name each domain's entities and gather one's history (a later domain may
+# widen an earlier one's: the donations domain adds a need's allocations and receipts).
+AUDIT_ENTITIES = {**APP_AUDIT_ENTITIES, **NEED_AUDIT_ENTITIES, **DONATION_AUDIT_ENTITIES, **RECOGNITION_AUDIT_ENTITIES}
 
 TEMPLATES = ROOT / "templates"
 STATIC = ROOT / "static"
@@ -87,6 +96,7 @@ def _template_engine(engine: JinjaTemplateEngine, *, reload: bool = True) -> Non
         number=i18n.format_number,
         percent=i18n.format_percent,
         date=i18n.format_date,
+        datetime=i18n.format_datetime,
         document_date=i18n.format_document_date,
     )
     env.globals.update(
@@ -95,6 +105,7 @@ def _template_engine(engine: JinjaTemplateEngine, *, reload: bool = True) -> Non
         pop_flashes=pop_flashes,
         nav_links=NAV_LINKS,
         officer_links=OFFICER_LINKS,
+        history_url=history_url,
     )
     env.trim_blocks = True
     env.lstrip_blocks = True
@@ -126,6 +137,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
             HomeController,
             AuthController,
             OfficerGeographyController,
+            OfficerAudit,
             GeographyApi,
             NeedsBoard,
             LibrarianNeeds,
@@ -191,6 +203,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
                 "db_config": db_config,
                 "figure_providers": [base_figures, open_needs_count],
                 "payment_providers": build_registry(settings),
+                "audit_entities": AUDIT_ENTITIES,
             }
         ),
         logging_config=logging_config,

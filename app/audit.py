@@ -1,19 +1,32 @@
-"""The audit trail: every state-changing service writes one row (actor, action, entity, change)."""
+"""The audit trail: every state-changing service writes one row (actor, action, entity, change).
+
+Officers read it at ``/officer/audit`` (``app.audit_pages``): who did what, when and why (the
+row's summary keeps the officer's note or reason), paged and filtered by entity, kind of entity,
+action, actor and days. Each domain says how to name its entities and which rows make up one
+entity's history (``AuditEntity``): a pledge's history also holds its payments, allocations,
+delivery receipts and the statement lines that paid it.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, Select, String, Text, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.auth.models import User
 from app.db import Base, utcnow
+from app.i18n import VN_TZ
 
 
 class AuditLog(Base):
     __tablename__ = "audit_log"
+    # One entity's history (the officer's history page, the sponsor's timeline) reads by this.
+    __table_args__ = (Index("ix_audit_log_entity", "entity_type", "entity_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
@@ -51,3 +64,159 @@ def record(
     )
     session.add(row)
     return row
+
+
+# --- reading the trail ------------------------------------------------------------------------------
+
+Ref = tuple[str, str]  # (entity_type, entity_id) as the rows store them
+SYSTEM = "system"  # the actor filter's value for rows no person wrote (jobs, webhooks)
+
+
+@dataclass(frozen=True)
+class Subject:
+    """One entity whose history is asked for: how to name it, its page, and the rows that make up
+    its history (the entity itself and the parts that belong to it)."""
+
+    label: str
+    url: str | None
+    refs: list[Ref]
+
+
+Describe = Callable[[AsyncSession, list[str]], Awaitable[dict[str, tuple[str, str | None]]]]
+Resolve = Callable[[AsyncSession, str], Awaitable[Subject | None]]
+
+
+@dataclass(frozen=True)
+class AuditEntity:
+    """What a domain tells the audit pages about one kind of entity: its name (a msgid), how to
+    name some of them and link to their pages (``describe``: entity ids → (label, url)), and the
+    history of one, from what an officer types (``resolve``: a reference code or an id)."""
+
+    label: str
+    describe: Describe | None = None
+    resolve: Resolve | None = None
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    refs: list[Ref] | None = None  # only these entities' rows
+    entity_type: str | None = None
+    action: str | None = None  # an action, or its prefix ending in "." (e.g. "pledge.")
+    actor: str | None = None  # SYSTEM, or part of an e-mail address or a name
+    since: dt.date | None = None  # days in Vietnam, both included
+    until: dt.date | None = None
+    page: int = 1
+    per_page: int = 50
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    entry: AuditLog
+    actor_name: str | None
+    actor_email: str | None
+    actor_role: str | None
+
+    @property
+    def changes(self) -> list[tuple[str, Any, Any]]:
+        """(field, before, after) for every field whose value the row records as changed or set."""
+        before, after = self.entry.before or {}, self.entry.after or {}
+        keys = list(dict.fromkeys([*before, *after]))
+        return [(k, before.get(k), after.get(k)) for k in keys if before.get(k) != after.get(k) or k not in before]
+
+
+def day_start(day: dt.date) -> dt.datetime:
+    """Midnight of a day in Vietnam, as a UTC instant."""
+    return dt.datetime.combine(day, dt.time.min, VN_TZ).astimezone(dt.UTC)
+
+
+def _conditions(query: AuditQuery) -> list[Any]:
+    conditions: list[Any] = []
+    if query.refs is not None:
+        by_type: dict[str, list[str]] = {}
+        for entity_type, entity_id in query.refs:
+            by_type.setdefault(entity_type, []).append(entity_id)
+        conditions.append(or_(*(and_(AuditLog.entity_type == t, AuditLog.entity_id.in_(ids))
+                                for t, ids in sorted(by_type.items()))) if by_type else AuditLog.id.is_(None))
+    if query.entity_type:
+        conditions.append(AuditLog.entity_type == query.entity_type)
+    if query.action:
+        conditions.append(AuditLog.action.startswith(query.action, autoescape=True) if query.action.endswith(".")
+                          else AuditLog.action == query.action)
+    if query.actor == SYSTEM:
+        conditions.append(AuditLog.actor_id.is_(None))
+    elif query.actor:
+        text = query.actor.strip().lower()
+        conditions.append(AuditLog.actor_id.in_(select(User.id).where(or_(
+            func.lower(User.email).contains(text, autoescape=True),
+            func.lower(User.full_name).contains(text, autoescape=True),
+            User.full_name.contains(query.actor.strip(), autoescape=True)))))
+    if query.since:
+        conditions.append(AuditLog.at >= day_start(query.since))
+    if query.until:
+        conditions.append(AuditLog.at < day_start(query.until + dt.timedelta(days=1)))
+    return conditions
+
+
+def _rows(conditions: list[Any]) -> Select[Any]:
+    return (select(AuditLog, User.full_name, User.email, User.role)
+            .outerjoin(User, User.id == AuditLog.actor_id).where(*conditions))
+
+
+async def audit_trail(session: AsyncSession, query: AuditQuery) -> tuple[list[AuditRow], int]:
+    """One page of the rows the query selects, the latest first, and how many there are."""
+    conditions = _conditions(query)
+    total = await session.scalar(select(func.count()).select_from(AuditLog).where(*conditions)) or 0
+    result = await session.execute(
+        _rows(conditions).order_by(AuditLog.at.desc(), AuditLog.id.desc())
+        .limit(query.per_page).offset((query.page - 1) * query.per_page))
+    rows = [AuditRow(entry, name, email, role.value if role is not None else None)
+            for entry, name, email, role in result]
+    return rows, total
+
+
+async def audit_choices(session: AsyncSession) -> tuple[list[str], list[str]]:
+    """The entity types and the actions the trail holds (the filters' choices), sorted."""
+    types = list(await session.scalars(select(AuditLog.entity_type).distinct().order_by(AuditLog.entity_type)))
+    actions = list(await session.scalars(select(AuditLog.action).distinct().order_by(AuditLog.action)))
+    return types, actions
+
+
+@dataclass
+class Described:
+    """Labels and links of the entities a page of rows mentions: (type, id) → (label, url)."""
+
+    names: dict[Ref, tuple[str, str | None]] = field(default_factory=dict)
+
+    def known(self, entity_type: str, entity_id: str) -> bool:
+        return (entity_type, entity_id) in self.names
+
+    def label(self, entity_type: str, entity_id: str) -> tuple[str, str | None]:
+        return self.names.get((entity_type, entity_id), (f"#{entity_id}", None))
+
+
+async def describe(session: AsyncSession, rows: list[AuditRow], entities: dict[str, AuditEntity]) -> Described:
+    """Name every entity the rows mention, one query per kind of entity."""
+    ids: dict[str, set[str]] = {}
+    for row in rows:
+        ids.setdefault(row.entry.entity_type, set()).add(row.entry.entity_id)
+    described = Described()
+    for entity_type, wanted in sorted(ids.items()):
+        kind = entities.get(entity_type)
+        if kind is not None and kind.describe is not None:
+            for entity_id, named in (await kind.describe(session, sorted(wanted))).items():
+                described.names[entity_type, entity_id] = named
+    return described
+
+
+def itself(entity_type: str, describe: Describe) -> Resolve:
+    """A ``resolve`` for a kind whose history is its own rows, named by its id."""
+    async def resolve(session: AsyncSession, key: str) -> Subject | None:
+        key = key.strip().removeprefix("#")
+        named = await describe(session, [key])
+        return Subject(*named[key], [(entity_type, key)]) if key in named else None
+    return resolve
+
+
+def int_ids(ids: list[str]) -> list[int]:
+    """The ids that are whole numbers (the rows store ids as text)."""
+    return [int(i) for i in ids if i.isascii() and i.isdigit() and len(i) < 10]

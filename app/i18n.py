@@ -128,6 +128,14 @@ def format_date(value: dt.date | dt.datetime | None, fmt: str = "medium") -> str
     return _format_day(value, DAY_PATTERNS.get((locale, fmt), fmt), locale)
 
 
+def format_datetime(value: dt.datetime | None) -> str:
+    """A moment as it was in Vietnam, to the minute (the audit trail): 26/11/2026 16:05."""
+    if value is None:
+        return ""
+    local = value.astimezone(VN_TZ) if value.tzinfo else value.replace(tzinfo=dt.UTC).astimezone(VN_TZ)
+    return f"{format_date(local.date())} {local:%H:%M}"
+
+
 def format_document_date(value: dt.date | dt.datetime | None) -> str:
     """A day as official documents write it: in Vietnamese the administrative style (Nghị định
     30/2020: "ngày 05 tháng 01 năm 2027", a day below 10 and the months 1 and 2 with a leading

@@ -17,6 +17,7 @@ from app.i18n import _, format_number, format_percent, lazy
 from app.web import DbSession, flash, render, see_other
 from donations import allocation
 from donations.matching import POLICIES
+from donations.models import Pledge, Target
 from needs.catalog import kind_choices
 
 POLICY_LABELS = {
@@ -50,11 +51,32 @@ class LineView:
     reason: str
 
 
-def _reason(fig: allocation.CommuneFigures) -> str:
-    return _("%(commune)s reaches level r = %(r)s (coverage %(coverage)s, weight %(weight)s).",
-             commune=fig.commune.name, r=format_number(round(fig.level, 3)),
-             coverage=format_percent(fig.level * fig.commune.priority_weight),
-             weight=format_number(fig.commune.priority_weight))
+def _reason(fig: allocation.CommuneFigures, pledge: Pledge, policy: str) -> str:
+    """Why this line goes where it goes, with the same coverage figures as the chart: the commune's
+    coverage before and after the run (all its open needs). A gift its sponsor gave to a commune,
+    or limited to some communes, goes there by the sponsor's choice, whatever the policy; the rest
+    by the policy's rule (for leximin, the share of what the commune still lacked that this run
+    gives it, over its weight, is its level r: the pool raises every commune it can reach to the
+    same level)."""
+    moves = {"commune": fig.commune.name, "before": format_percent(fig.coverage_before),
+             "after": format_percent(fig.coverage_after)}
+    if pledge.target == Target.COMMUNE:
+        return _("The sponsor gave this to %(commune)s: from %(before)s to %(after)s covered.", **moves)
+    if pledge.allowed_communes:
+        return _("The sponsor limited this gift to %(n)s communes; %(commune)s goes from %(before)s to %(after)s "
+                 "covered.", n=len(pledge.allowed_communes), **moves)
+    if policy == "leximin":
+        return _("Fair share: %(commune)s goes from %(before)s to %(after)s covered; this run gives it %(share)s of "
+                 "what it still lacked (weight %(weight)s, level r = %(r)s).", **moves,
+                 share=format_percent(fig.level * fig.commune.priority_weight),
+                 weight=format_number(fig.commune.priority_weight), r=format_number(round(fig.level, 3)))
+    if policy == "proportional":
+        return _("In proportion to what it still lacked: %(commune)s goes from %(before)s to %(after)s covered.",
+                 **moves)
+    if policy == "priority":
+        return _("Priority weight %(weight)s: %(commune)s goes from %(before)s to %(after)s covered.",
+                 weight=format_number(fig.commune.priority_weight), **moves)
+    return _("First come, first served: %(commune)s goes from %(before)s to %(after)s covered.", **moves)
 
 
 def _preview(situation: allocation.Situation, policy: str, kind_names: dict[str, str]) -> dict[str, Any]:
@@ -72,7 +94,7 @@ def _preview(situation: allocation.Situation, policy: str, kind_names: dict[str,
             commune=figs[needs[line.need_key]["commune"]].commune.name,
             need=f"#{need.id} · {kind_names.get(need.item_kind_key, need.item_kind_key)}", source=pledge.reference,
             quantity=line.quantity, amount=line.amount, value=line.value,
-            reason=_reason(figs[needs[line.need_key]["commune"]])))
+            reason=_reason(figs[needs[line.need_key]["commune"]], pledge, policy)))
     return {
         "rows": rows,
         "lines": views,

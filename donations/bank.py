@@ -180,6 +180,7 @@ async def import_statement(session: AsyncSession, actor: User, data: bytes) -> I
             booked_on=line.date,
             amount=line.amount,
             description=line.description,
+            bank_reference=line.bank_reference,
             reference=code,
             imported_by_id=actor.id,
         )
@@ -340,6 +341,26 @@ async def dismiss_line(
     """An officer sets a review line aside (not a pledge's money), saying why."""
     return await _resolve(session, actor, line_id, note, L.DISMISSED, "statement_line.dismiss",
                           _("Say why this line is dismissed."))
+
+
+async def reopen_line(session: AsyncSession, actor: User, line_id: int, note: str) -> StatementLine:
+    """A line dismissed by mistake (it was a pledge's money after all) goes back to the review
+    queue, to be matched or held, with the officer's reason; the dismissal stays in the audit."""
+    services.require_officer(actor)
+    note = note.strip()
+    if not note:
+        raise ValidationFailed({"note": _("Say why this line goes back to review.")})
+    line = await session.get(StatementLine, line_id, with_for_update=True)
+    if line is None:
+        raise NotFound(_("No such statement line."))
+    if line.status != L.DISMISSED:
+        raise IllegalTransition(_("Only a dismissed line can go back to review."))
+    before = {"status": line.status.value, "note": line.note}
+    line.status, line.note = L.REVIEW, note
+    audit.record(session, actor_id=actor.id, action="statement_line.reopen", entity_type="statement_line",
+                 entity_id=line.id, summary=note, before=before,
+                 after={"status": line.status.value, "amount": line.amount})
+    return line
 
 
 async def _resolve(session: AsyncSession, actor: User, line_id: int, note: str, to: StatementLineStatus,

@@ -7,31 +7,42 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlencode
 
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.params import FromPath
 from litestar.response import Template
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from app.auth.guards import acting_user, officer_only
+from app.auth.models import User
 from app.errors import ValidationFailed
 from app.forms import form_data, validate
-from app.i18n import _, format_number, format_vnd
-from app.web import DbSession, flash, render, see_other
+from app.i18n import _, format_number, format_vnd, lazy
+from app.web import MAX_ID, DbSession, flash, last_page, page_number, render, see_other
 from donations import bank, held_money, review_notes, services
+from donations.bank_lines import PER_PAGE as LINES_PER_PAGE
+from donations.bank_lines import LineFilters, statement_lines
 from donations.delivery_controllers import whole_number
-from donations.models import Pledge, PledgeKind, PledgeStatus
+from donations.models import Pledge, PledgeKind, PledgeStatus, StatementLineStatus
 from donations.schemas import DismissIn, MatchIn, OfflinePaymentIn
 from donations.statements import MAX_STATEMENT_BYTES, StatementError, read_upload
 
 # Room for the multipart envelope around a file of the largest size accepted.
 MAX_UPLOAD_BODY = MAX_STATEMENT_BYTES + 64 * 1024
 IMPORT_RESULT_KEY = "statement_import"
+PLEDGES_PER_PAGE = 50
 WAITING = (PledgeStatus.AWAITING_PAYMENT, PledgeStatus.AWAITING_DELIVERY)
+LINE_STATUS_LABELS = {
+    StatementLineStatus.MATCHED: lazy("Matched to a pledge's payment"),
+    StatementLineStatus.REVIEW: lazy("Waiting for review"),
+    StatementLineStatus.HELD: lazy("Held for a refund or a reassignment"),
+    StatementLineStatus.DISMISSED: lazy("Dismissed: not the province's money"),
+}
 
 
 def a_day(value: Any) -> dt.date | None:
@@ -91,6 +102,49 @@ class OfficerPayments(Controller):
     @get("/statements", name="statements")
     async def statements(self, request: Request[Any, Any, Any], db_session: DbSession) -> Template:
         return await self._statements_page(request, db_session)
+
+    @get("/statements/lines", name="statement_lines")
+    async def lines(self, request: Request[Any, Any, Any], db_session: DbSession) -> Template:
+        """Every imported line, whatever became of it, with the totals per status."""
+        params = request.query_params
+        return await self._lines_page(request, db_session, {k: (params.get(k) or "").strip()
+                                                            for k in ("status", "q", "line", "from", "to")})
+
+    @post("/statements/lines/{line_id:int}/reopen", name="statement_line_reopen")
+    async def reopen(
+        self, request: Request[Any, Any, Any], db_session: DbSession, line_id: FromPath[int]
+    ) -> Response[Any]:
+        """A line dismissed by mistake goes back to the review queue, with the officer's reason."""
+        values = form_data(await request.form())
+        try:
+            await bank.reopen_line(db_session, acting_user(request), line_id, str(values.get("note") or ""))
+        except ValidationFailed as exc:
+            return await self._lines_page(
+                request, db_session, {"status": "", "q": "", "line": str(line_id), "from": "", "to": ""},
+                {f"reopen-{line_id}": exc.errors["note"]}, status_code=422)
+        flash(request, _("The line is back in the review queue."))
+        return see_other(request, f"/officer/statements#line-{line_id}")
+
+    async def _lines_page(self, request: Request[Any, Any, Any], db_session: AsyncSession, values: dict[str, str],
+                          errors: dict[str, str] | None = None, *, status_code: int = 200) -> Template:
+        errors = dict(errors or {})
+        status = next((s for s in StatementLineStatus if s.value == values["status"]), None)
+        line = whole_number(values["line"]) if values["line"] else None
+        if values["line"] and (line is None or not 0 < line <= MAX_ID):
+            errors["line"], line = _("Enter a whole number."), None
+        since, until = a_day(values["from"]) if values["from"] else None, a_day(values["to"]) if values["to"] else None
+        for name, day in (("from", since), ("to", until)):
+            if values[name] and day is None:
+                errors[name] = _("Enter a valid date.")
+        filters = LineFilters(status=status, q=values["q"][:100], line=line, since=since, until=until,
+                              page=page_number(request))
+        page = await statement_lines(db_session, filters)
+        kept = {k: v for k, v in values.items() if v}
+        return render(
+            request, "donations/statement_lines.html", status_code=422 if errors else status_code,
+            page=page, values=values, errors=errors, statuses=LINE_STATUS_LABELS, describe=review_notes.describe,
+            number=filters.page, pages=last_page(page.total, LINES_PER_PAGE), base_query=urlencode(kept),
+        )
 
     @post("/statements", name="statement_import", request_max_body_size=MAX_UPLOAD_BODY)
     async def upload(self, request: Request[Any, Any, Any], db_session: DbSession) -> Response[Any]:
@@ -215,22 +269,31 @@ class OfficerPayments(Controller):
         errors: dict[str, str] | None = None,
         values: dict[str, Any] | None = None,
     ) -> Template:
-        q = (request.query_params.get("q") or "").strip().upper()[:16]
-        query = (
-            select(Pledge)
-            .where(Pledge.status.in_(WAITING))
-            .options(selectinload(Pledge.sponsor))
-            .order_by(Pledge.created_at.desc())
-            .limit(100)
-        )
-        if q:
-            query = query.where(Pledge.reference.contains(q, autoescape=True))
-        pledges = list(await db.scalars(query))
+        q = (request.query_params.get("q") or "").strip()[:100]
+        conditions: list[Any] = [Pledge.status.in_(WAITING)]
+        if q:  # part of the reference code, or of the sponsor's name (a person's or an organisation's)
+            named = select(User.id).where(or_(
+                func.lower(User.full_name).contains(q.lower(), autoescape=True),
+                User.full_name.contains(q, autoescape=True),
+                func.lower(User.organisation_name).contains(q.lower(), autoescape=True),
+                User.organisation_name.contains(q, autoescape=True)))
+            conditions.append(or_(Pledge.reference.contains(q.upper()[:16], autoescape=True),
+                                  Pledge.sponsor_id.in_(named)))
+        total = await db.scalar(select(func.count()).select_from(Pledge).where(*conditions)) or 0
+        page = page_number(request)
+        pledges = list(await db.scalars(
+            select(Pledge).where(*conditions).options(selectinload(Pledge.sponsor))
+            .order_by(Pledge.created_at.desc(), Pledge.id.desc())
+            .limit(PLEDGES_PER_PAGE).offset((page - 1) * PLEDGES_PER_PAGE)))
         return render(
             request,
             "donations/officer_pledges.html",
             status_code=status_code,
             q=q,
+            total=total,
+            page=page,
+            pages=last_page(total, PLEDGES_PER_PAGE),
+            base_query=urlencode({"q": q} if q else {}),
             pledges=pledges,
             money=PledgeKind.MONEY,
             errors=errors or {},

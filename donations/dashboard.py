@@ -16,7 +16,8 @@ from app.geography.models import Commune, Library
 from app.i18n import _, format_vnd, lazy
 from app.payments.registry import STATE_LABELS, PaymentState
 from donations.delivery_queries import LineView, deliveries_of
-from donations.models import PLEDGE_STATUS_LABELS, Pledge, PledgeStatus
+from donations.ledger import goods_arrived
+from donations.models import PLEDGE_STATUS_LABELS, Pledge, PledgeKind, PledgeStatus
 from donations.receipts import can_file_confirmation, receipt_number
 from needs.models import ItemKind, Need
 
@@ -49,6 +50,10 @@ class PledgeView:
     library_name: str | None
     receipt_number: str | None
     confirmation: bool
+    # What the receipt and the ledger count once confirmed (None before): the money paid, or the
+    # items that arrived (fewer than pledged when some never came) and their value.
+    received_quantity: int | None = None
+    received_value: int | None = None
     timeline: list[Event] = field(default_factory=list)
     deliveries: list[LineView] = field(default_factory=list)  # its allocations, shipments, receipts
 
@@ -127,6 +132,7 @@ async def sponsor_pledges(
     )
     views = {}
     confirmation = can_file_confirmation(sponsor)
+    arrived = await goods_arrived(session, [p.id for p in pledges if p.kind != PledgeKind.MONEY])
     for p in pledges:
         kind = kinds.get(p.item_kind_key or "")
         numbered = receipt_number(p)
@@ -138,6 +144,10 @@ async def sponsor_pledges(
             receipt_number=numbered[0] if numbered else None,
             confirmation=confirmation and numbered is not None,
         )
+        if numbered is not None:
+            views[p.id].received_quantity, views[p.id].received_value = (
+                (p.quantity, p.amount) if p.kind == PledgeKind.MONEY
+                else arrived.get(p.id, (p.quantity, p.value)))
     for pledge_id, lines in (await deliveries_of(session, [p.id for p in pledges])).items():
         views[pledge_id].deliveries = lines
     for row in audit_rows:

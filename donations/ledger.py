@@ -96,12 +96,29 @@ class Total:
     value: int
 
 
+@dataclass(frozen=True)
+class MoneySummary:
+    """Where the money given went, over the same rows as the totals: every đồng confirmed is either
+    allocated to needs (``allocated``, of which ``lost`` bought items that never arrived and were
+    released) or waits for the next matching (``waiting``); goods count apart (``goods``)."""
+
+    confirmed: int = 0
+    allocated: int = 0
+    lost: int = 0
+    goods: int = 0
+
+    @property
+    def waiting(self) -> int:
+        return self.confirmed - self.allocated
+
+
 @dataclass
 class LedgerPage:
     rows: list[LedgerRow]
     total: int
     by_month: list[Total] = field(default_factory=list)
     by_commune: list[Total] = field(default_factory=list)
+    money: MoneySummary = field(default_factory=MoneySummary)
 
     @property
     def grand_total(self) -> int:
@@ -109,13 +126,15 @@ class LedgerPage:
 
 
 def _moves() -> Any:
-    """Per pledge: the sum of its in-kind entries (NULL when it has none), the value allocated
-    (positive allocation entries) and the value released back to needs (negative ones)."""
+    """Per pledge: the sum of its in-kind entries and of their items (NULL when it has none), the
+    value allocated (positive allocation entries) and the value released back to needs (negative
+    ones)."""
     allocation = LedgerEntry.kind == LedgerKind.ALLOCATION
+    in_kind = LedgerEntry.kind == LedgerKind.IN_KIND
     return (
         select(LedgerEntry.pledge_id.label("pledge_id"),
-               func.sum(case((LedgerEntry.kind == LedgerKind.IN_KIND, LedgerEntry.amount), else_=null()))
-               .label("in_kind"),
+               func.sum(case((in_kind, LedgerEntry.amount), else_=null())).label("in_kind"),
+               func.sum(case((in_kind, LedgerEntry.quantity), else_=null())).label("in_kind_quantity"),
                func.sum(case((and_(allocation, LedgerEntry.amount > 0), LedgerEntry.amount), else_=0))
                .label("allocated"),
                func.sum(case((and_(allocation, LedgerEntry.amount < 0), -LedgerEntry.amount), else_=0))
@@ -124,6 +143,19 @@ def _moves() -> Any:
         .group_by(LedgerEntry.pledge_id)
         .subquery("moves")
     )
+
+
+async def goods_arrived(session: AsyncSession, pledge_ids: list[int]) -> dict[int, tuple[int, int]]:
+    """Per in-kind pledge: the items and the VND its in-kind entries say arrived (at the hub, or at
+    the library for goods the sponsor brings), as the ledger counts them; the receipt and the
+    sponsor's dashboard state the same. A pledge with no entry is not in the answer."""
+    if not pledge_ids:
+        return {}
+    rows = await session.execute(
+        select(LedgerEntry.pledge_id, func.sum(LedgerEntry.quantity), func.sum(LedgerEntry.amount))
+        .where(LedgerEntry.kind == LedgerKind.IN_KIND, LedgerEntry.pledge_id.in_(pledge_ids))
+        .group_by(LedgerEntry.pledge_id))
+    return {pledge_id: (int(quantity), int(value)) for pledge_id, quantity, value in rows}
 
 
 def pledge_value(moves: Any = None) -> ColumnElement[int]:
@@ -160,7 +192,9 @@ def _rows_query(conditions: list[ColumnElement[bool]]) -> Select[Any]:
     return (
         select(Pledge.reference, Pledge.confirmed_at, sponsor.label("sponsor"), Pledge.kind,
                Pledge.item_kind_key.label("item_key"), ItemKind.name_vi.label("item_name_vi"),
-               ItemKind.name_en.label("item_name_en"), Pledge.quantity,
+               ItemKind.name_en.label("item_name_en"),
+               case((Pledge.kind == PledgeKind.MONEY, Pledge.quantity),
+                    else_=func.coalesce(moves.c.in_kind_quantity, Pledge.quantity)).label("quantity"),
                Pledge.unit_value, pledge_value(moves).label("value"), Pledge.commune_code,
                Commune.name.label("commune_name"), Library.name.label("library_name"),
                Pledge.status, Pledge.accepted_value, func.coalesce(moves.c.released, 0).label("released"),
@@ -201,8 +235,16 @@ async def ledger(
         .where(given).group_by(Pledge.commune_code, Commune.name)
         .order_by(func.sum(value).desc(), Commune.name)
     )
+    is_money = Pledge.kind == PledgeKind.MONEY
+    confirmed, allocated, lost, goods = (await session.execute(
+        select(func.sum(case((is_money, Pledge.amount), else_=0)),
+               func.sum(case((is_money, func.coalesce(moves.c.allocated, 0)), else_=0)),
+               func.sum(case((is_money, func.coalesce(moves.c.released, 0)), else_=0)),
+               func.sum(case((is_money, 0), else_=value)))
+        .outerjoin(moves, moves.c.pledge_id == Pledge.id).where(given))).one()
     return LedgerPage(
         rows=rows, total=count,
+        money=MoneySummary(int(confirmed or 0), int(allocated or 0), int(lost or 0), int(goods or 0)),
         by_month=[Total(m, None, n, int(v or 0)) for m, n, v in by_month],
         by_commune=[Total("" if code is None else str(code), name, n, int(v or 0))
                     for code, name, n, v in by_commune],

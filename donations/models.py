@@ -259,6 +259,9 @@ class StatementLine(Base):
     booked_on: Mapped[dt.date]
     amount: Mapped[int] = mapped_column(Integer)
     description: Mapped[str] = mapped_column(Text)
+    # The bank's own transaction reference (the statement's fourth column), to find the line in the
+    # bank's statement again; '' when the bank gave none (and for lines imported before it was kept).
+    bank_reference: Mapped[str] = mapped_column(Text, default="", server_default="")
     reference: Mapped[str | None] = mapped_column(String(16), index=True)
     status: Mapped[StatementLineStatus] = mapped_column(enum_column(StatementLineStatus, 16))
     note: Mapped[str] = mapped_column(Text, default="")

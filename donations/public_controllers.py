@@ -155,6 +155,9 @@ def row_out(row: LedgerRow) -> dict[str, Any]:
 def totals_out(page: LedgerPage) -> dict[str, Any]:
     return {
         "value": page.grand_total,
+        "money": {"confirmed": page.money.confirmed, "allocated": page.money.allocated,
+                  "waiting": page.money.waiting, "allocated_not_arrived": page.money.lost},
+        "goods": page.money.goods,
         "by_month": [{"month": t.key, "count": t.count, "value": t.value} for t in page.by_month],
         "by_commune": [{"commune_code": int(t.key) if t.key else None, "commune": t.label,
                         "count": t.count, "value": t.value} for t in page.by_commune],

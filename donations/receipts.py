@@ -33,6 +33,7 @@ from app.errors import NotFound
 from app.geography.models import Commune, Library
 from app.i18n import VN_TZ, _
 from app.settings import Settings
+from donations.ledger import goods_arrived
 from donations.models import Pledge, PledgeKind, PledgeStatus
 from donations.services import confirmed_payment
 from needs.models import ItemKind, Need
@@ -55,14 +56,14 @@ class Donation:
     item_name: str | None
     commune_name: str | None
     library_name: str | None
+    # What arrived, as the ledger counts it: the money paid; the items received (at the hub, or at
+    # the library for goods the sponsor brings: fewer than pledged when some never came).
+    quantity: int = 0
+    value: int = 0
 
     @property
     def is_money(self) -> bool:
         return self.pledge.kind == PledgeKind.MONEY
-
-    @property
-    def value(self) -> int:
-        return self.pledge.value
 
     @property
     def confirmed_on(self) -> dt.date:
@@ -117,11 +118,20 @@ async def donation(session: AsyncSession, pledge: Pledge) -> Donation:
     commune = await session.get(Commune, pledge.commune_code) if pledge.commune_code else None
     need = await session.get(Need, pledge.need_id) if pledge.need_id else None
     library = await session.get(Library, need.library_id) if need else None
+    quantity, value = await received(session, pledge)
     return Donation(
         pledge=pledge, sponsor=pledge.sponsor, receipt_number=numbered[0], confirmed_at=numbered[1],
         item_name=kind.name if kind else None, commune_name=commune.name if commune else None,
-        library_name=library.name if library else None,
+        library_name=library.name if library else None, quantity=quantity, value=value,
     )
+
+
+async def received(session: AsyncSession, pledge: Pledge) -> tuple[int, int]:
+    """(items, VND) a confirmed donation stands for: money, its amount; in kind, what the ledger's
+    in-kind entries say arrived (``ledger.goods_arrived``)."""
+    if pledge.kind == PledgeKind.MONEY:
+        return pledge.quantity, pledge.amount
+    return (await goods_arrived(session, [pledge.id])).get(pledge.id, (pledge.quantity, pledge.value))
 
 
 async def confirmation(session: AsyncSession, pledge: Pledge) -> Donation:

@@ -150,6 +150,26 @@ def _filters(request: Request[Any, Any, Any], *, lenient: bool = False) -> Board
     return validate(BoardFilters, params)
 
 
+QUEUE_PER_PAGE = 100
+BULK_MODERATED = {
+    "approve": lazy("%(n)s needs approved."),
+    "return": lazy("%(n)s needs returned to their librarians."),
+    "reject": lazy("%(n)s needs rejected."),
+}
+
+
+def _bulk_note(action: str, note: str) -> str:
+    """The note a bulk return or rejection needs (checked as a single one is); '' to approve."""
+    if action == "approve":
+        return ""
+    if action == "return":
+        return validate(ReturnIn, {"note": note}).note
+    try:
+        return validate(RejectIn, {"reason": note}).reason
+    except ValidationFailed as exc:
+        raise ValidationFailed({"note": exc.errors["reason"]}) from None
+
+
 MODERATED = {
     "approve": lazy("Need approved."),
     "return": lazy("Need returned to the librarian."),
@@ -357,21 +377,48 @@ class OfficerNeeds(Controller):
 
     @get("/needs", name="moderation_queue")
     async def queue(self, request: Request[Any, Any, Any], db_session: DbSession) -> Template:
+        return await self._queue(request, db_session)
+
+    async def _queue(self, request: Request[Any, Any, Any], db: AsyncSession, *, status_code: int = 200,
+                     errors: dict[str, str] | None = None, values: dict[str, Any] | None = None) -> Template:
         filters = BoardFilters(
-            status=NeedStatus.SUBMITTED, sort="newest", per_page=100, page=page_number(request)
+            status=NeedStatus.SUBMITTED, sort="newest", per_page=QUEUE_PER_PAGE, page=page_number(request)
         )
-        rows, total = await services.board(db_session, filters, current_user(request), with_titles=True)
-        return render(request, "needs/queue.html", rows=rows, total=total)
+        rows, total = await services.board(db, filters, current_user(request), with_titles=True)
+        return render(request, "needs/queue.html", status_code=status_code, rows=rows, total=total,
+                      page=filters.page, pages=last_page(total, QUEUE_PER_PAGE), errors=errors or {},
+                      values=values or {})
 
     @post("/needs/approve", name="moderation_bulk_approve")
     async def bulk_approve(self, request: Request[Any, Any, Any], db_session: DbSession) -> Response[Any]:
-        ids = (await request.form()).getall("ids", [])
+        return await self._bulk(request, db_session, "approve")
+
+    @post("/needs/return", name="moderation_bulk_return")
+    async def bulk_return(self, request: Request[Any, Any, Any], db_session: DbSession) -> Response[Any]:
+        return await self._bulk(request, db_session, "return")
+
+    @post("/needs/reject", name="moderation_bulk_reject")
+    async def bulk_reject(self, request: Request[Any, Any, Any], db_session: DbSession) -> Response[Any]:
+        return await self._bulk(request, db_session, "reject")
+
+    async def _bulk(self, request: Request[Any, Any, Any], db: AsyncSession, action: str) -> Response[Any]:
+        """The ticked needs approved, returned or rejected together (all or none), a return or a
+        rejection with the one note the officer wrote for all of them."""
+        form = await request.form()
+        ids = form.getall("ids", [])
         if not ids:
-            flash(request, _("Tick the needs to approve first."))
+            flash(request, _("Tick the needs to approve first.") if action == "approve"
+                  else _("Tick the needs first."))
             return see_other(request, "/officer/needs")
+        note = str(form.get("bulk_note") or "")
+        try:
+            text = _bulk_note(action, note)
+        except ValidationFailed as exc:
+            return await self._queue(request, db, status_code=422, errors={"bulk_note": exc.errors["note"]},
+                                     values={"bulk_note": note, "ids": set(ids)})
         data = validate(BulkApproveIn, {"ids": ids})
-        approved = await services.bulk_approve(db_session, acting_user(request), data.ids)
-        flash(request, _("%(n)s needs approved.", n=len(approved)))
+        done = await services.bulk_moderate(db, acting_user(request), data.ids, action, text)
+        flash(request, _(BULK_MODERATED[action], n=len(done)))
         return see_other(request, "/officer/needs")
 
     @post("/needs/{need_id:int}/{action:str}", name="moderation_action")
@@ -478,6 +525,26 @@ class NeedsApi(Controller):
     ) -> dict[str, list[int]]:
         approved = await services.bulk_approve(db_session, acting_user(request), validate(BulkApproveIn, data).ids)
         return {"approved": [n.id for n in approved]}
+
+    @post("/needs/return", name="api_needs_bulk_return", guards=[officer_only], status_code=200)
+    async def bulk_return(
+        self, request: Request[Any, Any, Any], db_session: DbSession, data: JSONBody[dict[str, Any]]
+    ) -> dict[str, list[int]]:
+        """Return these needs (``ids``) to their librarians with one ``note``: all or none."""
+        note = validate(ReturnIn, {"note": data.get("note")}).note
+        ids = validate(BulkApproveIn, {"ids": data.get("ids")}).ids
+        returned = await services.bulk_moderate(db_session, acting_user(request), ids, "return", note)
+        return {"returned": [n.id for n in returned]}
+
+    @post("/needs/reject", name="api_needs_bulk_reject", guards=[officer_only], status_code=200)
+    async def bulk_reject(
+        self, request: Request[Any, Any, Any], db_session: DbSession, data: JSONBody[dict[str, Any]]
+    ) -> dict[str, list[int]]:
+        """Reject these needs (``ids``) with one ``reason``: all or none."""
+        reason = validate(RejectIn, {"reason": data.get("reason")}).reason
+        ids = validate(BulkApproveIn, {"ids": data.get("ids")}).ids
+        rejected = await services.bulk_moderate(db_session, acting_user(request), ids, "reject", reason)
+        return {"rejected": [n.id for n in rejected]}
 
     @post("/needs/{need_id:int}/{action:str}", name="api_need_moderate", guards=[officer_only], status_code=200)
     async def moderate(

@@ -211,6 +211,15 @@ async def approve(session: AsyncSession, actor: User, need: Need) -> Need:
 
 async def bulk_approve(session: AsyncSession, actor: User, ids: Iterable[int]) -> list[Need]:
     """Approve all of these, or none: one that cannot be approved stops the whole batch."""
+    return await bulk_moderate(session, actor, ids, "approve")
+
+
+async def bulk_moderate(
+    session: AsyncSession, actor: User, ids: Iterable[int], action: str, text: str = ""
+) -> list[Need]:
+    """Approve, return (``text``: what should change) or reject (``text``: the reason) all of these,
+    or none: one that cannot be moved stops the whole batch. Each need gets its own audit row with
+    the note, as when moderated one by one."""
     _require_officer(actor)
     wanted = sorted(set(ids))
     needs = list(
@@ -219,7 +228,12 @@ async def bulk_approve(session: AsyncSession, actor: User, ids: Iterable[int]) -
     if len(needs) != len(wanted):
         raise NotFound(_("No such need."))
     for need in needs:
-        await approve(session, actor, need)
+        if action == "approve":
+            await approve(session, actor, need)
+        elif action == "return":
+            await return_for_changes(session, actor, need, text)
+        else:
+            await reject(session, actor, need, text)
     return needs
 
 

@@ -211,7 +211,7 @@ async def test_leximin_shares_money_fairly_where_fcfs_does_not(client: Any, db: 
     await sign_in(client, "officer@example.vn")
     page = (await client.get("/officer/matching?policy=leximin")).text
     assert "50%" in page.replace("\xa0", "") and "100%" in page.replace("\xa0", "")  # leximin, then fcfs
-    assert page.count("r = 0,5 (") == 2  # each commune's reason: the same level, in Vietnamese numbers
+    assert page.count("r = 0,5)") == 2  # each commune's reason: the same level, in Vietnamese numbers
     snapshot = await _preview(client)
     response = await post_form(client, "/officer/matching", {"policy": "leximin", "snapshot": snapshot})
     assert response.status_code == 303
@@ -253,3 +253,41 @@ async def test_a_funds_change_from_several_needs_buys_whole_items(db: AsyncSessi
     assert sorted((line.need_key, line.quantity, line.amount) for line in lines) == [
         (f"N{need_a.id}", 2, 60_000), (f"N{need_b.id}", 1, 30_000)]  # ties go to the first need
 
+
+
+def _cells(row: str) -> list[str]:
+    return [flat(re.sub(r"<[^>]+>", " ", c)) for c in re.findall(r"<td>(.*?)</td>", row, re.S)]
+
+
+@pytest.mark.parametrize("policy", ["leximin", "proportional", "priority", "fcfs"])
+async def test_each_lines_reason_states_the_charts_coverage_and_the_sponsors_choice(
+        client: Any, db: AsyncSession, policy: str) -> None:
+    """The reason beside each line of the preview says how far its commune's coverage moves, in the
+    chart's own figures (not another "coverage" of what was left), and a gift its sponsor gave to a
+    commune is said to be the sponsor's choice, not the policy's."""
+    other = await _other_commune(db)
+    need_a = await make_need(db, await make_library(db), quantity=20, unit_value=10_000, pledged_quantity=10)
+    await make_need(db, await make_library(db, "Thư viện B", other.code), quantity=10, unit_value=10_000)
+    sponsor = await make_user(db, Role.SPONSOR)
+    db.add(_pledge(sponsor, kind=PledgeKind.MONEY, amount=60_000, status=PledgeStatus.PAID))
+    db.add(_pledge(sponsor, kind=PledgeKind.MONEY, amount=20_000, status=PledgeStatus.PAID, target=Target.COMMUNE,
+                   commune_code=MUONG_LA))
+    await make_user(db, Role.OFFICER)
+    await db.commit()
+    assert need_a.commune_code == MUONG_LA
+    await sign_in(client, "officer@example.vn")
+    await client.get("/lang/en")
+    page = (await client.get(f"/officer/matching?policy={policy}")).text
+    chart = {cells[0]: (cells[2], cells[3]) for cells in map(_cells, re.findall(
+        r"<tr>(.*?)</tr>", page.split('id="coverage"')[1].split("</table>")[0], re.S)) if cells}
+    lines = [_cells(row) for row in re.findall(r"<tr>(.*?)</tr>", page.split('id="allocations"')[1].split(
+        "</table>")[0], re.S)]
+    lines = [cells for cells in lines if cells]
+    assert lines
+    earmarked = 0
+    for commune, _need, _source, _items, _value, reason in lines:
+        before, after = chart[commune]
+        assert f"from {before} to {after} covered" in reason, (reason, chart[commune])
+        if commune == "Xã Mường La" and "gave this to Xã Mường La" in reason:
+            earmarked += 1
+    assert earmarked == 1, lines  # the 20.000 ₫ given to Mường La, whatever the policy

@@ -8,7 +8,7 @@ from app.audit import AuditLog
 from app.auth.models import Role, User
 from app.geography.models import Commune, Library
 from app.text import fold
-from tests.support import MUONG_LA, make_library, make_user, post_form, sign_in
+from tests.support import MUONG_LA, PASSWORD, make_library, make_user, post_form, sign_in
 
 
 async def test_all_provinces(client) -> None:
@@ -143,3 +143,42 @@ async def test_officer_commune_search_returns_fragment_for_htmx(client, db) -> N
     assert "<html" in page.text and "Xã Mường La" in page.text
     fragment = await client.get("/officer/communes", params={"q": "muong la"}, headers={"HX-Request": "true"})
     assert "<html" not in fragment.text and "Xã Mường La" in fragment.text
+
+
+async def test_every_librarian_of_a_library_is_listed_and_an_officer_can_withdraw_access(client, db) -> None:
+    officer = await _officer(client, db)
+    library = await make_library(db)
+    left = await make_user(db, Role.LIBRARIAN, email="cu@muongla.vn", full_name="Lò Văn Cũ", library_id=library.id)
+    await make_user(db, Role.LIBRARIAN, email="moi@muongla.vn", full_name="Cầm Thị Mới", library_id=library.id)
+    await db.commit()
+    page = (await client.get("/officer/libraries")).text
+    row = page.split(f'id="library-{library.id}"')[1].split("</tr>")[0]
+    assert "Lò Văn Cũ" in row and "Cầm Thị Mới" in row  # both, not only the last one
+
+    refused = await post_form(client, f"/officer/librarians/{left.id}/deactivate", {"reason": " "})
+    assert refused.status_code == 422 and f'id="e-access-{left.id}"' in refused.text
+    await db.refresh(left)
+    assert left.is_active
+    reason = "Đã nghỉ việc từ 01/11/2026"
+    response = await post_form(client, f"/officer/librarians/{left.id}/deactivate", {"reason": reason})
+    assert response.status_code == 303
+    await db.refresh(left)
+    assert not left.is_active
+    row = await db.scalar(select(AuditLog).where(AuditLog.action == "user.deactivate"))
+    assert (row.actor_id, row.entity_id, row.summary) == (officer.id, str(left.id), reason)
+    again = await post_form(client, f"/officer/librarians/{left.id}/deactivate", {"reason": reason})
+    assert again.status_code == 409
+    # The former librarian can no longer sign in.
+    client.cookies.clear()
+    refused_login = await post_form(client, "/login", {"email": "cu@muongla.vn", "password": PASSWORD})
+    assert refused_login.status_code != 303
+    # An officer may restore it, saying why; a sponsor or an unknown account cannot be touched.
+    await sign_in(client, officer.email)
+    restored = await post_form(client, f"/officer/librarians/{left.id}/reactivate", {"reason": "Quay lại làm việc"})
+    assert restored.status_code == 303
+    await db.refresh(left)
+    assert left.is_active
+    sponsor = await make_user(db, Role.SPONSOR, email="nhataitro@example.vn")
+    await db.commit()
+    assert (await post_form(client, f"/officer/librarians/{sponsor.id}/deactivate", {"reason": "x"})).status_code == 404
+    assert (await post_form(client, "/officer/librarians/424242/deactivate", {"reason": "x"})).status_code == 404

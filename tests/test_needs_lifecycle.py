@@ -225,3 +225,56 @@ async def test_api_moderation(client, db, library, officer) -> None:
     rejected = await send_json(client, "POST", f"/api/v1/needs/{c.id}/reject", {"reason": "Trùng"})
     assert rejected.json()["status"] == "rejected" and rejected.json()["moderation_note"] == "Trùng"
     assert (await send_json(client, "POST", f"/api/v1/needs/{c.id}/explode", {})).status_code == 404
+
+
+REASON = "Trùng với nhu cầu đã đăng tháng trước"
+
+
+async def test_bulk_reject_and_return_with_one_note_each_audited(client, db, library, officer) -> None:
+    a, b, c = [await make_need(db, library, status=S.SUBMITTED) for _ in range(3)]
+    await db.commit()
+    await sign_in(client, officer.email)
+    response = await post_form(client, "/officer/needs/reject", {"ids": [str(a.id), str(b.id)], "bulk_note": REASON})
+    assert response.status_code == 303
+    needs = await _needs(db)
+    assert [(n.status, n.moderation_note) for n in needs] == [(S.REJECTED, REASON), (S.REJECTED, REASON),
+                                                               (S.SUBMITTED, "")]
+    rows = list(await db.scalars(select(AuditLog).where(AuditLog.action == "need.reject").order_by(AuditLog.id)))
+    assert [(r.entity_id, r.summary, r.actor_id) for r in rows] == [(str(a.id), REASON, officer.id),
+                                                                  (str(b.id), REASON, officer.id)]
+    response = await post_form(client, "/officer/needs/return", {"ids": [str(c.id)], "bulk_note": "Ghi rõ số lượng"})
+    assert response.status_code == 303
+    assert (await _needs(db))[2].status == S.RETURNED
+    api = await send_json(client, "POST", "/api/v1/needs/reject", {"ids": [c.id], "reason": REASON})
+    assert api.status_code == 409  # returned, not submitted: nothing to reject
+
+
+async def test_bulk_reject_without_a_reason_or_with_a_need_not_submitted_changes_nothing(
+        client, db, library, officer) -> None:
+    a = await make_need(db, library, status=S.SUBMITTED)
+    b = await make_need(db, library, status=S.SUBMITTED)
+    draft = await make_need(db, library, status=S.DRAFT)
+    await db.commit()
+    await sign_in(client, officer.email)
+    response = await post_form(client, "/officer/needs/reject", {"ids": [str(a.id), str(b.id)], "bulk_note": "  "})
+    assert response.status_code == 422
+    assert 'id="e-bulk_note"' in response.text
+    assert response.text.count(" checked>") == 2  # the ticks are kept
+    refused = await post_form(client, "/officer/needs/return",
+                              {"ids": [str(a.id), str(draft.id)], "bulk_note": "Ghi rõ số lượng"})
+    assert refused.status_code == 409
+    assert [n.status for n in await _needs(db)] == [S.SUBMITTED, S.SUBMITTED, S.DRAFT]
+    missing = await send_json(client, "POST", "/api/v1/needs/return", {"ids": [a.id]})
+    assert missing.status_code == 422
+    assert await db.scalar(select(func.count()).select_from(AuditLog).where(
+        AuditLog.action.in_(["need.reject", "need.return"]))) == 0
+
+
+async def test_the_review_queue_pages_past_a_hundred(client, db, library, officer) -> None:
+    for _ in range(101):
+        await make_need(db, library, status=S.SUBMITTED)
+    await db.commit()
+    await sign_in(client, officer.email)
+    first = await client.get("/officer/needs")
+    assert first.text.count('name="ids"') == 100 and 'href="/officer/needs?page=2"' in first.text
+    assert (await client.get("/officer/needs?page=2")).text.count('name="ids"') == 1

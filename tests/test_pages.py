@@ -115,6 +115,8 @@ def extra_pages(s: Seeded) -> list[tuple[str, set[str | None]]]:
         (f"/pledges/{s.unpaid_pledge}", {officer}),
         (f"/officer/deliveries/{s.planned_shipment}", {officer}),
         (f"/officer/recognition/rolls/{s.draft_roll}", {officer}),
+        (f"/officer/audit?entity=pledge:{s.pledge}", {officer}),
+        (f"/officer/audit?entity=need:{s.need}", {officer}),
     ]
 
 

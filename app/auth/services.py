@@ -13,8 +13,8 @@ from app import audit
 from app.auth.models import Role, SponsorType, User
 from app.auth.passwords import hash_in_thread, password_problem, verify_in_thread
 from app.auth.schemas import ContactDetails, LibrarianInvitation, SponsorRegistration
-from app.errors import DomainError, ValidationFailed
-from app.geography.models import Library
+from app.errors import DomainError, Forbidden, IllegalTransition, NotFound, ValidationFailed
+from app.geography.models import Commune, Library
 from app.i18n import _
 
 
@@ -134,6 +134,41 @@ async def invite_librarian(
         after={"email": user.email, "library_id": library.id},
     )
     return user, password
+
+
+async def set_librarian_access(
+    session: AsyncSession, actor: User, user_id: int, province_code: int, *, active: bool, reason: str
+) -> User:
+    """An officer withdraws (or restores) a librarian's access to the platform, saying why: a
+    librarian who left the library can no longer sign in, confirm deliveries or post needs; their
+    past work stays theirs in the audit trail. Only librarians of the officer's province."""
+    if actor.role != Role.OFFICER:
+        raise Forbidden(_("Only province officers can do this."))
+    user = await session.get(User, user_id, with_for_update=True)
+    library = await session.get(Library, user.library_id) if user is not None and user.library_id else None
+    commune = await session.get(Commune, library.commune_code) if library is not None else None
+    if user is None or user.role != Role.LIBRARIAN or commune is None or commune.province_code != province_code:
+        raise NotFound(_("No such librarian in this province."))
+    text = reason.strip()
+    if not text:
+        raise ValidationFailed({"reason": _("Say why.")})
+    if len(text) > 500:
+        raise ValidationFailed({"reason": _("Must be at most %(n)s characters.", n=500)})
+    if user.is_active == active:
+        raise IllegalTransition(_("This account already has access.") if active
+                                else _("This account's access is already withdrawn."))
+    user.is_active = active
+    audit.record(
+        session,
+        actor_id=actor.id,
+        action="user.reactivate" if active else "user.deactivate",
+        entity_type="user",
+        entity_id=user.id,
+        summary=text,
+        before={"active": not active},
+        after={"active": active, "library_id": user.library_id},
+    )
+    return user
 
 
 ACCOUNT_FACTOR = 10  # failures from all addresses together that lock an account: this × max_failures

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import services as auth_services
-from app.auth.guards import current_user, officer_only
+from app.auth.guards import acting_user, current_user, officer_only
 from app.auth.models import Role, User
 from app.auth.schemas import LibrarianInvitation
 from app.errors import NotFound, ValidationFailed
@@ -67,7 +67,11 @@ class OfficerGeographyController(Controller):
             .join(Commune)
             .where(Commune.province_code == settings.province_code)
         )
-        librarians = await db_session.scalar(select(func.count()).select_from(User).where(User.role == Role.LIBRARIAN))
+        librarians = await db_session.scalar(
+            select(func.count()).select_from(User).join(Library, Library.id == User.library_id).join(Commune)
+            .where(User.role == Role.LIBRARIAN, User.is_active.is_(True),
+                   Commune.province_code == settings.province_code)
+        )
         return render(request, "officer/home.html", libraries=libraries or 0, librarians=librarians or 0)
 
     @get("/communes", name="officer_communes")
@@ -158,7 +162,13 @@ class OfficerGeographyController(Controller):
         communes = list(
             await db.scalars(select(Commune).where(Commune.province_code == province).order_by(Commune.name_folded))
         )
-        librarians = {u.library_id: u for u in await db.scalars(select(User).where(User.role == Role.LIBRARIAN))}
+        librarians: dict[int, list[User]] = {}
+        for user in await db.scalars(
+            select(User).join(Library, Library.id == User.library_id).join(Commune)
+            .where(User.role == Role.LIBRARIAN, Commune.province_code == province)
+            .order_by(User.is_active.desc(), User.full_name, User.id)
+        ):
+            librarians.setdefault(user.library_id, []).append(user)  # type: ignore[arg-type]
         return render(
             request,
             "officer/libraries.html",
@@ -197,3 +207,22 @@ class OfficerGeographyController(Controller):
                 status_code=422,
             )
         return await self._libraries_page(request, db_session, {}, {}, invited=invited)
+
+    @post("/librarians/{user_id:int}/{action:str}", name="officer_librarian_access")
+    async def librarian_access(
+        self, request: Request[Any, Any, Any], db_session: DbSession, user_id: FromPath[int], action: FromPath[str]
+    ) -> Response[Any]:
+        """Withdraw (``deactivate``) or restore (``reactivate``) a librarian's access, with a reason."""
+        if action not in ("deactivate", "reactivate"):
+            raise NotFound(_("This page does not exist."))
+        values = form_data(await request.form())
+        try:
+            user = await auth_services.set_librarian_access(
+                db_session, acting_user(request), user_id, request.app.state.settings.province_code,
+                active=action == "reactivate", reason=str(values.get("reason") or ""))
+        except ValidationFailed as exc:
+            return await self._libraries_page(request, db_session, {f"access-{user_id}": values.get("reason") or ""},
+                                              {f"access-{user_id}": exc.errors["reason"]}, status_code=422)
+        flash(request, _("Access restored for %(name)s.", name=user.full_name) if user.is_active
+              else _("Access withdrawn for %(name)s.", name=user.full_name))
+        return see_other(request, "/officer/libraries")

@@ -185,3 +185,27 @@ def test_officer_dispatches_and_the_librarian_confirms_a_partial_receipt(live_se
     item.get_by_label("Đã xử lý thế nào?").fill("Đã gửi bù trong chuyến sau")
     item.get_by_role("button", name="Đánh dấu đã xử lý").click()
     expect(page.locator(".flash")).to_contain_text("đã xử lý")
+
+
+def test_officer_rejects_needs_in_bulk_and_reads_who_did_it_and_why(live_server: str, page: Page) -> None:
+    reason = f"Trùng với nhu cầu đã đăng {uuid.uuid4().hex[:6]}"
+    sign_in(page, live_server, "canbo@demo.sonla.vn")
+    page.goto(f"{live_server}/officer/needs")
+    boxes = page.locator("input[name=ids]")
+    ids = [boxes.nth(i).get_attribute("value") for i in range(2)]
+    for i in range(2):
+        boxes.nth(i).check()
+    page.locator("#bulk details summary").click()
+    page.locator("#f-bulk_note").fill(reason)
+    page.locator("#bulk button[formaction='/officer/needs/reject']").click()
+    expect(page.locator(".flash")).to_contain_text("2")
+    for need_id in ids:
+        expect(page.locator(f"input[name=ids][value='{need_id}']")).to_have_count(0)  # left the queue
+
+    page.goto(f"{live_server}/needs/{ids[0]}")
+    expect(page.locator("main")).to_contain_text(reason)
+    page.locator("a[href^='/officer/audit?entity=need']").click()
+    row = page.locator("#audit tbody tr").first
+    expect(row).to_contain_text("need.reject")
+    expect(row).to_contain_text(reason)
+    expect(row).to_contain_text("canbo@demo.sonla.vn")
