@@ -21,6 +21,7 @@ from app.audit import (
     AuditEntity,
     AuditQuery,
     Subject,
+    action_label,
     audit_choices,
     audit_trail,
     describe,
@@ -106,5 +107,5 @@ class OfficerAudit(Controller):
             rows=rows, total=total, page=query.page, pages=last_page(total, PER_PAGE),
             subject=subject, values=values, errors=errors, types=types, actions=actions,
             entities=entities, described=await describe(db_session, rows, entities), system=SYSTEM,
-            base_query=urlencode(kept), history_url=history_url,
+            base_query=urlencode(kept), history_url=history_url, action_label=action_label,
         )

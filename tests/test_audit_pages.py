@@ -41,6 +41,7 @@ async def test_who_rejected_a_need_and_why_from_its_page(client, db, officer) ->
     found = rows(history.text)
     assert len(found) == 1
     assert "need.reject" in found[0] and REASON in found[0] and officer.full_name in found[0]
+    assert "Từ chối nhu cầu" in found[0]  # the action in words, its code beside it
     assert "submitted → rejected" in found[0]
 
 
@@ -141,3 +142,27 @@ async def test_every_officer_entity_page_links_to_its_history(client, db, office
         assert link in (await client.get(url)).text, url
     history = await client.get(f"/officer/audit?entity=statement_line:{line.id}")
     assert "statement_line.review" in "\n".join(rows(history.text))
+
+
+def test_every_action_the_code_records_is_named_in_words() -> None:
+    """Every `domain.action` string in the source (audit actions, and the sponsor messages' kinds
+    beside them) has a label; one built from an enum has a label for each member."""
+    from pathlib import Path
+
+    from app.audit import ACTION_LABELS
+    from app.payments.registry import PaymentState
+    from donations.models import SettlementKind, StatementLineStatus
+
+    domains = ("allocation|commune|delivery|held_money|item_kind|library|matching|need|payment|pledge|recognition"
+               "|shipment|statement|statement_line|user")
+    root = Path(__file__).resolve().parent.parent
+    sources = "\n".join(p.read_text() for package in ("app", "needs", "donations", "recognition")
+                        for p in (root / package).rglob("*.py"))
+    literal = set(re.findall(rf'"((?:{domains})\.[a-z_]+)"', sources))
+    built = {prefix for prefix in re.findall(rf'f"((?:{domains})\.)\{{', sources)}
+    assert built == {"payment.", "statement_line.", "held_money."}, built
+    from_enums = ({f"payment.{s.value}" for s in PaymentState}
+                  | {f"statement_line.{s.value}" for s in (StatementLineStatus.MATCHED, StatementLineStatus.REVIEW)}
+                  | {f"held_money.{k.value}" for k in SettlementKind})
+    assert len(literal) > 60
+    assert sorted((literal | from_enums) - set(ACTION_LABELS)) == []
