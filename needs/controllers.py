@@ -197,6 +197,8 @@ class NeedsBoard(Controller):
             row=row,
             need=need,
             can_edit=_can_edit(user, need),
+            can_withdraw=_is_owner(user, need) and need.status in services.WITHDRAWABLE,
+            can_take_back=_is_owner(user, need) and need.status == NeedStatus.SUBMITTED,
             language_labels=LANGUAGE_LABELS,
         )
 
@@ -230,12 +232,15 @@ class NeedsBoard(Controller):
         )
 
 
-def _can_edit(user: User | None, need: Need) -> bool:
-    return (
-        user is not None
-        and need.status in services.EDITABLE
-        and (user.role == Role.OFFICER or (user.role == Role.LIBRARIAN and user.library_id == need.library_id))
+def _is_owner(user: User | None, need: Need) -> bool:
+    """Its library's librarian, or an officer: who may change the need."""
+    return user is not None and (
+        user.role == Role.OFFICER or (user.role == Role.LIBRARIAN and user.library_id == need.library_id)
     )
+
+
+def _can_edit(user: User | None, need: Need) -> bool:
+    return need.status in services.EDITABLE and _is_owner(user, need)
 
 
 def _form_context(
@@ -339,13 +344,22 @@ class LibrarianNeeds(Controller):
         flash(request, _("Sent to the province for review."))
         return see_other(request, f"/needs/{need_id}")
 
+    @post("/{need_id:int}/take-back", name="need_take_back")
+    async def take_back(
+        self, request: Request[Any, Any, Any], db_session: DbSession, need_id: FromPath[int]
+    ) -> Response[Any]:
+        need = await services.get_need(db_session, need_id, for_update=True)
+        await services.take_back(db_session, acting_user(request), need)
+        flash(request, _("Taken back from review: correct it, then submit it again."))
+        return see_other(request, f"/library/needs/{need_id}/edit")
+
     @post("/{need_id:int}/close", name="need_close")
     async def close(
         self, request: Request[Any, Any, Any], db_session: DbSession, need_id: FromPath[int]
     ) -> Response[Any]:
         need = await services.get_need(db_session, need_id, for_update=True)
         await services.close(db_session, acting_user(request), need)
-        flash(request, _("Need closed."))
+        flash(request, _("Need withdrawn.") if need.status == NeedStatus.WITHDRAWN else _("Need closed."))
         return see_other(request, f"/needs/{need_id}")
 
 

@@ -93,6 +93,8 @@ class NeedStatus(enum.StrEnum):
     FULFILLED = "fulfilled"
     CLOSED = "closed"
     EXPIRED = "expired"
+    # Withdrawn by its library before the province approved it: never public.
+    WITHDRAWN = "withdrawn"
 
     @property
     def label(self) -> str:
@@ -113,6 +115,7 @@ STATUS_LABELS = {
     NeedStatus.FULFILLED: lazy("Fulfilled"),
     NeedStatus.CLOSED: lazy("Closed"),
     NeedStatus.EXPIRED: lazy("Expired"),
+    NeedStatus.WITHDRAWN: lazy("Withdrawn"),
 }
 # What anyone may see: needs the province has approved.
 PUBLIC_STATUSES = frozenset(

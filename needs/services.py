@@ -33,17 +33,22 @@ from needs.schemas import BoardFilters, ItemKindIn, NeedIn
 
 S = NeedStatus
 ALLOWED: dict[NeedStatus, frozenset[NeedStatus]] = {
-    S.DRAFT: frozenset({S.SUBMITTED, S.CLOSED}),
-    S.SUBMITTED: frozenset({S.APPROVED, S.RETURNED, S.REJECTED}),
-    S.RETURNED: frozenset({S.SUBMITTED, S.CLOSED}),
+    S.DRAFT: frozenset({S.SUBMITTED, S.WITHDRAWN}),
+    # Its library may take it back (to correct it) or withdraw it while it waits for review.
+    S.SUBMITTED: frozenset({S.APPROVED, S.RETURNED, S.REJECTED, S.DRAFT, S.WITHDRAWN}),
+    S.RETURNED: frozenset({S.SUBMITTED, S.WITHDRAWN}),
     S.APPROVED: frozenset({S.OPEN, S.CLOSED}),
     S.OPEN: frozenset({S.FULFILLED, S.CLOSED, S.EXPIRED}),
     S.REJECTED: frozenset(),
     S.FULFILLED: frozenset(),
     S.CLOSED: frozenset(),
     S.EXPIRED: frozenset(),
+    S.WITHDRAWN: frozenset(),
 }
 EDITABLE = frozenset({S.DRAFT, S.RETURNED})
+# What its library may withdraw: before approval it becomes withdrawn (never public); once
+# public, closed (it leaves the board; gifts already pledged to it still come).
+WITHDRAWABLE = frozenset({S.DRAFT, S.SUBMITTED, S.RETURNED, S.APPROVED, S.OPEN})
 
 
 # --- who may see and touch a need ---------------------------------------------------------
@@ -237,9 +242,22 @@ async def reject(session: AsyncSession, actor: User, need: Need, reason: str) ->
     return need
 
 
-async def close(session: AsyncSession, actor: User, need: Need) -> Need:
+async def take_back(session: AsyncSession, actor: User, need: Need) -> Need:
+    """Its library takes a need back from review to correct it: submitted → draft."""
     _require_own_library(actor, need)
-    _move(session, actor, need, S.CLOSED, "need.close")
+    _move(session, actor, need, S.DRAFT, "need.take_back")
+    need.submitted_at = None
+    return need
+
+
+async def close(session: AsyncSession, actor: User, need: Need) -> Need:
+    """Its library (or an officer) withdraws a need: one never approved becomes withdrawn and
+    stays private; an approved or open one is closed (public, off the board)."""
+    _require_own_library(actor, need)
+    if need.status in (S.DRAFT, S.SUBMITTED, S.RETURNED):
+        _move(session, actor, need, S.WITHDRAWN, "need.withdraw")
+    else:
+        _move(session, actor, need, S.CLOSED, "need.close")
     return need
 
 
