@@ -262,16 +262,21 @@ async def _save_need(request: Request[Any, Any, Any], db: AsyncSession, need_id:
     form = await request.form()
     values, data, errors = forms.parse(form)
     user, submit = acting_user(request), form.get("action") == "submit"
+    form_key = forms.form_key(values.get("form_key")) if need_id is None else None
+    saved = await services.saved_with_key(db, user, form_key)
+    if saved is not None:  # this very form was saved already (a double tap, a retry): nothing more
+        flash(request, _("This need was already saved."))
+        return see_other(request, f"/needs/{saved.id}")
     if data is not None:
         try:
             if need_id is None:
-                need_id = (await services.create_need(db, user, data, submit=submit)).id
+                need_id = (await services.create_need(db, user, data, submit=submit, form_key=form_key)).id
             else:
                 await services.update_need(db, user, need_id, data, submit=submit)
         except ValidationFailed as exc:
             errors = forms.fold_errors(exc.errors)
         else:
-            flash(request, _("Need saved."))
+            flash(request, _("Sent to the province for review.") if submit else _("Need saved."))
             return see_other(request, f"/needs/{need_id}")
     need = None
     if need_id is not None:
@@ -309,7 +314,8 @@ class LibrarianNeeds(Controller):
     @get("/new", name="need_new")
     async def new(self, request: Request[Any, Any, Any], db_session: DbSession) -> Template:
         kinds = await item_kinds(db_session)
-        return render(request, "needs/form.html", **_form_context(kinds, {"urgency": "2"}, {}, need=None))
+        values = {"urgency": "2", "form_key": forms.new_form_key()}
+        return render(request, "needs/form.html", **_form_context(kinds, values, {}, need=None))
 
     @post("/validate", name="need_validate")
     async def validate_form(self, request: Request[Any, Any, Any]) -> Template:

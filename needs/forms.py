@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 from typing import Any
 
 from app.errors import ValidationFailed
@@ -15,6 +16,17 @@ SEPARATOR = "|"
 # The form's fields, each with a message placeholder `e-<field>` in the page.
 FIELDS = ("item_kind", "quantity", "unit_value", "urgency", "deadline", "reason", "language", "titles_text")
 _TITLE_ERROR = re.compile(r"^titles\.(\d+)\.")
+_FORM_KEY = re.compile(r"^[A-Za-z0-9_-]{16,32}$")
+
+
+def new_form_key() -> str:
+    """A one-time key for a new need's form: sent twice, the form makes one need."""
+    return secrets.token_urlsafe(16)
+
+
+def form_key(raw: Any) -> str | None:
+    """The form's key as sent, if it looks like one we made."""
+    return raw if isinstance(raw, str) and _FORM_KEY.match(raw) else None
 
 
 def parse(raw: Any) -> tuple[dict[str, Any], NeedIn | None, dict[str, str]]:

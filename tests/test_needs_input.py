@@ -166,3 +166,54 @@ async def test_anonymous_api_writes_are_401(client, db) -> None:
     response = await send_json(client, "POST", "/api/v1/needs", {**GOOD, "quantity": 1})
     assert response.status_code == 401
     assert response.json()["detail"] == "Vui lòng đăng nhập trước."
+
+
+def _form_key(page: str) -> str:
+    match = re.search(r'name="form_key" value="([^"]+)"', page)
+    assert match, "the new-need form carries its one-time key"
+    return match[1]
+
+
+async def test_the_same_need_form_sent_twice_makes_one_need(client, db, librarian) -> None:
+    """A double tap, or a retry after an answer lost on a slow connection, sends the same form again:
+    one need, and the second answer leads to it. The key survives a form sent back with a message."""
+    key = _form_key((await client.get("/library/needs/new")).text)
+    refused = await post_form(client, "/library/needs/new", {**GOOD, "quantity": "0", "form_key": key})
+    assert refused.status_code == 422 and _form_key(refused.text) == key and await _count(db) == 0
+    first = await post_form(client, "/library/needs/new", {**GOOD, "form_key": key, "action": "submit"})
+    assert first.status_code == 303 and re.fullmatch(r"/needs/\d+", first.headers["location"])
+    again = await post_form(client, "/library/needs/new", {**GOOD, "form_key": key, "action": "submit"})
+    assert again.status_code == 303 and again.headers["location"] == first.headers["location"]
+    assert await _count(db) == 1
+    await client.get("/lang/en")
+    assert "This need was already saved." in (await client.get(again.headers["location"])).text
+    # A new form is a new need.
+    other = _form_key((await client.get("/library/needs/new")).text)
+    assert other != key
+    assert (await post_form(client, "/library/needs/new", {**GOOD, "form_key": other})).status_code == 303
+    assert await _count(db) == 2
+
+
+async def test_a_form_key_is_unique_even_when_both_sends_pass_the_check(client, db, librarian) -> None:
+    """Two sends at the same instant both find no need with their key: the database's unique key
+    lets one through, the other is 409 with a message, and nothing else is written."""
+    from app.errors import IllegalTransition
+    from needs import services
+    from needs.schemas import NeedIn
+
+    data = NeedIn(item_kind="book/children", quantity=5)
+    await services.create_need(db, librarian, data, form_key="k" * 22)
+    await db.commit()
+    with pytest.raises(IllegalTransition):
+        await services.create_need(db, librarian, data, form_key="k" * 22)
+    await db.commit()  # the request's transaction is still usable
+    assert await _count(db) == 1
+    # Another person's key never leads to their need.
+    other_library = await make_library(db, "Thư viện khác", 3670)
+    other = await make_user(db, Role.LIBRARIAN, email="khac@example.vn", library_id=other_library.id)
+    await db.commit()
+    await post_form(client, "/logout", {})
+    await sign_in(client, other.email)
+    response = await post_form(client, "/library/needs/new", {**GOOD, "form_key": "k" * 22})
+    assert response.status_code == 409 and "/needs/" not in response.headers.get("location", "")
+    assert await _count(db) == 1
