@@ -38,6 +38,7 @@ from app.web import (
     cache_anonymous_only,
     freeze_startup_heap,
     ids_in_range,
+    page_address,
     pop_flashes,
     public_cache_key,
 )
@@ -92,6 +93,7 @@ def _template_engine(engine: JinjaTemplateEngine, *, reload: bool = True) -> Non
         get_locale=i18n.get_locale,
         locales=i18n.LOCALES,
         pop_flashes=pop_flashes,
+        page_address=page_address,
         nav_links=NAV_LINKS,
         officer_links=OFFICER_LINKS,
     )
