@@ -435,3 +435,54 @@ async def test_a_planned_shipment_can_be_canceled_and_its_lines_shipped_again(cl
     again = await _ship(client, db, a)  # the line waits for a shipment again
     assert again.id != shipment.id and again.status == ShipmentStatus.DISPATCHED
     assert (await post_form(client, f"/officer/deliveries/{again.id}/cancel", {})).status_code == 409
+
+
+async def test_gifts_on_their_way_say_what_comes_and_from_whom(client: Any, db: AsyncSession) -> None:
+    """The librarian knows the box at the door: the item, how many, new or used, the titles, who
+    brings it (unless they give anonymously) and until when it is expected."""
+    a = await _arrange(db, need_quantity=30, pledged=10)
+    named = await services.create_pledge(db, a["sponsor"], PledgeIn(
+        kind=PledgeKind.BOOKS, target=Target.NEED, need_id=a["need"].id, quantity=4, delivery=Delivery.TO_COMMUNE,
+        condition="new", titles="Dế Mèn phiêu lưu ký"), settings_for(""))
+    hidden = await services.create_pledge(db, a["sponsor"], PledgeIn(
+        kind=PledgeKind.BOOKS, target=Target.NEED, need_id=a["need"].id, quantity=2, delivery=Delivery.TO_COMMUNE,
+        anonymous=True), settings_for(""))
+    await db.commit()
+    await _as(client, a["librarian"])
+    await client.get("/lang/en")
+    page = (await client.get("/library/pledges")).text
+    first = page[page.index(f'id="pledge-{named.reference}"'):page.index(f'id="pledge-{hidden.reference}"')]
+    assert "4 × Children" in first and "New" in first and "Dế Mèn phiêu lưu ký" in first
+    assert "Công ty Sách Tây Bắc" in first and "Pledged: 4." in first and "Expected by" in first
+    second = page[page.index(f'id="pledge-{hidden.reference}"'):]
+    assert "2 × Children" in second and "Anonymous sponsor" in second and "Công ty Sách Tây Bắc" not in second
+
+
+async def test_the_librarian_sees_the_photo_of_a_confirmed_line(client: Any, db: AsyncSession) -> None:
+    a = await _arrange(db)
+    shipment = await _ship(client, db, a)
+    allocation = await _line(db, a["pledge"])
+    await _as(client, a["librarian"])
+    response = await _receipt(client, shipment.id, allocation.id, 10, "", ("anh.png", png(), "image/png"))
+    assert response.status_code == 303
+    receipt = await db.scalar(select(ShipmentReceipt))
+    page = (await client.get("/library/deliveries")).text
+    assert f'href="/deliveries/receipts/{receipt.id}/photo"' in page
+    assert (await client.get(f"/deliveries/receipts/{receipt.id}/photo")).status_code == 200
+
+
+async def test_a_photo_over_the_servers_limit_gets_a_message_in_the_users_language(
+        client: Any, db: AsyncSession, uploads: Path) -> None:
+    """A photo straight from a camera can be over what the server reads at all: the person gets a
+    message in their language (not the framework's English), and nothing is written."""
+    a = await _arrange(db)
+    shipment = await _ship(client, db, a)
+    allocation = await _line(db, a["pledge"])
+    await _as(client, a["librarian"])
+    await client.get("/lang/en")
+    huge = png() + b"\0" * (11 * 1024 * 1024)
+    response = await _receipt(client, shipment.id, allocation.id, 10, "", ("anh.png", huge, "image/png"))
+    assert response.status_code == 413
+    assert "What you sent is too large. Go back and choose a smaller file." in response.text
+    assert "Request Entity Too Large" not in response.text
+    assert await _count(db, ShipmentReceipt) == 0 and _files(uploads) == []
