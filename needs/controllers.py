@@ -256,6 +256,14 @@ def _form_context(
     }
 
 
+def _saved(request: Request[Any, Any, Any], url: str) -> Response[Any]:
+    """The form's content is saved: on to `url`, telling the page (htmx) so that the copy the
+    browser kept of what was typed (static/js/forms.js) is dropped."""
+    response = see_other(request, url)
+    response.headers["HX-Trigger"] = "form-saved"
+    return response
+
+
 async def _save_need(request: Request[Any, Any, Any], db: AsyncSession, need_id: int | None) -> Response[Any]:
     """Create (need_id None) or update a need from the form, and submit it if asked; on bad input,
     the form again with its messages (422)."""
@@ -266,7 +274,7 @@ async def _save_need(request: Request[Any, Any, Any], db: AsyncSession, need_id:
     saved = await services.saved_with_key(db, user, form_key)
     if saved is not None:  # this very form was saved already (a double tap, a retry): nothing more
         flash(request, _("This need was already saved."))
-        return see_other(request, f"/needs/{saved.id}")
+        return _saved(request, f"/needs/{saved.id}")
     if data is not None:
         try:
             if need_id is None:
@@ -277,7 +285,7 @@ async def _save_need(request: Request[Any, Any, Any], db: AsyncSession, need_id:
             errors = forms.fold_errors(exc.errors)
         else:
             flash(request, _("Sent to the province for review.") if submit else _("Need saved."))
-            return see_other(request, f"/needs/{need_id}")
+            return _saved(request, f"/needs/{need_id}")
     need = None
     if need_id is not None:
         need = await services.get_need(db, need_id)
@@ -315,7 +323,7 @@ class LibrarianNeeds(Controller):
     async def new(self, request: Request[Any, Any, Any], db_session: DbSession) -> Template:
         kinds = await item_kinds(db_session)
         values = {"urgency": "2", "form_key": forms.new_form_key()}
-        return render(request, "needs/form.html", **_form_context(kinds, values, {}, need=None))
+        return render(request, "needs/form.html", **_form_context(kinds, values, {}, need=None, restore_draft=True))
 
     @post("/validate", name="need_validate")
     async def validate_form(self, request: Request[Any, Any, Any]) -> Template:
@@ -333,7 +341,9 @@ class LibrarianNeeds(Controller):
         need = await services.get_need(db_session, need_id)
         services.require_editable(acting_user(request), need)
         kinds = await item_kinds(db_session)
-        return render(request, "needs/form.html", **_form_context(kinds, forms.values_of(need), {}, need=need))
+        return render(
+            request, "needs/form.html", **_form_context(kinds, forms.values_of(need), {}, need=need, restore_draft=True)
+        )
 
     @post("/{need_id:int}/edit", name="need_update")
     async def update(
