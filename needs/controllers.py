@@ -328,8 +328,10 @@ class LibrarianNeeds(Controller):
     @post("/validate", name="need_validate")
     async def validate_form(self, request: Request[Any, Any, Any]) -> Template:
         """Inline validation (htmx): every field's message, swapped in out of band; nothing saved
-        and nothing the librarian is typing is replaced."""
-        _values, _data, errors = forms.parse(await request.form())
+        and nothing the librarian is typing is replaced. A field still empty is not reproached
+        yet (the librarian may not have reached it): sending the form says what is missing."""
+        values, _data, errors = forms.parse(await request.form())
+        errors = {field: message for field, message in errors.items() if values.get(field) is not None}
         return Template(template_name="needs/_field_errors.html", context={"errors": errors, "fields": forms.FIELDS})
 
     @post("/new", name="need_create")

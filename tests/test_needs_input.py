@@ -101,6 +101,26 @@ async def test_inline_validation_saves_nothing(client, db, librarian) -> None:
     assert await _count(db) == 0
 
 
+async def test_inline_messages_have_their_place_and_wait_for_the_field(client, db, librarian) -> None:
+    """Each field's inline message has its place in the fresh form (a message with nowhere to go
+    was dropped: quantity, unit value, deadline), and a field not filled in yet is not reproached
+    while the librarian works through the form; sending the form still says it is required."""
+    from needs.forms import FIELDS
+
+    page = (await client.get("/library/needs/new")).text
+    for field in FIELDS:
+        assert f'id="e-{field}"' in page, field
+    first_field = await post_form(client, "/library/needs/validate", {"item_kind": "book/children", "quantity": ""},
+                                  headers={"HX-Request": "true"})
+    assert 'id="e-quantity" hx-swap-oob="true"></small>' in first_field.text
+    wrong = await post_form(client, "/library/needs/validate", {"item_kind": "", "unit_value": "5"},
+                            headers={"HX-Request": "true"})
+    assert 'id="e-unit_value" hx-swap-oob="true">Không được nhỏ hơn 1.000' in wrong.text
+    assert 'id="e-item_kind" hx-swap-oob="true"></small>' in wrong.text
+    sent = await post_form(client, "/library/needs/new", {"item_kind": "book/children", "quantity": ""})
+    assert re.search(r'id="e-quantity">[^<]*Ô này là bắt buộc.', sent.text)
+
+
 async def test_officer_posting_for_unknown_library(client, db) -> None:
     officer = await make_user(db, Role.OFFICER)
     await db.commit()
