@@ -42,6 +42,7 @@ from app.web import (
     pop_flashes,
     public_cache_key,
 )
+from donations import delivery_queries
 from donations.allocation_controllers import AllocationController
 from donations.bank_controllers import OfficerPayments
 from donations.controllers import PledgeController, StripeWebhook
@@ -190,6 +191,8 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
                 "settings": settings,
                 "db_config": db_config,
                 "figure_providers": [base_figures, open_needs_count],
+                # What waits for a librarian, on their first page (each later domain adds its own).
+                "librarian_tasks": [delivery_queries.librarian_tasks],
                 "payment_providers": build_registry(settings),
             }
         ),

@@ -317,7 +317,12 @@ class LibrarianNeeds(Controller):
                 .order_by(Need.created_at.desc())
             )
         )
-        return render(request, "needs/library_index.html", library=library, needs=needs)
+        tasks = [task for provider in request.app.state.librarian_tasks for task in await provider(db_session, user)]
+        returned = sum(1 for need in needs if need.status == NeedStatus.RETURNED)
+        if returned:
+            tasks.insert(0, ("#needs", _("Needs the province returned for changes: %(n)s. Open them to read its note.",
+                                         n=returned)))
+        return render(request, "needs/library_index.html", library=library, needs=needs, tasks=tasks)
 
     @get("/new", name="need_new")
     async def new(self, request: Request[Any, Any, Any], db_session: DbSession) -> Template:

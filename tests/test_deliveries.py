@@ -37,7 +37,17 @@ from donations.models import (
 from donations.schemas import PledgeIn
 from needs.models import Need, NeedStatus
 from tests.conftest import Backend, settings_for
-from tests.support import MUONG_LA, csrf_token, make_library, make_need, make_user, post_form, sign_in
+from tests.support import (
+    MUONG_LA,
+    PASSWORD,
+    csrf_token,
+    flat,
+    make_library,
+    make_need,
+    make_user,
+    post_form,
+    sign_in,
+)
 
 OTHER_COMMUNE = 3670
 PHOTO_LIMIT = 64 * 1024
@@ -486,3 +496,31 @@ async def test_a_photo_over_the_servers_limit_gets_a_message_in_the_users_langua
     assert "What you sent is too large. Go back and choose a smaller file." in response.text
     assert "Request Entity Too Large" not in response.text
     assert await _count(db, ShipmentReceipt) == 0 and _files(uploads) == []
+
+
+async def test_a_librarian_lands_on_what_waits_for_them(client: Any, db: AsyncSession) -> None:
+    """Signing in, the librarian lands on their library's needs, with what waits for them at the
+    top: a line to count, a gift a sponsor is bringing, a need returned for changes; and each need
+    says how many of its items arrived."""
+    a = await _arrange(db, need_quantity=30, pledged=10)
+    await services.create_pledge(db, a["sponsor"], PledgeIn(
+        kind=PledgeKind.BOOKS, target=Target.NEED, need_id=a["need"].id, quantity=4, delivery=Delivery.TO_COMMUNE),
+        settings_for(""))
+    await make_need(db, a["library"], status=NeedStatus.RETURNED, moderation_note="Ghi rõ số lượng.")
+    await db.commit()
+    shipment = await _ship(client, db, a)
+    client.cookies.clear()
+    response = await post_form(client, "/login", {"email": a["librarian"].email, "password": PASSWORD})
+    assert response.status_code == 303 and response.headers["location"] == "/library/needs"
+    await client.get("/lang/en")
+    page = flat((await client.get("/library/needs")).text)
+    assert "Waiting for you" in page
+    assert 'href="/library/deliveries">Deliveries to count and confirm: 1 lines.' in page
+    assert 'href="/library/pledges">Gifts sponsors are bringing to your library: 1.' in page
+    assert "Needs the province returned for changes: 1." in page
+    assert "0/30" in page
+
+    allocation = await _line(db, a["pledge"])
+    assert (await _receipt(client, shipment.id, allocation.id, 10)).status_code == 303
+    page = flat((await client.get("/library/needs")).text)
+    assert "Deliveries to count" not in page and "10/30" in page

@@ -28,7 +28,7 @@ from app.i18n import _
 from app.settings import Settings
 from app.web import DbSession, flash, render, see_other
 
-HOME_BY_ROLE = {Role.OFFICER: "/officer", Role.LIBRARIAN: "/account", Role.SPONSOR: "/account"}
+HOME_BY_ROLE = {Role.OFFICER: "/officer", Role.LIBRARIAN: "/library/needs", Role.SPONSOR: "/account"}
 
 
 def _safe_next(target: str | None) -> str | None:
