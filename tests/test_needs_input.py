@@ -91,6 +91,18 @@ async def test_too_many_title_lines_names_the_limit(client, db, librarian) -> No
     assert await _count(db) == 0
 
 
+async def test_every_wrong_title_line_is_named_by_its_line(client, db, librarian) -> None:
+    """All the wrong lines at once (not one per try, on a phone), numbered as the librarian sees
+    them in the text area, blank lines included."""
+    titles = "Dế Mèn phiêu lưu ký | Tô Hoài | 9786042084215\n\nSách Thái | | 123\nSách H'Mông | | 9786042084218"
+    response = await post_form(client, "/library/needs/new", {**GOOD, "titles_text": titles})
+    assert response.status_code == 422
+    message = re.search(r'id="e-titles_text">([^<]*)<', response.text)[1]
+    assert "Dòng 3: Đây không phải ISBN-13 hợp lệ" in message and "Dòng 4: Đây không phải ISBN-13 hợp lệ" in message
+    assert "Dòng 1" not in message and "Dòng 2" not in message
+    assert await _count(db) == 0
+
+
 async def test_inline_validation_saves_nothing(client, db, librarian) -> None:
     response = await post_form(client, "/library/needs/validate", {**GOOD, "quantity": "0"},
                                headers={"HX-Request": "true"})
