@@ -40,6 +40,7 @@ from app.web import (
     ids_in_range,
     page_address,
     pop_flashes,
+    private_pages_not_kept,
     public_cache_key,
 )
 from donations import delivery_queries
@@ -151,6 +152,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
         ],
         plugins=[SQLAlchemyPlugin(config=db_config), HTMXPlugin()],
         before_request=ids_in_range,
+        before_send=[private_pages_not_kept],
         middleware=[
             RequestLogMiddleware(),
             session_config.middleware,

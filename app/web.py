@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from litestar import Request, Response
+from litestar.datastructures import MutableScopeHeaders
 from litestar.di import NamedDependency
 from litestar.enums import ScopeType
 from litestar.exceptions import (
@@ -245,6 +246,17 @@ def freeze_startup_heap(app: Any) -> None:
         return
     gc.collect()
     gc.freeze()
+
+
+async def private_pages_not_kept(message: Message, scope: Scope) -> None:
+    """What a signed-in person is sent is not kept by their browser (unless a response says how
+    long it may be, such as a photo): after they sign out of a shared phone, Back shows no one
+    their pages, and Back after a form shows the page as it is now, not an old copy with a form
+    already sent."""
+    if message["type"] == "http.response.start" and scope.get("user") is not None:
+        headers = MutableScopeHeaders.from_message(message)
+        if "cache-control" not in headers:
+            headers["Cache-Control"] = "no-store"
 
 
 def public_cache_key(request: Request[Any, Any, Any]) -> str:

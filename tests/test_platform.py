@@ -81,6 +81,22 @@ async def test_language_switch_and_sign_in_come_back_to_the_page_a_form_was_sent
     assert listed.headers["location"] == "/login?next=%2Flibrary%2Fneeds%3Fpage%3D2%26x%3D1"
 
 
+async def test_a_signed_in_persons_pages_are_not_kept_by_the_browser(client, db) -> None:
+    """On a shared phone, Back after signing out must not show the last person's pages."""
+    from app.auth.models import Role
+    from tests.support import make_user, post_form, sign_in
+
+    assert "no-store" not in (await client.get("/needs")).headers.get("cache-control", "")
+    await make_user(db, Role.SPONSOR, email="a@example.vn")
+    await db.commit()
+    await sign_in(client, "a@example.vn")
+    for url in ("/account", "/account/pledges", "/needs"):
+        assert (await client.get(url)).headers.get("cache-control") == "no-store", url
+    assert "no-store" not in (await client.get("/static/css/site.css")).headers.get("cache-control", "")
+    logout = await post_form(client, "/logout", {})
+    assert logout.headers.get("cache-control") == "no-store"
+
+
 def test_vnd_and_dates_formatted_per_locale() -> None:
     import datetime as dt
 
