@@ -199,6 +199,7 @@ class NeedsBoard(Controller):
             can_edit=_can_edit(user, need),
             can_withdraw=_is_owner(user, need) and need.status in services.WITHDRAWABLE,
             can_take_back=_is_owner(user, need) and need.status == NeedStatus.SUBMITTED,
+            own_library=user is not None and user.role == Role.LIBRARIAN and user.library_id == need.library_id,
             language_labels=LANGUAGE_LABELS,
         )
 

@@ -194,6 +194,7 @@ async def test_librarian_withdraws_a_need_from_its_page(client, db, library, lib
     await sign_in(client, librarian.email)
     page = await client.get(f"/needs/{need.id}")
     assert f'action="/library/needs/{need.id}/close"' in page.text
+    assert '<a href="/library/needs">‹' in page.text  # back to the library's own list
     response = await post_form(client, f"/library/needs/{need.id}/close", {})
     assert response.status_code == 303
     assert (await _needs(db))[0].status == after
