@@ -171,3 +171,16 @@ def test_a_camera_photo_is_made_smaller_before_it_is_sent(live_server: str, phon
     assert stored.ok
     image = Image.open(io.BytesIO(stored.body()))
     assert max(image.size) == 1600 and len(stored.body()) < len(photo)
+
+
+def test_a_page_asks_for_nothing_the_server_lacks(live_server: str, phone: Page) -> None:
+    """Every request costs on a slow link: none is wasted on a file that is not there (the
+    browser's /favicon.ico)."""
+    missing: list[str] = []
+    phone.on("response", lambda response: missing.append(response.url) if response.status == 404 else None)
+    phone.on("console", lambda message: missing.append(message.text) if "404" in message.text else None)
+    phone.goto(f"{live_server}/login")
+    phone.wait_for_load_state("networkidle")
+    sign_in(phone, live_server, LIBRARIAN)
+    phone.wait_for_load_state("networkidle")
+    assert missing == []
