@@ -332,13 +332,18 @@ class LibrarianNeeds(Controller):
         return render(request, "needs/form.html", **_form_context(kinds, values, {}, need=None, restore_draft=True))
 
     @post("/validate", name="need_validate")
-    async def validate_form(self, request: Request[Any, Any, Any]) -> Template:
+    async def validate_form(self, request: Request[Any, Any, Any], db_session: DbSession) -> Template:
         """Inline validation (htmx): every field's message, swapped in out of band; nothing saved
         and nothing the librarian is typing is replaced. A field still empty is not reproached
-        yet (the librarian may not have reached it): sending the form says what is missing."""
-        values, _data, errors = forms.parse(await request.form())
+        yet (the librarian may not have reached it): sending the form says what is missing. With
+        an item and a quantity, the need's value, so that a slip (1000 for 100) shows at once."""
+        values, data, errors = forms.parse(await request.form())
         errors = {field: message for field, message in errors.items() if values.get(field) is not None}
-        return Template(template_name="needs/_field_errors.html", context={"errors": errors, "fields": forms.FIELDS})
+        kind = await db_session.get(ItemKind, data.item_kind) if data is not None else None
+        unit_value = (data.unit_value or kind.default_unit_value) if data is not None and kind is not None else None
+        return Template(template_name="needs/_field_errors.html", context={
+            "errors": errors, "fields": forms.FIELDS, "quantity": data.quantity if data else None,
+            "unit_value": unit_value})
 
     @post("/new", name="need_create")
     async def create(self, request: Request[Any, Any, Any], db_session: DbSession) -> Response[Any]:

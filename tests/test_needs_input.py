@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from app.auth.models import Role
 from needs.models import ItemKind, Need
-from tests.support import make_library, make_need, make_user, post_form, send_json, sign_in
+from tests.support import flat, make_library, make_need, make_user, post_form, send_json, sign_in
 
 GOOD = {"item_kind": "book/children", "quantity": "120", "urgency": "2"}
 TOMORROW = (dt.date.today() + dt.timedelta(days=1)).isoformat()
@@ -131,6 +131,22 @@ async def test_inline_messages_have_their_place_and_wait_for_the_field(client, d
     assert 'id="e-item_kind" hx-swap-oob="true"></small>' in wrong.text
     sent = await post_form(client, "/library/needs/new", {"item_kind": "book/children", "quantity": ""})
     assert re.search(r'id="e-quantity">[^<]*Ô này là bắt buộc.', sent.text)
+
+
+async def test_inline_check_shows_the_needs_value_so_a_slip_shows(client, db, librarian) -> None:
+    """1000 computers typed for 10: the value beside the quantity says 12 billion đồng at once."""
+    assert 'id="need-value"' in (await client.get("/library/needs/new")).text
+    slip = await post_form(client, "/library/needs/validate", {"item_kind": "equipment/computer", "quantity": "1000"},
+                           headers={"HX-Request": "true"})
+    assert "1.000 × 12.000.000 ₫ = 12.000.000.000 ₫" in flat(slip.text)
+    own = await post_form(client, "/library/needs/validate",
+                          {"item_kind": "book/children", "quantity": "40", "unit_value": "20000"},
+                          headers={"HX-Request": "true"})
+    assert "40 × 20.000 ₫ = 800.000 ₫" in flat(own.text)
+    unknown = await post_form(client, "/library/needs/validate", {"item_kind": "book/children", "quantity": "x"},
+                              headers={"HX-Request": "true"})
+    assert re.search(r'id="need-value"[^>]*></small>', unknown.text)
+    assert await _count(db) == 0
 
 
 async def test_officer_posting_for_unknown_library(client, db) -> None:
