@@ -275,6 +275,11 @@ async def test_partial_receipt_flags_a_shortfall(client: Any, db: AsyncSession) 
     await _as(client, a["librarian"])
     out_of_range = await _receipt(client, shipment.id, allocation.id, 11)
     assert out_of_range.status_code == 422 and "từ 0 đến 10" in out_of_range.text
+    assert f'id="q-{allocation.id}" name="quantity" type="number" min="0" max="10" required inputmode="numeric" ' \
+        'value="11"' in out_of_range.text
+    # Emptied and sent: the form comes back as typed (empty), never with the quantity sent in it.
+    emptied = await _receipt(client, shipment.id, allocation.id, "")
+    assert emptied.status_code == 422 and re.search(rf'id="q-{allocation.id}"[^>]*value=""', emptied.text)
     no_note = await _receipt(client, shipment.id, allocation.id, 7)
     assert no_note.status_code == 422 and await _count(db, ShipmentReceipt) == 0
     response = await _receipt(client, shipment.id, allocation.id, 7, "Thiếu 3 cuốn, thùng bị ướt.")
