@@ -41,9 +41,12 @@ from app.web import (
     cache_anonymous_only,
     freeze_startup_heap,
     ids_in_range,
+    page_address,
     pop_flashes,
+    private_pages_not_kept,
     public_cache_key,
 )
+from donations import delivery_queries
 from donations.allocation_controllers import AllocationController
 from donations.audit_entities import ENTITIES as DONATION_AUDIT_ENTITIES
 from donations.bank_controllers import OfficerPayments
@@ -103,6 +106,7 @@ def _template_engine(engine: JinjaTemplateEngine, *, reload: bool = True) -> Non
         get_locale=i18n.get_locale,
         locales=i18n.LOCALES,
         pop_flashes=pop_flashes,
+        page_address=page_address,
         nav_links=NAV_LINKS,
         officer_links=OFFICER_LINKS,
         history_url=history_url,
@@ -161,7 +165,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
         ],
         plugins=[SQLAlchemyPlugin(config=db_config), HTMXPlugin()],
         before_request=ids_in_range,
-        before_send=[SecurityHeaders(settings)],
+        before_send=[SecurityHeaders(settings), private_pages_not_kept],
         middleware=[
             RequestLogMiddleware(),
             session_config.middleware,
@@ -202,6 +206,8 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
                 "settings": settings,
                 "db_config": db_config,
                 "figure_providers": [base_figures, open_needs_count],
+                # What waits for a librarian, on their first page (each later domain adds its own).
+                "librarian_tasks": [delivery_queries.librarian_tasks],
                 "payment_providers": build_registry(settings),
                 "audit_entities": AUDIT_ENTITIES,
             }

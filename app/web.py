@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from litestar import Request, Response
+from litestar.datastructures import MutableScopeHeaders
 from litestar.di import NamedDependency
 from litestar.enums import ScopeType
 from litestar.exceptions import (
@@ -130,11 +131,25 @@ def domain_error_handler(request: Request[Any, Any, Any], exc: DomainError) -> R
     return _error_page(request, exc.status_code, exc.message)
 
 
+def page_address(request: Request[Any, Any, Any]) -> str:
+    """The address (path and query) of the page the person is looking at: the request's own for a
+    GET; for a form they sent (a POST, which has no page to come back to), the page it was sent
+    from, as htmx (HX-Current-URL) or the browser (Referer) says, when it is on this site; else the
+    home page. Where to come back to after signing in or switching language."""
+    if request.method in ("GET", "HEAD"):
+        return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    for header in ("hx-current-url", "referer"):
+        sent_from = urlsplit(request.headers.get(header) or "")
+        if sent_from.netloc == request.url.netloc and sent_from.path.startswith("/") \
+                and not sent_from.path.startswith("//"):
+            return sent_from.path + (f"?{sent_from.query}" if sent_from.query else "")
+    return "/"
+
+
 def not_authorized_handler(request: Request[Any, Any, Any], _exc: Exception) -> Response[Any]:
     if wants_json(request):
         return _error_page(request, 401, _("Sign in first."))
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return see_other(request, "/login?" + urlencode({"next": target}))
+    return see_other(request, f"/login?{urlencode({'next': page_address(request)})}")
 
 
 def forbidden_handler(request: Request[Any, Any, Any], _exc: Exception) -> Response[Any]:
@@ -152,6 +167,8 @@ def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> R
         return _error_page(
             request, 403, _("The form has expired. Go back, reload the page and try again.")
         )
+    if exc.status_code == 413:  # a file over the server's limit (a photo straight from a camera)
+        return _error_page(request, 413, _("What you sent is too large. Go back and choose a smaller file."))
     return _error_page(request, exc.status_code, str(exc.detail))
 
 
@@ -304,6 +321,17 @@ def freeze_startup_heap(app: Any) -> None:
         return
     gc.collect()
     gc.freeze()
+
+
+async def private_pages_not_kept(message: Message, scope: Scope) -> None:
+    """What a signed-in person is sent is not kept by their browser (unless a response says how
+    long it may be, such as a photo): after they sign out of a shared phone, Back shows no one
+    their pages, and Back after a form shows the page as it is now, not an old copy with a form
+    already sent."""
+    if message["type"] == "http.response.start" and scope.get("user") is not None:
+        headers = MutableScopeHeaders.from_message(message)
+        if "cache-control" not in headers:
+            headers["Cache-Control"] = "no-store"
 
 
 def public_cache_key(request: Request[Any, Any, Any]) -> str:

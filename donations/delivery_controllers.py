@@ -12,7 +12,7 @@ from litestar.response import File, Template
 from sqlalchemy import select
 
 from app.auth.guards import acting_user, librarian_only, officer_only, signed_in
-from app.auth.models import Role
+from app.auth.models import Role, User
 from app.errors import NotFound, ValidationFailed
 from app.forms import form_data
 from app.geography.models import Commune, Library
@@ -20,7 +20,7 @@ from app.i18n import _
 from app.web import DbSession, flash, render, see_other
 from donations import deliveries, delivery_queries, receipt_photos, services, shortfalls
 from donations.models import Pledge, PledgeStatus, ShipmentReceipt, ShipmentSource, ShipmentStatus
-from needs.models import Need
+from needs.models import ItemKind, Need
 
 
 def whole_number(value: Any) -> int | None:
@@ -223,8 +223,10 @@ class LibrarySponsorGoods(Controller):
                     errors: dict[str, str] | None = None, reference: str | None = None,
                     values: dict[str, Any] | None = None) -> Template:
         user = acting_user(request)
+        # What is coming and from whom, so that the librarian knows the box when it arrives.
         rows = (await db_session.execute(
-            select(Pledge, Need).join(Need, Pledge.need_id == Need.id)
+            select(Pledge, Need, ItemKind, User).join(Need, Pledge.need_id == Need.id)
+            .join(ItemKind, ItemKind.key == Need.item_kind_key).join(User, User.id == Pledge.sponsor_id)
             .where(Need.library_id == user.library_id, Pledge.status == PledgeStatus.AWAITING_DELIVERY)
             .order_by(Pledge.created_at))).all()
         return render(request, "donations/library_pledges.html", status_code=status_code, rows=rows,

@@ -7,17 +7,19 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from app.auth.models import User
+from app.auth.models import Role, User
 from app.geography.models import Commune, Library
+from app.i18n import _
 from donations.deliveries import library_of
 from donations.models import (
     Allocation,
     AllocationStatus,
     Pledge,
+    PledgeStatus,
     Shipment,
     ShipmentReceipt,
     ShipmentStatus,
@@ -138,6 +140,22 @@ async def incoming(session: AsyncSession, librarian: User) -> list[ShipmentView]
         .options(selectinload(Shipment.allocations)).order_by(Shipment.id.desc()).limit(50)))
     views = await _views(session, rows)
     return sorted(views, key=lambda v: (not v.pending, -v.shipment.id))
+
+
+async def librarian_tasks(session: AsyncSession, librarian: User) -> list[tuple[str, str]]:
+    """What waits for the librarian on the delivery side, for their first page: (link, what)."""
+    if librarian.role != Role.LIBRARIAN or librarian.library_id is None:
+        return []
+    tasks = []
+    lines = sum(len(view.pending) for view in await incoming(session, librarian))
+    if lines:
+        tasks.append(("/library/deliveries", _("Deliveries to count and confirm: %(n)s lines.", n=lines)))
+    gifts = await session.scalar(
+        select(func.count()).select_from(Pledge).join(Need, Need.id == Pledge.need_id)
+        .where(Need.library_id == librarian.library_id, Pledge.status == PledgeStatus.AWAITING_DELIVERY))
+    if gifts:
+        tasks.append(("/library/pledges", _("Gifts sponsors are bringing to your library: %(n)s.", n=gifts)))
+    return tasks
 
 
 @dataclass

@@ -217,6 +217,9 @@ class NeedsBoard(Controller):
             row=row,
             need=need,
             can_edit=_can_edit(user, need),
+            can_withdraw=_is_owner(user, need) and need.status in services.WITHDRAWABLE,
+            can_take_back=_is_owner(user, need) and need.status == NeedStatus.SUBMITTED,
+            own_library=user is not None and user.role == Role.LIBRARIAN and user.library_id == need.library_id,
             language_labels=LANGUAGE_LABELS,
         )
 
@@ -250,12 +253,15 @@ class NeedsBoard(Controller):
         )
 
 
-def _can_edit(user: User | None, need: Need) -> bool:
-    return (
-        user is not None
-        and need.status in services.EDITABLE
-        and (user.role == Role.OFFICER or (user.role == Role.LIBRARIAN and user.library_id == need.library_id))
+def _is_owner(user: User | None, need: Need) -> bool:
+    """Its library's librarian, or an officer: who may change the need."""
+    return user is not None and (
+        user.role == Role.OFFICER or (user.role == Role.LIBRARIAN and user.library_id == need.library_id)
     )
+
+
+def _can_edit(user: User | None, need: Need) -> bool:
+    return need.status in services.EDITABLE and _is_owner(user, need)
 
 
 def _form_context(
@@ -271,23 +277,36 @@ def _form_context(
     }
 
 
+def _saved(request: Request[Any, Any, Any], url: str) -> Response[Any]:
+    """The form's content is saved: on to `url`, telling the page (htmx) so that the copy the
+    browser kept of what was typed (static/js/forms.js) is dropped."""
+    response = see_other(request, url)
+    response.headers["HX-Trigger"] = "form-saved"
+    return response
+
+
 async def _save_need(request: Request[Any, Any, Any], db: AsyncSession, need_id: int | None) -> Response[Any]:
     """Create (need_id None) or update a need from the form, and submit it if asked; on bad input,
     the form again with its messages (422)."""
     form = await request.form()
     values, data, errors = forms.parse(form)
     user, submit = acting_user(request), form.get("action") == "submit"
+    form_key = forms.form_key(values.get("form_key")) if need_id is None else None
+    saved = await services.saved_with_key(db, user, form_key)
+    if saved is not None:  # this very form was saved already (a double tap, a retry): nothing more
+        flash(request, _("This need was already saved."))
+        return _saved(request, f"/needs/{saved.id}")
     if data is not None:
         try:
             if need_id is None:
-                need_id = (await services.create_need(db, user, data, submit=submit)).id
+                need_id = (await services.create_need(db, user, data, submit=submit, form_key=form_key)).id
             else:
                 await services.update_need(db, user, need_id, data, submit=submit)
         except ValidationFailed as exc:
             errors = forms.fold_errors(exc.errors)
         else:
-            flash(request, _("Need saved."))
-            return see_other(request, f"/needs/{need_id}")
+            flash(request, _("Sent to the province for review.") if submit else _("Need saved."))
+            return _saved(request, f"/needs/{need_id}")
     need = None
     if need_id is not None:
         need = await services.get_need(db, need_id)
@@ -319,19 +338,32 @@ class LibrarianNeeds(Controller):
                 .order_by(Need.created_at.desc())
             )
         )
-        return render(request, "needs/library_index.html", library=library, needs=needs)
+        tasks = [task for provider in request.app.state.librarian_tasks for task in await provider(db_session, user)]
+        returned = sum(1 for need in needs if need.status == NeedStatus.RETURNED)
+        if returned:
+            tasks.insert(0, ("#needs", _("Needs the province returned for changes: %(n)s. Open them to read its note.",
+                                         n=returned)))
+        return render(request, "needs/library_index.html", library=library, needs=needs, tasks=tasks)
 
     @get("/new", name="need_new")
     async def new(self, request: Request[Any, Any, Any], db_session: DbSession) -> Template:
         kinds = await item_kinds(db_session)
-        return render(request, "needs/form.html", **_form_context(kinds, {"urgency": "2"}, {}, need=None))
+        values = {"urgency": "2", "form_key": forms.new_form_key()}
+        return render(request, "needs/form.html", **_form_context(kinds, values, {}, need=None, restore_draft=True))
 
     @post("/validate", name="need_validate")
-    async def validate_form(self, request: Request[Any, Any, Any]) -> Template:
+    async def validate_form(self, request: Request[Any, Any, Any], db_session: DbSession) -> Template:
         """Inline validation (htmx): every field's message, swapped in out of band; nothing saved
-        and nothing the librarian is typing is replaced."""
-        _values, _data, errors = forms.parse(await request.form())
-        return Template(template_name="needs/_field_errors.html", context={"errors": errors, "fields": forms.FIELDS})
+        and nothing the librarian is typing is replaced. A field still empty is not reproached
+        yet (the librarian may not have reached it): sending the form says what is missing. With
+        an item and a quantity, the need's value, so that a slip (1000 for 100) shows at once."""
+        values, data, errors = forms.parse(await request.form())
+        errors = {field: message for field, message in errors.items() if values.get(field) is not None}
+        kind = await db_session.get(ItemKind, data.item_kind) if data is not None else None
+        unit_value = (data.unit_value or kind.default_unit_value) if data is not None and kind is not None else None
+        return Template(template_name="needs/_field_errors.html", context={
+            "errors": errors, "fields": forms.FIELDS, "quantity": data.quantity if data else None,
+            "unit_value": unit_value})
 
     @post("/new", name="need_create")
     async def create(self, request: Request[Any, Any, Any], db_session: DbSession) -> Response[Any]:
@@ -342,7 +374,9 @@ class LibrarianNeeds(Controller):
         need = await services.get_need(db_session, need_id)
         services.require_editable(acting_user(request), need)
         kinds = await item_kinds(db_session)
-        return render(request, "needs/form.html", **_form_context(kinds, forms.values_of(need), {}, need=need))
+        return render(
+            request, "needs/form.html", **_form_context(kinds, forms.values_of(need), {}, need=need, restore_draft=True)
+        )
 
     @post("/{need_id:int}/edit", name="need_update")
     async def update(
@@ -359,13 +393,22 @@ class LibrarianNeeds(Controller):
         flash(request, _("Sent to the province for review."))
         return see_other(request, f"/needs/{need_id}")
 
+    @post("/{need_id:int}/take-back", name="need_take_back")
+    async def take_back(
+        self, request: Request[Any, Any, Any], db_session: DbSession, need_id: FromPath[int]
+    ) -> Response[Any]:
+        need = await services.get_need(db_session, need_id, for_update=True)
+        await services.take_back(db_session, acting_user(request), need)
+        flash(request, _("Taken back from review: correct it, then submit it again."))
+        return see_other(request, f"/library/needs/{need_id}/edit")
+
     @post("/{need_id:int}/close", name="need_close")
     async def close(
         self, request: Request[Any, Any, Any], db_session: DbSession, need_id: FromPath[int]
     ) -> Response[Any]:
         need = await services.get_need(db_session, need_id, for_update=True)
         await services.close(db_session, acting_user(request), need)
-        flash(request, _("Need closed."))
+        flash(request, _("Need withdrawn.") if need.status == NeedStatus.WITHDRAWN else _("Need closed."))
         return see_other(request, f"/needs/{need_id}")
 
 

@@ -93,6 +93,8 @@ class NeedStatus(enum.StrEnum):
     FULFILLED = "fulfilled"
     CLOSED = "closed"
     EXPIRED = "expired"
+    # Withdrawn by its library before the province approved it: never public.
+    WITHDRAWN = "withdrawn"
 
     @property
     def label(self) -> str:
@@ -113,6 +115,7 @@ STATUS_LABELS = {
     NeedStatus.FULFILLED: lazy("Fulfilled"),
     NeedStatus.CLOSED: lazy("Closed"),
     NeedStatus.EXPIRED: lazy("Expired"),
+    NeedStatus.WITHDRAWN: lazy("Withdrawn"),
 }
 # What anyone may see: needs the province has approved.
 PUBLIC_STATUSES = frozenset(
@@ -138,6 +141,9 @@ class Need(Base):
         Index("ix_needs_item_status", "item_kind_key", "status"),
         # Urgency with an item or a category (a list of items): counted from the index alone.
         Index("ix_needs_status_urgency_item", "status", "urgency", "item_kind_key"),
+        # The posting form's one-time key: a form sent twice (a double tap, a retry after a lost
+        # answer) makes one need.
+        Index("uq_needs_form_key", "form_key", unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -166,6 +172,7 @@ class Need(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     submitted_at: Mapped[dt.datetime | None]
     approved_at: Mapped[dt.datetime | None]
+    form_key: Mapped[str | None] = mapped_column(String(32))
 
     library: Mapped[Library] = relationship(lazy="raise")
     item_kind: Mapped[ItemKind] = relationship(lazy="raise")

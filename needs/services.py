@@ -14,7 +14,7 @@ from sqlalchemy.orm import selectinload
 
 from app import audit
 from app.auth.models import Role, User
-from app.db import utcnow
+from app.db import insert_once, utcnow
 from app.errors import Forbidden, IllegalTransition, NotFound, ValidationFailed
 from app.geography.models import Commune, Library
 from app.i18n import _
@@ -33,17 +33,22 @@ from needs.schemas import BoardFilters, ItemKindIn, NeedIn
 
 S = NeedStatus
 ALLOWED: dict[NeedStatus, frozenset[NeedStatus]] = {
-    S.DRAFT: frozenset({S.SUBMITTED, S.CLOSED}),
-    S.SUBMITTED: frozenset({S.APPROVED, S.RETURNED, S.REJECTED}),
-    S.RETURNED: frozenset({S.SUBMITTED, S.CLOSED}),
+    S.DRAFT: frozenset({S.SUBMITTED, S.WITHDRAWN}),
+    # Its library may take it back (to correct it) or withdraw it while it waits for review.
+    S.SUBMITTED: frozenset({S.APPROVED, S.RETURNED, S.REJECTED, S.DRAFT, S.WITHDRAWN}),
+    S.RETURNED: frozenset({S.SUBMITTED, S.WITHDRAWN}),
     S.APPROVED: frozenset({S.OPEN, S.CLOSED}),
     S.OPEN: frozenset({S.FULFILLED, S.CLOSED, S.EXPIRED}),
     S.REJECTED: frozenset(),
     S.FULFILLED: frozenset(),
     S.CLOSED: frozenset(),
     S.EXPIRED: frozenset(),
+    S.WITHDRAWN: frozenset(),
 }
 EDITABLE = frozenset({S.DRAFT, S.RETURNED})
+# What its library may withdraw: before approval it becomes withdrawn (never public); once
+# public, closed (it leaves the board; gifts already pledged to it still come).
+WITHDRAWABLE = frozenset({S.DRAFT, S.SUBMITTED, S.RETURNED, S.APPROVED, S.OPEN})
 
 
 # --- who may see and touch a need ---------------------------------------------------------
@@ -131,17 +136,28 @@ def _apply(need: Need, data: NeedIn, kind: ItemKind) -> None:
     ]
 
 
-async def create_need(session: AsyncSession, actor: User, data: NeedIn, *, submit: bool = False) -> Need:
+async def saved_with_key(session: AsyncSession, actor: User, form_key: str | None) -> Need | None:
+    """The need this person already made from the form with this key (the same form sent again:
+    a double tap, a retry after a lost answer), if any."""
+    if not form_key:
+        return None
+    return await session.scalar(select(Need).where(Need.form_key == form_key, Need.created_by_id == actor.id))
+
+
+async def create_need(
+    session: AsyncSession, actor: User, data: NeedIn, *, submit: bool = False, form_key: str | None = None
+) -> Need:
+    """A new need (a draft, or submitted). `form_key`, the posting form's one-time key, is unique:
+    the same form sent twice at the same instant makes one need (the other gets 409)."""
     library, kind = await _resolve(session, actor, data)
     commune = await session.get(Commune, library.commune_code)
     assert commune is not None  # a library's commune always exists (foreign key)
     need = Need(
         library_id=library.id, commune_code=commune.code, province_code=commune.province_code,
-        status=S.DRAFT, created_by_id=actor.id, titles=[],
+        status=S.DRAFT, created_by_id=actor.id, titles=[], form_key=form_key or None,
     )
     _apply(need, data, kind)
-    session.add(need)
-    await session.flush()
+    await insert_once(session, need, _("This need was already saved: find it in your library's needs."))
     audit.record(
         session, actor_id=actor.id, action="need.create", entity_type="need", entity_id=need.id,
         after=_snapshot(need),
@@ -251,9 +267,22 @@ async def reject(session: AsyncSession, actor: User, need: Need, reason: str) ->
     return need
 
 
-async def close(session: AsyncSession, actor: User, need: Need) -> Need:
+async def take_back(session: AsyncSession, actor: User, need: Need) -> Need:
+    """Its library takes a need back from review to correct it: submitted → draft."""
     _require_own_library(actor, need)
-    _move(session, actor, need, S.CLOSED, "need.close")
+    _move(session, actor, need, S.DRAFT, "need.take_back")
+    need.submitted_at = None
+    return need
+
+
+async def close(session: AsyncSession, actor: User, need: Need) -> Need:
+    """Its library (or an officer) withdraws a need: one never approved becomes withdrawn and
+    stays private; an approved or open one is closed (public, off the board)."""
+    _require_own_library(actor, need)
+    if need.status in (S.DRAFT, S.SUBMITTED, S.RETURNED):
+        _move(session, actor, need, S.WITHDRAWN, "need.withdraw")
+    else:
+        _move(session, actor, need, S.CLOSED, "need.close")
     return need
 
 

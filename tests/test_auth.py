@@ -342,3 +342,65 @@ async def test_only_a_signed_in_user_changes_contact_details(client, db) -> None
     response = await post_form(client, "/account/contact", {"address": ADDRESS}, follow_redirects=False)
     assert response.status_code == 303 and response.headers["location"].startswith("/login")
     assert await db.scalar(select(func.count()).select_from(AuditLog)) == 0
+
+
+# --- the account page: changing one's password ------------------------------------------------------
+
+NEW_PASSWORD = "Sach-cho-Chieng-Coi-7"
+
+
+async def test_a_librarian_replaces_the_one_time_password(client, db) -> None:
+    """A librarian's first password is the office's one-time one: the account page changes it."""
+    user = await make_user(db, Role.LIBRARIAN, email="thuthu@example.vn")
+    await db.commit()
+    await sign_in(client, "thuthu@example.vn")
+    page = await client.get("/account")
+    assert 'action="/account/password"' in page.text and 'autocomplete="new-password"' in page.text
+    response = await post_form(client, "/account/password", {
+        "current_password": PASSWORD, "new_password": NEW_PASSWORD, "new_password_again": NEW_PASSWORD})
+    assert response.status_code == 303 and response.headers["location"] == "/account"
+    audit = await db.scalar(select(AuditLog).where(AuditLog.action == "user.change_password"))
+    assert audit.actor_id == user.id and audit.entity_id == str(user.id)
+    assert PASSWORD not in str((audit.summary, audit.before, audit.after))
+    assert NEW_PASSWORD not in str((audit.summary, audit.before, audit.after))
+
+    await post_form(client, "/logout", {})
+    old = await post_form(client, "/login", {"email": "thuthu@example.vn", "password": PASSWORD})
+    assert old.status_code == 422
+    await sign_in(client, "thuthu@example.vn", NEW_PASSWORD)
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "message"),
+    [
+        ({"current_password": "Wrong-password-1"}, "current_password", "This is not your current password."),
+        ({"current_password": ""}, "current_password", "This field is required."),
+        ({"new_password": "short", "new_password_again": "short"}, "new_password", "Use at least 10 characters."),
+        ({"new_password": PASSWORD, "new_password_again": PASSWORD}, "new_password",
+         "Choose a password different from the current one."),
+        ({"new_password_again": NEW_PASSWORD + "x"}, "new_password_again", "The two new passwords are not the same."),
+    ],
+    ids=["wrong-current", "no-current", "weak", "unchanged", "mistyped"],
+)
+async def test_bad_password_change_is_refused_and_nothing_changes(client, db, change, field, message) -> None:
+    user = await make_user(db, Role.LIBRARIAN, email="thuthu@example.vn")
+    await db.commit()
+    before = user.password_hash
+    await sign_in(client, "thuthu@example.vn")
+    await client.get("/lang/en")
+    form = {"current_password": PASSWORD, "new_password": NEW_PASSWORD, "new_password_again": NEW_PASSWORD, **change}
+    response = await post_form(client, "/account/password", form)
+    assert response.status_code == 422
+    assert re.search(rf'id="e-{field}">[^<]*{re.escape(message)}', response.text)
+    for typed in {v for v in form.values() if v}:
+        assert f'value="{typed}"' not in response.text  # passwords are never sent back
+    await db.refresh(user)
+    assert user.password_hash == before
+    assert await db.scalar(select(func.count()).select_from(AuditLog)) == 0
+
+
+async def test_only_a_signed_in_user_changes_a_password(client, db) -> None:
+    response = await post_form(client, "/account/password", {
+        "current_password": PASSWORD, "new_password": NEW_PASSWORD, "new_password_again": NEW_PASSWORD},
+        follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"].startswith("/login")

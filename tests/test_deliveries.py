@@ -37,7 +37,17 @@ from donations.models import (
 from donations.schemas import PledgeIn
 from needs.models import Need, NeedStatus
 from tests.conftest import Backend, settings_for
-from tests.support import MUONG_LA, csrf_token, make_library, make_need, make_user, post_form, sign_in
+from tests.support import (
+    MUONG_LA,
+    PASSWORD,
+    csrf_token,
+    flat,
+    make_library,
+    make_need,
+    make_user,
+    post_form,
+    sign_in,
+)
 
 OTHER_COMMUNE = 3670
 PHOTO_LIMIT = 64 * 1024
@@ -330,6 +340,11 @@ async def test_partial_receipt_flags_a_shortfall(client: Any, db: AsyncSession) 
     await _as(client, a["librarian"])
     out_of_range = await _receipt(client, shipment.id, allocation.id, 11)
     assert out_of_range.status_code == 422 and "từ 0 đến 10" in out_of_range.text
+    assert f'id="q-{allocation.id}" name="quantity" type="number" min="0" max="10" required inputmode="numeric" ' \
+        'value="11"' in out_of_range.text
+    # Emptied and sent: the form comes back as typed (empty), never with the quantity sent in it.
+    emptied = await _receipt(client, shipment.id, allocation.id, "")
+    assert emptied.status_code == 422 and re.search(rf'id="q-{allocation.id}"[^>]*value=""', emptied.text)
     no_note = await _receipt(client, shipment.id, allocation.id, 7)
     assert no_note.status_code == 422 and await _count(db, ShipmentReceipt) == 0
     response = await _receipt(client, shipment.id, allocation.id, 7, "Thiếu 3 cuốn, thùng bị ướt.")
@@ -500,3 +515,82 @@ async def test_a_planned_shipment_can_be_canceled_and_its_lines_shipped_again(cl
     again = await _ship(client, db, a)  # the line waits for a shipment again
     assert again.id != shipment.id and again.status == ShipmentStatus.DISPATCHED
     assert (await post_form(client, f"/officer/deliveries/{again.id}/cancel", {})).status_code == 409
+
+
+async def test_gifts_on_their_way_say_what_comes_and_from_whom(client: Any, db: AsyncSession) -> None:
+    """The librarian knows the box at the door: the item, how many, new or used, the titles, who
+    brings it (unless they give anonymously) and until when it is expected."""
+    a = await _arrange(db, need_quantity=30, pledged=10)
+    named = await services.create_pledge(db, a["sponsor"], PledgeIn(
+        kind=PledgeKind.BOOKS, target=Target.NEED, need_id=a["need"].id, quantity=4, delivery=Delivery.TO_COMMUNE,
+        condition="new", titles="Dế Mèn phiêu lưu ký"), settings_for(""))
+    hidden = await services.create_pledge(db, a["sponsor"], PledgeIn(
+        kind=PledgeKind.BOOKS, target=Target.NEED, need_id=a["need"].id, quantity=2, delivery=Delivery.TO_COMMUNE,
+        anonymous=True), settings_for(""))
+    await db.commit()
+    await _as(client, a["librarian"])
+    await client.get("/lang/en")
+    page = (await client.get("/library/pledges")).text
+    first = page[page.index(f'id="pledge-{named.reference}"'):page.index(f'id="pledge-{hidden.reference}"')]
+    assert "4 × Children" in first and "New" in first and "Dế Mèn phiêu lưu ký" in first
+    assert "Công ty Sách Tây Bắc" in first and "Pledged: 4." in first and "Expected by" in first
+    second = page[page.index(f'id="pledge-{hidden.reference}"'):]
+    assert "2 × Children" in second and "Anonymous sponsor" in second and "Công ty Sách Tây Bắc" not in second
+
+
+async def test_the_librarian_sees_the_photo_of_a_confirmed_line(client: Any, db: AsyncSession) -> None:
+    a = await _arrange(db)
+    shipment = await _ship(client, db, a)
+    allocation = await _line(db, a["pledge"])
+    await _as(client, a["librarian"])
+    response = await _receipt(client, shipment.id, allocation.id, 10, "", ("anh.png", png(), "image/png"))
+    assert response.status_code == 303
+    receipt = await db.scalar(select(ShipmentReceipt))
+    page = (await client.get("/library/deliveries")).text
+    assert f'href="/deliveries/receipts/{receipt.id}/photo"' in page
+    assert (await client.get(f"/deliveries/receipts/{receipt.id}/photo")).status_code == 200
+
+
+async def test_a_photo_over_the_servers_limit_gets_a_message_in_the_users_language(
+        client: Any, db: AsyncSession, uploads: Path) -> None:
+    """A photo straight from a camera can be over what the server reads at all: the person gets a
+    message in their language (not the framework's English), and nothing is written."""
+    a = await _arrange(db)
+    shipment = await _ship(client, db, a)
+    allocation = await _line(db, a["pledge"])
+    await _as(client, a["librarian"])
+    await client.get("/lang/en")
+    huge = png() + b"\0" * (11 * 1024 * 1024)
+    response = await _receipt(client, shipment.id, allocation.id, 10, "", ("anh.png", huge, "image/png"))
+    assert response.status_code == 413
+    assert "What you sent is too large. Go back and choose a smaller file." in response.text
+    assert "Request Entity Too Large" not in response.text
+    assert await _count(db, ShipmentReceipt) == 0 and _files(uploads) == []
+
+
+async def test_a_librarian_lands_on_what_waits_for_them(client: Any, db: AsyncSession) -> None:
+    """Signing in, the librarian lands on their library's needs, with what waits for them at the
+    top: a line to count, a gift a sponsor is bringing, a need returned for changes; and each need
+    says how many of its items arrived."""
+    a = await _arrange(db, need_quantity=30, pledged=10)
+    await services.create_pledge(db, a["sponsor"], PledgeIn(
+        kind=PledgeKind.BOOKS, target=Target.NEED, need_id=a["need"].id, quantity=4, delivery=Delivery.TO_COMMUNE),
+        settings_for(""))
+    await make_need(db, a["library"], status=NeedStatus.RETURNED, moderation_note="Ghi rõ số lượng.")
+    await db.commit()
+    shipment = await _ship(client, db, a)
+    client.cookies.clear()
+    response = await post_form(client, "/login", {"email": a["librarian"].email, "password": PASSWORD})
+    assert response.status_code == 303 and response.headers["location"] == "/library/needs"
+    await client.get("/lang/en")
+    page = flat((await client.get("/library/needs")).text)
+    assert "Waiting for you" in page
+    assert 'href="/library/deliveries">Deliveries to count and confirm: 1 lines.' in page
+    assert 'href="/library/pledges">Gifts sponsors are bringing to your library: 1.' in page
+    assert "Needs the province returned for changes: 1." in page
+    assert "0/30" in page
+
+    allocation = await _line(db, a["pledge"])
+    assert (await _receipt(client, shipment.id, allocation.id, 10)).status_code == 303
+    page = flat((await client.get("/library/needs")).text)
+    assert "Deliveries to count" not in page and "10/30" in page

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from app.auth.models import Role
 from needs.models import ItemKind, Need
-from tests.support import make_library, make_need, make_user, post_form, send_json, sign_in
+from tests.support import flat, make_library, make_need, make_user, post_form, send_json, sign_in
 
 GOOD = {"item_kind": "book/children", "quantity": "120", "urgency": "2"}
 TOMORROW = (dt.date.today() + dt.timedelta(days=1)).isoformat()
@@ -91,6 +91,18 @@ async def test_too_many_title_lines_names_the_limit(client, db, librarian) -> No
     assert await _count(db) == 0
 
 
+async def test_every_wrong_title_line_is_named_by_its_line(client, db, librarian) -> None:
+    """All the wrong lines at once (not one per try, on a phone), numbered as the librarian sees
+    them in the text area, blank lines included."""
+    titles = "Dế Mèn phiêu lưu ký | Tô Hoài | 9786042084215\n\nSách Thái | | 123\nSách H'Mông | | 9786042084218"
+    response = await post_form(client, "/library/needs/new", {**GOOD, "titles_text": titles})
+    assert response.status_code == 422
+    message = re.search(r'id="e-titles_text">([^<]*)<', response.text)[1]
+    assert "Dòng 3: Đây không phải ISBN-13 hợp lệ" in message and "Dòng 4: Đây không phải ISBN-13 hợp lệ" in message
+    assert "Dòng 1" not in message and "Dòng 2" not in message
+    assert await _count(db) == 0
+
+
 async def test_inline_validation_saves_nothing(client, db, librarian) -> None:
     response = await post_form(client, "/library/needs/validate", {**GOOD, "quantity": "0"},
                                headers={"HX-Request": "true"})
@@ -98,6 +110,42 @@ async def test_inline_validation_saves_nothing(client, db, librarian) -> None:
     assert "<form" not in response.text
     assert 'id="e-quantity" hx-swap-oob="true">Phải lớn hơn 0' in response.text
     assert 'id="e-item_kind" hx-swap-oob="true"></small>' in response.text
+    assert await _count(db) == 0
+
+
+async def test_inline_messages_have_their_place_and_wait_for_the_field(client, db, librarian) -> None:
+    """Each field's inline message has its place in the fresh form (a message with nowhere to go
+    was dropped: quantity, unit value, deadline), and a field not filled in yet is not reproached
+    while the librarian works through the form; sending the form still says it is required."""
+    from needs.forms import FIELDS
+
+    page = (await client.get("/library/needs/new")).text
+    for field in FIELDS:
+        assert f'id="e-{field}"' in page, field
+    first_field = await post_form(client, "/library/needs/validate", {"item_kind": "book/children", "quantity": ""},
+                                  headers={"HX-Request": "true"})
+    assert 'id="e-quantity" hx-swap-oob="true"></small>' in first_field.text
+    wrong = await post_form(client, "/library/needs/validate", {"item_kind": "", "unit_value": "5"},
+                            headers={"HX-Request": "true"})
+    assert 'id="e-unit_value" hx-swap-oob="true">Không được nhỏ hơn 1.000' in wrong.text
+    assert 'id="e-item_kind" hx-swap-oob="true"></small>' in wrong.text
+    sent = await post_form(client, "/library/needs/new", {"item_kind": "book/children", "quantity": ""})
+    assert re.search(r'id="e-quantity">[^<]*Ô này là bắt buộc.', sent.text)
+
+
+async def test_inline_check_shows_the_needs_value_so_a_slip_shows(client, db, librarian) -> None:
+    """1000 computers typed for 10: the value beside the quantity says 12 billion đồng at once."""
+    assert 'id="need-value"' in (await client.get("/library/needs/new")).text
+    slip = await post_form(client, "/library/needs/validate", {"item_kind": "equipment/computer", "quantity": "1000"},
+                           headers={"HX-Request": "true"})
+    assert "1.000 × 12.000.000 ₫ = 12.000.000.000 ₫" in flat(slip.text)
+    own = await post_form(client, "/library/needs/validate",
+                          {"item_kind": "book/children", "quantity": "40", "unit_value": "20000"},
+                          headers={"HX-Request": "true"})
+    assert "40 × 20.000 ₫ = 800.000 ₫" in flat(own.text)
+    unknown = await post_form(client, "/library/needs/validate", {"item_kind": "book/children", "quantity": "x"},
+                              headers={"HX-Request": "true"})
+    assert re.search(r'id="need-value"[^>]*></small>', unknown.text)
     assert await _count(db) == 0
 
 
@@ -166,3 +214,54 @@ async def test_anonymous_api_writes_are_401(client, db) -> None:
     response = await send_json(client, "POST", "/api/v1/needs", {**GOOD, "quantity": 1})
     assert response.status_code == 401
     assert response.json()["detail"] == "Vui lòng đăng nhập trước."
+
+
+def _form_key(page: str) -> str:
+    match = re.search(r'name="form_key" value="([^"]+)"', page)
+    assert match, "the new-need form carries its one-time key"
+    return match[1]
+
+
+async def test_the_same_need_form_sent_twice_makes_one_need(client, db, librarian) -> None:
+    """A double tap, or a retry after an answer lost on a slow connection, sends the same form again:
+    one need, and the second answer leads to it. The key survives a form sent back with a message."""
+    key = _form_key((await client.get("/library/needs/new")).text)
+    refused = await post_form(client, "/library/needs/new", {**GOOD, "quantity": "0", "form_key": key})
+    assert refused.status_code == 422 and _form_key(refused.text) == key and await _count(db) == 0
+    first = await post_form(client, "/library/needs/new", {**GOOD, "form_key": key, "action": "submit"})
+    assert first.status_code == 303 and re.fullmatch(r"/needs/\d+", first.headers["location"])
+    again = await post_form(client, "/library/needs/new", {**GOOD, "form_key": key, "action": "submit"})
+    assert again.status_code == 303 and again.headers["location"] == first.headers["location"]
+    assert await _count(db) == 1
+    await client.get("/lang/en")
+    assert "This need was already saved." in (await client.get(again.headers["location"])).text
+    # A new form is a new need.
+    other = _form_key((await client.get("/library/needs/new")).text)
+    assert other != key
+    assert (await post_form(client, "/library/needs/new", {**GOOD, "form_key": other})).status_code == 303
+    assert await _count(db) == 2
+
+
+async def test_a_form_key_is_unique_even_when_both_sends_pass_the_check(client, db, librarian) -> None:
+    """Two sends at the same instant both find no need with their key: the database's unique key
+    lets one through, the other is 409 with a message, and nothing else is written."""
+    from app.errors import IllegalTransition
+    from needs import services
+    from needs.schemas import NeedIn
+
+    data = NeedIn(item_kind="book/children", quantity=5)
+    await services.create_need(db, librarian, data, form_key="k" * 22)
+    await db.commit()
+    with pytest.raises(IllegalTransition):
+        await services.create_need(db, librarian, data, form_key="k" * 22)
+    await db.commit()  # the request's transaction is still usable
+    assert await _count(db) == 1
+    # Another person's key never leads to their need.
+    other_library = await make_library(db, "Thư viện khác", 3670)
+    other = await make_user(db, Role.LIBRARIAN, email="khac@example.vn", library_id=other_library.id)
+    await db.commit()
+    await post_form(client, "/logout", {})
+    await sign_in(client, other.email)
+    response = await post_form(client, "/library/needs/new", {**GOOD, "form_key": "k" * 22})
+    assert response.status_code == 409 and "/needs/" not in response.headers.get("location", "")
+    assert await _count(db) == 1

@@ -183,6 +183,54 @@ async def test_librarian_closes_own_need(client, db, library, librarian) -> None
     assert (await _needs(db))[0].status == S.CLOSED
 
 
+@pytest.mark.parametrize(("status", "after"), [
+    (S.DRAFT, S.WITHDRAWN), (S.SUBMITTED, S.WITHDRAWN), (S.RETURNED, S.WITHDRAWN), (S.OPEN, S.CLOSED),
+])
+async def test_librarian_withdraws_a_need_from_its_page(client, db, library, librarian, status, after) -> None:
+    """The need's page offers "withdraw" to its library; a need the province never approved is
+    withdrawn and stays private (a closed need is public), an open one is closed."""
+    need = await make_need(db, library, status=status)
+    await db.commit()
+    await sign_in(client, librarian.email)
+    page = await client.get(f"/needs/{need.id}")
+    assert f'action="/library/needs/{need.id}/close"' in page.text
+    assert '<a href="/library/needs">‹' in page.text  # back to the library's own list
+    response = await post_form(client, f"/library/needs/{need.id}/close", {})
+    assert response.status_code == 303
+    assert (await _needs(db))[0].status == after
+    page = await client.get(f"/needs/{need.id}")
+    assert f'action="/library/needs/{need.id}/close"' not in page.text  # nothing more to withdraw
+    assert (await post_form(client, f"/library/needs/{need.id}/close", {})).status_code == 409
+    action = await db.scalar(select(AuditLog.action).where(AuditLog.entity_type == "need"))
+    assert action == ("need.withdraw" if after == S.WITHDRAWN else "need.close")
+    await post_form(client, "/logout", {})
+    assert (await client.get(f"/needs/{need.id}")).status_code == (404 if after == S.WITHDRAWN else 200)
+    assert (await client.get("/needs", params={"status": "withdrawn"})).status_code == 200
+
+
+async def test_librarian_takes_a_submitted_need_back_to_correct_it(client, db, library, librarian, officer) -> None:
+    need = await make_need(db, library, status=S.SUBMITTED, quantity=400)
+    await db.commit()
+    await sign_in(client, librarian.email)
+    page = await client.get(f"/needs/{need.id}")
+    assert f'action="/library/needs/{need.id}/take-back"' in page.text
+    response = await post_form(client, f"/library/needs/{need.id}/take-back", {})
+    assert response.status_code == 303 and response.headers["location"] == f"/library/needs/{need.id}/edit"
+    assert (await _needs(db))[0].status == S.DRAFT
+    response = await post_form(client, f"/library/needs/{need.id}/edit", {**GOOD, "quantity": "40", "action": "submit"})
+    assert response.status_code == 303
+    [need] = await _needs(db)
+    assert (need.status, need.quantity) == (S.SUBMITTED, 40)
+    await post_form(client, "/logout", {})
+    # Only a need awaiting review can be taken back, and only by its library.
+    await sign_in(client, officer.email)
+    assert (await post_form(client, f"/officer/needs/{need.id}/approve", {})).status_code == 303
+    await post_form(client, "/logout", {})
+    await sign_in(client, librarian.email)
+    assert (await post_form(client, f"/library/needs/{need.id}/take-back", {})).status_code == 409
+    assert (await _needs(db))[0].status == S.OPEN
+
+
 async def test_overdue_open_needs_expire(db, library) -> None:
     today = dt.date(2026, 11, 25)
     await make_need(db, library, status=S.OPEN, deadline=today - dt.timedelta(days=1))

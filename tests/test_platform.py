@@ -51,6 +51,52 @@ async def test_language_switch_ignores_unknown_and_offsite(client) -> None:
     assert '<html lang="vi">' in (await client.get("/")).text
 
 
+async def test_language_switch_and_sign_in_come_back_to_the_page_a_form_was_sent_from(client, db) -> None:
+    """A page that answers a form (sent back with a message) has the address the form was posted
+    to, which cannot be opened: switching language, or signing in again, comes back to the page
+    the form was on (htmx's HX-Current-URL, else the Referer; never another site), with its query."""
+    from app.auth.models import Role
+    from tests.support import csrf_token, make_user, post_form, sign_in
+
+    site = str(client.base_url).rstrip("/")
+    await make_user(db, Role.SPONSOR, email="a@example.vn")
+    await db.commit()
+    await sign_in(client, "a@example.vn")
+    refused = await post_form(client, "/account/contact", {"phone": "gọi tôi"}, headers={"Referer": f"{site}/account"})
+    assert refused.status_code == 422
+    assert 'href="/lang/en?next=/account"' in refused.text
+    back = await client.get("/lang/en", params={"next": "/account"})
+    assert back.headers["location"] == "/account" and (await client.get("/account")).status_code == 200
+    elsewhere = await post_form(client, "/account/contact", {"phone": "x"}, headers={"Referer": "https://evil.example/a"})
+    assert 'href="/lang/vi?next=/"' in elsewhere.text
+    board = await client.get("/needs", params={"category": "book"})
+    assert 'href="/lang/vi?next=/needs%3Fcategory%3Dbook"' in board.text
+
+    await post_form(client, "/logout", {})
+    token = await csrf_token(client)
+    expired = await client.post("/library/needs/validate", data={"_csrf_token": token}, headers={
+        "HX-Request": "true", "HX-Current-URL": f"{site}/library/needs/new"})
+    assert expired.headers["HX-Redirect"] == "/login?next=%2Flibrary%2Fneeds%2Fnew"
+    listed = await client.get("/library/needs", params={"page": "2", "x": "1"}, follow_redirects=False)
+    assert listed.headers["location"] == "/login?next=%2Flibrary%2Fneeds%3Fpage%3D2%26x%3D1"
+
+
+async def test_a_signed_in_persons_pages_are_not_kept_by_the_browser(client, db) -> None:
+    """On a shared phone, Back after signing out must not show the last person's pages."""
+    from app.auth.models import Role
+    from tests.support import make_user, post_form, sign_in
+
+    assert "no-store" not in (await client.get("/needs")).headers.get("cache-control", "")
+    await make_user(db, Role.SPONSOR, email="a@example.vn")
+    await db.commit()
+    await sign_in(client, "a@example.vn")
+    for url in ("/account", "/account/pledges", "/needs"):
+        assert (await client.get(url)).headers.get("cache-control") == "no-store", url
+    assert "no-store" not in (await client.get("/static/css/site.css")).headers.get("cache-control", "")
+    logout = await post_form(client, "/logout", {})
+    assert logout.headers.get("cache-control") == "no-store"
+
+
 def test_vnd_and_dates_formatted_per_locale() -> None:
     import datetime as dt
 

@@ -20,7 +20,7 @@ from app.auth.models import (
     SponsorType,
     User,
 )
-from app.auth.schemas import ContactDetails, SignIn, SponsorRegistration
+from app.auth.schemas import ContactDetails, PasswordChange, SignIn, SponsorRegistration
 from app.errors import DomainError, ValidationFailed
 from app.forms import form_data, validate
 from app.geography.models import Library
@@ -28,7 +28,7 @@ from app.i18n import _
 from app.settings import Settings
 from app.web import DbSession, flash, local_path, render, see_other
 
-HOME_BY_ROLE = {Role.OFFICER: "/officer", Role.LIBRARIAN: "/account", Role.SPONSOR: "/account"}
+HOME_BY_ROLE = {Role.OFFICER: "/officer", Role.LIBRARIAN: "/library/needs", Role.SPONSOR: "/account"}
 
 
 def _register_context(values: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:
@@ -122,6 +122,17 @@ class AuthController(Controller):
             flash(request, _("Your contact details are saved."))
         return see_other(request, "/account")
 
+    @post("/account/password", name="account_password", guards=[signed_in])
+    async def change_password(self, request: Request[Any, Any, Any], db_session: DbSession) -> Response[Any]:
+        user = acting_user(request)
+        try:
+            await services.change_password(db_session, user, validate(PasswordChange, form_data(await request.form())))
+        except ValidationFailed as exc:  # the passwords are never shown again
+            return await _account_page(request, db_session, user, {"phone": user.phone, "address": user.address},
+                                       {}, status_code=422, password_errors=exc.errors)
+        flash(request, _("Your password is changed. Use the new one next time you sign in."))
+        return see_other(request, "/account")
+
 
 async def _account_page(
     request: Request[Any, Any, Any],
@@ -130,6 +141,7 @@ async def _account_page(
     values: dict[str, Any],
     errors: dict[str, str],
     status_code: int = 200,
+    password_errors: dict[str, str] | None = None,
 ) -> Template:
     library = await db_session.get(Library, user.library_id) if user.library_id else None
     return render(
@@ -141,4 +153,5 @@ async def _account_page(
         role_label=ROLE_LABELS[user.role],
         values=values,
         errors=errors,
+        password_errors=password_errors or {},
     )

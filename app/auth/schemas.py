@@ -73,6 +73,15 @@ class ContactDetails(Strict):
         return self
 
 
+class PasswordChange(Strict):
+    """A signed-in user's new password: the current one, and the new one typed twice (a phone's
+    keyboard makes typing mistakes easy, and a mistyped new password would lock them out)."""
+
+    current_password: Annotated[str, Field(min_length=1, max_length=200)]
+    new_password: Annotated[str, Field(min_length=1, max_length=200)]
+    new_password_again: Annotated[str, Field(min_length=1, max_length=200)]
+
+
 class LibrarianInvitation(Strict):
     email: EmailStr
     full_name: Name

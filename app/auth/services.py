@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import audit
 from app.auth.models import Role, SponsorType, User
 from app.auth.passwords import hash_in_thread, password_problem, verify_in_thread
-from app.auth.schemas import ContactDetails, LibrarianInvitation, SponsorRegistration
+from app.auth.schemas import ContactDetails, LibrarianInvitation, PasswordChange, SponsorRegistration
 from app.errors import DomainError, Forbidden, IllegalTransition, NotFound, ValidationFailed
 from app.geography.models import Commune, Library
 from app.i18n import _
@@ -77,6 +77,27 @@ def update_contact(session: AsyncSession, user: User, data: ContactDetails) -> b
         after=after,
     )
     return True
+
+
+async def change_password(session: AsyncSession, user: User, data: PasswordChange) -> None:
+    """A signed-in user replaces their password (a librarian's first one is the one-time password
+    the office gave them): the current one must be right and the new one strong enough and typed
+    the same twice. Audited, without either password."""
+    errors: dict[str, str] = {}
+    if not await verify_in_thread(user.password_hash, data.current_password):
+        errors["current_password"] = _("This is not your current password.")
+    problem = password_problem(data.new_password, user.email)
+    if problem:
+        errors["new_password"] = problem
+    elif data.new_password == data.current_password:
+        errors["new_password"] = _("Choose a password different from the current one.")
+    elif data.new_password_again != data.new_password:
+        errors["new_password_again"] = _("The two new passwords are not the same.")
+    if errors:
+        raise ValidationFailed(errors)
+    user.password_hash = await hash_in_thread(data.new_password)
+    audit.record(session, actor_id=user.id, action="user.change_password", entity_type="user",
+                 entity_id=user.id, summary="password changed")
 
 
 async def create_officer(

@@ -125,5 +125,5 @@ def test_signing_in_takes_only_the_keyboard_on_a_phone(live_server: str, phone: 
     assert phone.evaluate("document.activeElement.id") == "f-password"
     phone.keyboard.type("thuvien-2026")
     phone.keyboard.press("Enter")
-    phone.wait_for_url(f"{live_server}/account")
+    phone.wait_for_url(f"{live_server}/library/needs")  # a librarian lands on their needs
     assert phone.get_by_role("link", name="Nhu cầu của thư viện tôi").is_visible()
