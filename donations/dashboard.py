@@ -16,8 +16,8 @@ from app.geography.models import Commune, Library
 from app.i18n import _, format_vnd, lazy
 from app.payments.registry import STATE_LABELS, PaymentState
 from donations.delivery_queries import LineView, deliveries_of
-from donations.models import PLEDGE_STATUS_LABELS, Pledge, PledgeStatus
-from donations.receipts import can_file_confirmation, receipt_number
+from donations.models import PLEDGE_STATUS_LABELS, Pledge, PledgeKind, PledgeStatus
+from donations.receipts import arrived_in_kind, can_file_confirmation, receipt_number
 from needs.models import ItemKind, Need
 
 PLEDGE_MADE = lazy("Pledge made")
@@ -127,9 +127,12 @@ async def sponsor_pledges(
     )
     views = {}
     confirmation = can_file_confirmation(sponsor)
+    arrived = await arrived_in_kind(session, [p.id for p in pledges if p.kind != PledgeKind.MONEY])
     for p in pledges:
         kind = kinds.get(p.item_kind_key or "")
         numbered = receipt_number(p)
+        if p.kind != PledgeKind.MONEY and arrived.get(p.id, (0, 0))[0] <= 0:
+            numbered = None  # none of its items arrived: nothing to give a receipt for
         views[p.id] = PledgeView(
             pledge=p, item_name_vi=kind.name_vi if kind else None,
             item_name_en=kind.name_en if kind else None,

@@ -5,7 +5,10 @@ A receipt exists for every confirmed donation still standing:
 - money (the pledge paid, allocated, delivered or acknowledged, with a confirmed `Payment`):
   numbered by that payment's `receipt_number` (gap-free per year, e.g. `GLG-2026-000042`);
 - in kind (the goods received, or later): numbered from the pledge reference,
-  `GLG-IK-<reference>` (e.g. `GLG-IK-GLGAB12CD34`), since receipt of goods has no payment.
+  `GLG-IK-<reference>` (e.g. `GLG-IK-GLGAB12CD34`), since receipt of goods has no payment. It
+  states the items that arrived, as the ledger's in-kind entries count them: what the officer
+  accepted at the hub, or, for goods the sponsor brought to the library, what the librarian
+  received (fewer than pledged when some never came; none arrived, no receipt).
 
 A refunded donation has no receipt any more. The sponsorship confirmation record ("Biên bản xác
 nhận tài trợ", numbered `GLG-XN-<reference>`) is for organisation sponsors with a tax code: both
@@ -23,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from jinja2 import Environment
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -32,7 +35,7 @@ from app.errors import NotFound
 from app.geography.models import Commune, Library
 from app.i18n import VN_TZ, _
 from app.settings import Settings
-from donations.models import Pledge, PledgeKind, PledgeStatus
+from donations.models import LedgerEntry, LedgerKind, Pledge, PledgeKind, PledgeStatus
 from donations.services import confirmed_payment
 from needs.models import ItemKind, Need
 
@@ -54,14 +57,12 @@ class Donation:
     item_name: str | None
     commune_name: str | None
     library_name: str | None
+    quantity: int  # in kind: the items that arrived (0 for money)
+    value: int  # the amount paid, or the arrived items × the unit value
 
     @property
     def is_money(self) -> bool:
         return self.pledge.kind == PledgeKind.MONEY
-
-    @property
-    def value(self) -> int:
-        return self.pledge.value
 
     @property
     def confirmed_on(self) -> dt.date:
@@ -107,11 +108,30 @@ def receipt_number(pledge: Pledge) -> tuple[str, dt.datetime] | None:
     return IN_KIND_PREFIX + pledge.reference, pledge.confirmed_at
 
 
+async def arrived_in_kind(session: AsyncSession, pledge_ids: list[int]) -> dict[int, tuple[int, int]]:
+    """Per in-kind pledge with in-kind ledger entries: the items that arrived and their value, as
+    the ledger counts them (received at the hub, or brought to the library, less what never came)."""
+    if not pledge_ids:
+        return {}
+    rows = await session.execute(
+        select(LedgerEntry.pledge_id, func.sum(LedgerEntry.quantity), func.sum(LedgerEntry.amount))
+        .where(LedgerEntry.pledge_id.in_(pledge_ids), LedgerEntry.kind == LedgerKind.IN_KIND)
+        .group_by(LedgerEntry.pledge_id)
+    )
+    return {pledge_id: (int(quantity or 0), int(value or 0)) for pledge_id, quantity, value in rows}
+
+
 async def donation(session: AsyncSession, pledge: Pledge) -> Donation:
     """The confirmed donation behind a pledge (its payments and sponsor loaded), or 404."""
     numbered = receipt_number(pledge)
     if numbered is None:
         raise NotFound(_("This pledge has no receipt: the donation is not confirmed."))
+    if pledge.kind == PledgeKind.MONEY:
+        quantity, value = 0, pledge.amount
+    else:
+        quantity, value = (await arrived_in_kind(session, [pledge.id])).get(pledge.id, (0, 0))
+        if quantity <= 0:
+            raise NotFound(_("This pledge has no receipt: none of its items arrived."))
     kind = await session.get(ItemKind, pledge.item_kind_key) if pledge.item_kind_key else None
     commune = await session.get(Commune, pledge.commune_code) if pledge.commune_code else None
     need = await session.get(Need, pledge.need_id) if pledge.need_id else None
@@ -119,7 +139,7 @@ async def donation(session: AsyncSession, pledge: Pledge) -> Donation:
     return Donation(
         pledge=pledge, sponsor=pledge.sponsor, receipt_number=numbered[0], confirmed_at=numbered[1],
         item_name=kind.name if kind else None, commune_name=commune.name if commune else None,
-        library_name=library.name if library else None,
+        library_name=library.name if library else None, quantity=quantity, value=value,
     )
 
 
