@@ -278,6 +278,26 @@ async def test_dashboard_lists_pledges_newest_first_with_timeline_and_documents(
     assert f"/pledges/{third.reference}/receipt.pdf" not in page
 
 
+async def test_dashboard_leads_back_to_each_pledge_to_pay_or_cancel_it(client, db) -> None:
+    """A sponsor who left the payment page finds the pledge again from "My pledges"."""
+    giver = await sponsor(db, "an@example.vn", "Nguyễn Văn An")
+    unpaid = await money(db, giver, 300_000, pay=False, commune=None)
+    paid = await money(db, giver, 500_000)
+    await db.commit()
+    await sign_in(client, "an@example.vn")
+    await client.get("/lang/en")
+    page = (await client.get("/account/pledges")).text
+    card = page[page.index(f'id="pledge-{unpaid.reference}"'):]
+    card = card[:card.index("</li>")]
+    assert f'href="/pledges/{unpaid.reference}"' in card and "Pay or cancel" in card
+    card = page[page.index(f'id="pledge-{paid.reference}"'):]
+    card = card[:card.index("</li>")]
+    assert f'href="/pledges/{paid.reference}"' in card and "Pay or cancel" not in card
+    # The page it leads to offers the ways to pay.
+    pledge_page = (await client.get(f"/pledges/{unpaid.reference}")).text
+    assert f'action="/pledges/{unpaid.reference}/pay/bank_transfer"' in pledge_page
+
+
 async def test_dashboard_timeline_names_methods_and_reasons_in_the_readers_language(client, db) -> None:
     giver = await sponsor(db, "an@example.vn", "Nguyễn Văn An")
     pledge = await money(db, giver, 300_000, pay=False)
