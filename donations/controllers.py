@@ -108,6 +108,15 @@ async def _goods_context(db: DbSession, pledge: Pledge, need: Need | None, setti
     return context
 
 
+async def _already_paid(db: DbSession, reference: str) -> bool:
+    """Whether the pledge's money is confirmed, as committed (read afresh)."""
+    pledge = await db.scalar(select(Pledge).where(Pledge.reference == reference)
+                             .execution_options(populate_existing=True))
+    return pledge is not None and pledge.status not in (PledgeStatus.PLEDGED, PledgeStatus.AWAITING_PAYMENT) and (
+        await db.scalar(select(Payment.id).where(Payment.pledge_id == pledge.id,
+                                                 Payment.state == PaymentState.CONFIRMED)) is not None)
+
+
 def _can_see(user: User, pledge: Pledge) -> bool:
     return user.role == Role.OFFICER or user.id == pledge.sponsor_id
 
@@ -209,6 +218,7 @@ class PledgeController(Controller):
         for old in pledge.payments:  # one open attempt at a time: switching methods cancels the other
             if old.state in (PaymentState.CREATED, PaymentState.PENDING):
                 services.set_payment_state(db_session, user.id, old, PaymentState.CANCELED, "another method chosen")
+        await services.write_payment(db_session)
         payment = await services.new_payment(db_session, pledge, chosen.identifier)
         result = await chosen.start(payment)
         payment.external_id = result.external_id
@@ -220,7 +230,9 @@ class PledgeController(Controller):
     async def card(
         self, request: Request[Any, Any, Any], db_session: DbSession, reference: FromPath[str]
     ) -> Response[Any]:
-        """The page tokenised the card with Stripe.js; attach it and confirm the intent."""
+        """The page tokenised the card with Stripe.js; attach it and confirm the intent. The form
+        sent twice (a double tap on a slow link, two tabs): the answer that finds the payment
+        already settled leads back to the pledge's page, which says where it stands."""
         pledge = await services.get_pledge(db_session, reference)
         if acting_user(request).id != pledge.sponsor_id:
             raise NotFound(_("No such pledge."))
@@ -230,6 +242,8 @@ class PledgeController(Controller):
             .where(Payment.pledge_id == pledge.id, Payment.provider == "stripe", Payment.state == PaymentState.PENDING)
             .with_for_update()
         )
+        if payment is None and await _already_paid(db_session, reference):
+            return see_other(request, f"/pledges/{reference}")
         if payment is None or not token.startswith("tok_"):
             raise IllegalTransition(_("This pledge is not waiting for a card payment."))
         provider = _providers(request.app.state).get("stripe")
@@ -238,15 +252,23 @@ class PledgeController(Controller):
         except stripe.StripeError as exc:
             code = exc.error.decline_code if exc.error else None
             status, reason = "requires_payment_method", code or exc.code or ""
-        if status == "requires_payment_method":  # declined: this attempt failed; the sponsor may start another
-            await services.fail_payment(db_session, payment, f"declined: {reason}")
-            flash(request, _("The card was refused: %(reason)s", reason=_(DECLINE_REASONS.get(reason, NO_REASON))))
-            return see_other(request, f"/pledges/{reference}")
-        if status == "succeeded":
-            await services.confirm_payment(db_session, payment)
-            flash(request, _("Payment received. Thank you!"))
-        else:
-            flash(request, _("The card payment is being processed."))
+        try:
+            if status == "requires_payment_method":  # declined: this attempt failed; the sponsor may start another
+                await services.fail_payment(db_session, payment, f"declined: {reason}")
+                flash(request, _("The card was refused: %(reason)s",
+                                 reason=_(DECLINE_REASONS.get(reason, NO_REASON))))
+                return see_other(request, f"/pledges/{reference}")
+            if status == "succeeded":
+                await services.confirm_payment(db_session, payment)
+                flash(request, _("Payment received. Thank you!"))
+            else:
+                flash(request, _("The card payment is being processed."))
+        except services.PaymentChanged:
+            # Settled meanwhile by the same form's other post (or Stripe's webhook): nothing of
+            # this answer is kept; the pledge's page tells what happened.
+            await db_session.rollback()
+            if not await _already_paid(db_session, reference):
+                raise
         return see_other(request, f"/pledges/{reference}")
 
     @post("/pledges/{reference:str}/cancel", name="pledge_cancel")

@@ -3,15 +3,18 @@ cancel, expiry, refunds, and bad input that changes nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import re
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.asgi import create_app
 from app.audit import AuditLog
-from app.auth.models import Role
+from app.auth.models import Role, User
+from app.errors import IllegalTransition
 from app.geography.models import Library
 from app.i18n import format_date
 from app.payments.registry import PaymentState
@@ -130,6 +133,93 @@ async def test_declined_card_fails_the_attempt_and_another_card_can_pay(client, 
     states = list(await db.scalars(select(Payment.state).order_by(Payment.id)))
     assert states == [PaymentState.FAILED, PaymentState.CONFIRMED]
     assert (await _pledge(db)).status == P.ALLOCATED
+
+
+async def test_card_form_sent_twice_at_once_pays_once_and_keeps_the_receipt(client, db, world, localstripe_url) -> None:
+    """The card form posted twice at the same moment (a double tap on a slow link, two tabs): the
+    card is charged once, the payment stays confirmed with its receipt, and neither answer says
+    the card was refused."""
+    reference = await _pledge_money_to_need(client, world)
+    await post_form(client, f"/pledges/{reference}/pay/stripe", {})
+    token = card_token(localstripe_url)
+    first, second = await asyncio.gather(post_form(client, f"/pledges/{reference}/card", {"token": token}),
+                                         post_form(client, f"/pledges/{reference}/card", {"token": token}))
+    assert (first.status_code, second.status_code) == (303, 303), (first.text, second.text)
+    payment = await db.scalar(select(Payment).execution_options(populate_existing=True))
+    assert payment.state == PaymentState.CONFIRMED and payment.receipt_number
+    assert (await _pledge(db)).status == P.ALLOCATED
+    ledger = [(e.kind, e.amount) for e in await db.scalars(select(LedgerEntry).order_by(LedgerEntry.id))]
+    assert ledger == [(LedgerKind.PAYMENT, 150_000), (LedgerKind.ALLOCATION, 150_000)]
+    page = await client.get(f"/pledges/{reference}")
+    assert payment.receipt_number in page.text
+    assert "Thẻ bị từ chối" not in page.text  # the flash messages of both answers
+
+
+async def test_stripe_refusing_a_second_confirmation_of_a_paid_intent_is_not_a_decline(
+        client, db, world, localstripe_url) -> None:
+    """The card form's second post reaches Stripe after the first paid the intent: Stripe refuses
+    it, but the intent is paid, and that is what the provider reports (not a declined card, which
+    would fail a payment whose money arrived)."""
+    reference = await _pledge_money_to_need(client, world)
+    await post_form(client, f"/pledges/{reference}/pay/stripe", {})
+    token = card_token(localstripe_url)
+    assert (await post_form(client, f"/pledges/{reference}/card", {"token": token})).status_code == 303
+    payment = await db.scalar(select(Payment).execution_options(populate_existing=True))
+    assert payment.state == PaymentState.CONFIRMED
+    provider = client.app.state.payment_providers.get("stripe")
+    for again in (token, card_token(localstripe_url)):
+        assert await provider.pay_with_token(payment, payment.external_id, again) == ("succeeded", "")
+
+
+async def test_a_payment_settled_meanwhile_is_not_settled_again(client, db, world) -> None:
+    """What a request read before another one settled the payment (on SQLite nothing locks the
+    row: the card form's second post, a webhook) is not written over it: a late failure, a second
+    confirmation or a second refund is refused, and the ledger counts the money once."""
+    _ref, _intent = await _pending_intent(client, db, world)
+    engine = db.bind
+    async with AsyncSession(engine) as failing, AsyncSession(engine) as confirming:
+        stale_pending = await failing.scalar(select(Payment))
+        also_stale = await confirming.scalar(select(Payment))
+        async with AsyncSession(engine) as webhook:
+            await services.confirm_payment(webhook, await webhook.scalar(select(Payment)))
+            await webhook.commit()
+        with pytest.raises(IllegalTransition):
+            await services.fail_payment(failing, stale_pending, "declined: ")
+        with pytest.raises(IllegalTransition):
+            await services.confirm_payment(confirming, also_stale)
+    async with AsyncSession(engine) as late:
+        stale_confirmed = await late.scalar(select(Payment))
+        async with AsyncSession(engine) as officer:
+            await services.record_refund(officer, None, await officer.scalar(select(Payment)), "refunded at Stripe")
+            await officer.commit()
+        with pytest.raises(IllegalTransition):
+            await services.record_refund(late, None, stale_confirmed, "twice")
+    payment = await db.scalar(select(Payment).execution_options(populate_existing=True))
+    assert payment.state == PaymentState.REFUNDED and payment.receipt_number
+    kinds = [e.kind for e in await db.scalars(select(LedgerEntry).order_by(LedgerEntry.id))]
+    assert (kinds.count(LedgerKind.PAYMENT), kinds.count(LedgerKind.REFUND)) == (1, 1)
+
+
+async def test_a_pledge_paid_meanwhile_is_not_canceled(client, db, world) -> None:
+    """The sponsor cancels just as the statement with their transfer is imported: the cancel read
+    the payment still pending, but the money arrived first. It is refused (409) and changes
+    nothing: the pledge stays paid, its items stay taken."""
+    reference = await _pledge_money_to_need(client, world)
+    await post_form(client, f"/pledges/{reference}/pay/bank_transfer", {})
+    sponsor = await db.get(User, world["sponsor_id"])
+    engine = db.bind
+    async with AsyncSession(engine) as canceling:
+        stale = await services.get_pledge(canceling, reference)
+        async with AsyncSession(engine) as statement:
+            pledge = await services.get_pledge(statement, reference)
+            await services.confirm_payment(statement, pledge.payments[0])
+            await statement.commit()
+        with pytest.raises(IllegalTransition):
+            await services.cancel(canceling, await canceling.merge(sponsor), stale)
+    assert (await _pledge(db)).status == P.ALLOCATED
+    payment = await db.scalar(select(Payment).execution_options(populate_existing=True))
+    assert payment.state == PaymentState.CONFIRMED
+    assert (await _need(db, world["need"])).pledged_quantity == 13
 
 
 async def _pending_intent(client, db, world) -> tuple[str, str]:  # type: ignore[no-untyped-def]
