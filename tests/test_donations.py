@@ -415,6 +415,38 @@ async def test_declared_values_within_the_catalogue_bounds_and_the_minimum_are_a
     assert values == [10_000, 20_000, 210_000]
 
 
+@pytest.mark.parametrize(
+    "typed", ["1.000.000", "1,000,000 đ", "1 000 000 ₫", "1.000.000VND", "1000000", " 1\u00a0000\u00a0000 "])
+async def test_amounts_are_read_as_people_write_them(client, db, world, typed) -> None:
+    """Vietnamese write a million as 1.000.000: it is a million, not one đồng refused as too small."""
+    await sign_in(client, world["sponsor"])
+    response = await post_form(client, "/give", {"kind": "money", "target": "pool", "amount": typed})
+    assert response.status_code == 303, response.text[-2000:]
+    assert (await _pledge(db)).amount == 1_000_000
+    declared = await post_form(client, "/give", {"kind": "books", "target": "pool", "item_kind": "book/children",
+                                                 "quantity": "2", "delivery": "to_hub", "unit_value": "35.000 đ"})
+    assert declared.status_code == 303, declared.text[-2000:]
+    assert (await _pledge(db)).unit_value == 35_000
+
+
+@pytest.mark.parametrize(("field", "typed"), [
+    ("amount", "50000.5"), ("amount", "1,5"), ("amount", "1.000,000"), ("amount", "10000.000"), ("amount", "một triệu"),
+    ("unit_value", "35.5"), ("unit_value", "35 000,50"),
+])
+async def test_amounts_that_are_not_whole_dong_are_refused_with_an_example(client, db, world, field, typed) -> None:
+    await sign_in(client, world["sponsor"])
+    await client.get("/lang/en")
+    form = {"kind": "money", "target": "pool", "amount": typed} if field == "amount" else {
+        "kind": "books", "target": "pool", "item_kind": "book/children", "quantity": "2", "delivery": "to_hub",
+        "unit_value": typed}
+    response = await post_form(client, "/give", form)
+    assert response.status_code == 422
+    beside = re.search(rf'id="e-{field}">([^<]*)<', response.text)
+    assert beside and beside.group(1) == "Enter a whole number of đồng, such as 1.000.000.", response.text[-2000:]
+    assert f'value="{typed.strip()}"' in response.text  # kept as typed, to correct
+    assert await _count(db, Pledge) == 0
+
+
 @pytest.mark.parametrize(("change", "field", "message"), [
     ({"condition": "broken"}, "condition", "Hãy chọn một trong các lựa chọn."),
     ({"need_id": "abc"}, "target", "Không có nhu cầu này."),

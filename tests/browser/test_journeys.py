@@ -185,3 +185,16 @@ def test_officer_dispatches_and_the_librarian_confirms_a_partial_receipt(live_se
     item.get_by_label("Đã xử lý thế nào?").fill("Đã gửi bù trong chuyến sau")
     item.get_by_role("button", name="Đánh dấu đã xử lý").click()
     expect(page.locator(".flash")).to_contain_text("đã xử lý")
+
+
+def test_sponsor_types_an_amount_the_vietnamese_way(live_server: str, page: Page) -> None:
+    """On a phone a sponsor types "1.000.000": a browser's number field would turn it into 1 and
+    the form would say the smallest gift is 10.000 ₫. The field keeps what was typed."""
+    sign_in(page, live_server, "nhataitro@demo.vn")
+    page.goto(f"{live_server}/give")
+    amount = page.get_by_label("Số tiền (₫), nếu tặng tiền")
+    amount.press_sequentially("1.000.000")
+    expect(amount).to_have_value("1.000.000")
+    page.get_by_role("button", name="Cam kết", exact=True).click()
+    expect(page.locator(".flash")).to_contain_text("Xin cảm ơn")
+    expect(page.locator("#gift")).to_have_text(re.compile(r"^1\.000\.000\s₫$"))
