@@ -18,6 +18,7 @@ from app.errors import IllegalTransition, NotFound, ValidationFailed
 from app.forms import form_data, validate
 from app.geography.models import Commune, Library
 from app.i18n import _, lazy
+from app.payments import vietqr
 from app.payments.registry import PaymentState, ProviderRegistry
 from app.payments.stripe_client import verify_webhook
 from app.web import DbSession, flash, render, see_other
@@ -203,6 +204,24 @@ class PledgeController(Controller):
             is_officer=user.role == Role.OFFICER,
             **await _goods_context(db_session, pledge, need, request.app.state.settings),
         )
+
+    @get("/pledges/{reference:str}/vietqr.png", name="pledge_vietqr_png")
+    async def vietqr_png(
+        self, request: Request[Any, Any, Any], db_session: DbSession, reference: FromPath[str]
+    ) -> Response[bytes]:
+        """The pending bank transfer's VietQR code as an image, for the sponsor to save on a phone
+        and open in a banking app."""
+        pledge = await services.get_pledge(db_session, reference)
+        if acting_user(request).id != pledge.sponsor_id:
+            raise NotFound(_("No such pledge."))
+        pending = next((p for p in pledge.payments if p.provider == "bank_transfer"
+                        and p.state in (PaymentState.CREATED, PaymentState.PENDING)), None)
+        if pending is None or pledge.status != PledgeStatus.AWAITING_PAYMENT:
+            raise NotFound(_("This pledge is not waiting for a bank transfer."))
+        payload = _providers(request.app.state).get("bank_transfer").render_pending(pending)["payload"]
+        return Response(vietqr.png(payload), media_type="image/png", headers={
+            "content-disposition": f'attachment; filename="VietQR-{pledge.reference}.png"',
+            "cache-control": "private, no-store"})
 
     @post("/pledges/{reference:str}/pay/{provider:str}", name="pledge_pay")
     async def pay(

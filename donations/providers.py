@@ -92,6 +92,7 @@ class BankTransferProvider(PaymentProvider):
     def render_pending(self, payment: PaymentLike) -> dict[str, Any]:
         payload = vietqr.build(self.settings.bank_bin, self.settings.bank_account, payment.amount, payment.reference)
         return {"qr_svg": vietqr.svg(payload), "payload": payload, "bank_bin": self.settings.bank_bin,
+                "bank_name": self.settings.bank_name,
                 "account": self.settings.bank_account, "account_name": self.settings.bank_account_name}
 
     async def refund(self, payment: PaymentLike, amount: int) -> RefundResult:

@@ -17,6 +17,7 @@ from app.auth.models import Role, User
 from app.errors import IllegalTransition
 from app.geography.models import Library
 from app.i18n import format_date
+from app.payments import vietqr
 from app.payments.registry import PaymentState
 from donations import services
 from donations.models import LedgerEntry, LedgerKind, OutboxMessage, Payment, PaymentEvent, Pledge, PledgeStatus
@@ -91,6 +92,41 @@ async def test_bank_transfer_shows_the_vietqr_code_and_account_on_the_pledge_pag
     assert (payment.provider, payment.state) == ("bank_transfer", PaymentState.PENDING)
     text = flat(page.text)
     assert "<svg" in page.text and "0011004455667" in text and reference in text and "150.000" in text
+
+
+async def test_bank_transfer_names_the_bank_and_says_what_happens_after_the_transfer(client, db, world) -> None:
+    """On a phone the code cannot be scanned from its own screen: the sponsor types the transfer,
+    and needs the bank's name, not only its BIN; then they wait for the statement, not pay twice."""
+    reference = await _pledge_money_to_need(client, world)
+    await client.get("/lang/en")
+    await post_form(client, f"/pledges/{reference}/pay/bank_transfer", {})
+    text = flat((await client.get(f"/pledges/{reference}")).text)
+    assert re.search(r'id="bank">Vietcombank · BIN 970436<', text), text
+    assert "Please do not transfer again or cancel the pledge meanwhile." in text
+
+
+async def test_the_vietqr_code_can_be_saved_as_an_image_by_its_sponsor(client, db, world) -> None:
+    reference = await _pledge_money_to_need(client, world)
+    assert (await client.get(f"/pledges/{reference}/vietqr.png")).status_code == 404  # no transfer chosen yet
+    await post_form(client, f"/pledges/{reference}/pay/bank_transfer", {})
+    page = (await client.get(f"/pledges/{reference}")).text
+    assert f'href="/pledges/{reference}/vietqr.png"' in page
+    image = await client.get(f"/pledges/{reference}/vietqr.png")
+    assert image.status_code == 200 and image.headers["content-type"] == "image/png"
+    assert image.headers["content-disposition"] == f'attachment; filename="VietQR-{reference}.png"'
+    payload = vietqr.build("970436", "0011004455667", 150_000, reference)
+    assert image.content == vietqr.png(payload) and image.content.startswith(b"\x89PNG")
+    other = await make_user(db, Role.SPONSOR, email="khac@example.vn")
+    await db.commit()
+    await post_form(client, "/logout", {})
+    await sign_in(client, other.email)
+    assert (await client.get(f"/pledges/{reference}/vietqr.png")).status_code == 404
+
+
+def test_another_bank_without_its_name_shows_no_name() -> None:
+    assert settings_for("").bank_name == "Vietcombank"
+    assert settings_for("", bank_bin="970415").bank_name == ""  # not the default bank's name
+    assert settings_for("", bank_bin="970415", bank_name="VietinBank").bank_name == "VietinBank"
 
 
 async def test_card_payment_confirms_allocates_and_writes_ledger(client, db, world, localstripe_url) -> None:

@@ -59,6 +59,7 @@ NOT_PAGES = {
     "/deliveries/receipts/{receipt_id:int}/photo": "a photo",
     "/pledges/{reference:str}/confirmation.pdf": "PDF",
     "/pledges/{reference:str}/receipt.pdf": "PDF",
+    "/pledges/{reference:str}/vietqr.png": "an image of the pending bank transfer's code",
     "/certificates/{code:str}": "PDF",
     "/honor-rolls/{roll_id:int}/export.csv": "CSV",
     "/honor-rolls/{roll_id:int}/export.xlsx": "XLSX",
