@@ -146,6 +146,7 @@ class PledgeController(Controller):
         settings = request.app.state.settings
         context = await _form_context(db_session, request, values, {}, None)
         context["kind_names"] = {k.key: k.name for k in context["kinds"]}
+        context["previewing"] = True
         try:
             if values.get("target") not in ("pool", "commune"):
                 raise ValidationFailed({"target": _("The preview is for gifts to the pool or to a commune.")})

@@ -435,6 +435,17 @@ async def test_bad_pledges_are_refused_and_write_nothing(client, db, world, form
     assert (await _need(db, world["need"])).pledged_quantity == 10
 
 
+async def test_a_refused_pool_pledge_says_each_problem_once(client, db, world) -> None:
+    """Beside its field, not again in the "where would my gift go" area below the form."""
+    await sign_in(client, world["sponsor"])
+    response = await post_form(client, "/give", {"kind": "money", "target": "pool", "amount": "5000"})
+    assert response.status_code == 422
+    assert flat(response.text).count("tối thiểu 10.000 ₫") == 1, response.text[-3000:]
+    preview = await client.get("/give/preview", params={"kind": "money", "target": "pool", "amount": "5000"},
+                               headers={"HX-Request": "true"})
+    assert preview.status_code == 422 and "tối thiểu 10.000 ₫" in flat(preview.text)  # the preview says why
+
+
 async def test_declared_values_within_the_catalogue_bounds_and_the_minimum_are_accepted(client, db, world) -> None:
     """The bounds of book/children (35.000 ₫ in the catalogue) are 10.000 ₫ and 105.000 ₫, both
     included; the form says so, and gives the smallest money pledge."""
