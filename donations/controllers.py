@@ -127,12 +127,16 @@ class PledgeController(Controller):
 
     @get("/give", name="pledge_new", guards=[sponsor_only])
     async def new(
-        self, request: Request[Any, Any, Any], db_session: DbSession, need: FromQuery[int | None] = None
+        self, request: Request[Any, Any, Any], db_session: DbSession, need: FromQuery[int | None] = None,
+        commune: FromQuery[int | None] = None,
     ) -> Template:
+        """The pledge form: to a need (``?need=``), a commune (``?commune=``, from its page) or the pool."""
         target = await db_session.get(Need, need) if need else None
         if need and (target is None or target.status != NeedStatus.OPEN):
             raise NotFound(_("This need is not open for pledges."))
         values = {"kind": "money", "target": "need" if target else "pool", "need_id": need, "quantity": 1}
+        if target is None and commune is not None:
+            values.update(target="commune", commune_code=str(commune))
         return render(
             request, "donations/pledge_form.html", **await _form_context(db_session, request, values, {}, target)
         )

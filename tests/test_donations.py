@@ -24,7 +24,7 @@ from donations.models import LedgerEntry, LedgerKind, OutboxMessage, Payment, Pa
 from needs.models import Need, NeedStatus
 from tests.conftest import settings_for
 from tests.donations_support import card_token, event, signed, stripe_settings
-from tests.support import flat, make_library, make_need, make_user, post_form, sign_in
+from tests.support import MUONG_LA, flat, make_library, make_need, make_user, post_form, sign_in
 
 P = PledgeStatus
 
@@ -433,6 +433,21 @@ async def test_bad_pledges_are_refused_and_write_nothing(client, db, world, form
     assert beside and message in beside.group(1).replace("\xa0", " "), response.text[-2000:]
     assert await _count(db, Pledge) == 0
     assert (await _need(db, world["need"])).pledged_quantity == 10
+
+
+async def test_a_commune_page_leads_to_a_gift_to_that_commune(client, db, world) -> None:
+    await sign_in(client, world["sponsor"])
+    page = await client.get(f"/communes/{MUONG_LA}")
+    assert f'href="/give?commune={MUONG_LA}"' in page.text
+    elsewhere = await client.get("/communes/4")  # Ba Đình, Hà Nội: not this province's
+    assert elsewhere.status_code == 200 and 'href="/give?commune=' not in elsewhere.text
+    form = (await client.get("/give", params={"commune": MUONG_LA})).text
+    assert re.search(r'name="target" value="commune" checked', form)
+    assert re.search(rf'<option value="{MUONG_LA}" selected>', form)
+    response = await post_form(client, "/give", {"kind": "money", "target": "commune", "commune_code": str(MUONG_LA),
+                                                 "amount": "200.000"})
+    assert response.status_code == 303
+    assert ((await _pledge(db)).commune_code, (await _pledge(db)).amount) == (MUONG_LA, 200_000)
 
 
 async def test_a_refused_pool_pledge_says_each_problem_once(client, db, world) -> None:
