@@ -236,6 +236,18 @@ async def test_confirmation_record_says_its_date_once(client, db) -> None:
     assert "ngày ngày" not in text.lower() and re.search(r"Lập ngày \d\d tháng \d\d? năm \d{4}", text), text
 
 
+async def test_an_organisations_documents_carry_its_address(client, db) -> None:
+    """An enterprise files the record for tax with its name, tax code and address."""
+    company = await sponsor(db, "ketoan@sachtaybac.vn", "Lê Minh Châu", organisation=True)
+    company.address = "Số 8 đường Tô Hiệu, phường Tô Hiệu, tỉnh Sơn La"
+    cash = await money(db, company, 2_000_000)
+    await db.commit()
+    await sign_in(client, "ketoan@sachtaybac.vn")
+    for document in ("receipt", "confirmation"):
+        text = pdf_text((await client.get(f"/pledges/{cash.reference}/{document}.pdf")).content)
+        assert "Địa chỉ Số 8 đường Tô Hiệu, phường Tô Hiệu, tỉnh Sơn La" in text, (document, text)
+
+
 async def test_documents_follow_the_readers_language(client, db) -> None:
     giver = await sponsor(db, "an@example.vn", "Nguyễn Văn An")
     pledge = await money(db, giver, 1_500_000)
