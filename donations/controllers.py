@@ -295,6 +295,21 @@ class PledgeController(Controller):
                 raise
         return see_other(request, f"/pledges/{reference}")
 
+    @get("/pledges/{reference:str}/cancel", name="pledge_cancel_confirm")
+    async def confirm_cancel(
+        self, request: Request[Any, Any, Any], db_session: DbSession, reference: FromPath[str]
+    ) -> Template:
+        """Are you sure? One tap on a phone must not cancel a pledge, least of all one whose bank
+        transfer may already be on its way."""
+        pledge = await services.get_pledge(db_session, reference)
+        if acting_user(request).id != pledge.sponsor_id:
+            raise NotFound(_("No such pledge."))
+        if pledge.status not in (PledgeStatus.AWAITING_PAYMENT, PledgeStatus.AWAITING_DELIVERY):
+            raise IllegalTransition(_("This pledge can no longer be canceled."))
+        transfer = any(p.provider == "bank_transfer" and p.state in (PaymentState.CREATED, PaymentState.PENDING)
+                       for p in pledge.payments)
+        return render(request, "donations/pledge_cancel.html", pledge=pledge, transfer_pending=transfer)
+
     @post("/pledges/{reference:str}/cancel", name="pledge_cancel")
     async def cancel(
         self, request: Request[Any, Any, Any], db_session: DbSession, reference: FromPath[str]

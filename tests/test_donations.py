@@ -343,6 +343,29 @@ async def test_officer_refund_through_stripe(client, db, world, localstripe_url)
     assert again.status_code == 409
 
 
+async def test_cancel_asks_first_and_warns_about_a_transfer_on_its_way(client, db, world) -> None:
+    """One tap on a phone does not cancel: the pledge page leads to a question, which warns a
+    sponsor who chose to pay by transfer that money already sent would have to be refunded."""
+    reference = await _pledge_money_to_need(client, world)
+    await client.get("/lang/en")
+    page = (await client.get(f"/pledges/{reference}")).text
+    assert f'action="/pledges/{reference}/cancel"' not in page and f'href="/pledges/{reference}/cancel"' in page
+    question = await client.get(f"/pledges/{reference}/cancel")
+    assert question.status_code == 200 and f'action="/pledges/{reference}/cancel"' in question.text
+    assert "transfer-warning" not in question.text
+    await post_form(client, f"/pledges/{reference}/pay/bank_transfer", {})
+    question = (await client.get(f"/pledges/{reference}/cancel")).text
+    assert "If you have already transferred the money, do not cancel" in question
+    assert (await _pledge(db)).status == P.AWAITING_PAYMENT  # asking changes nothing
+    assert (await post_form(client, f"/pledges/{reference}/cancel", {})).status_code == 303
+    assert (await client.get(f"/pledges/{reference}/cancel")).status_code == 409  # canceled already
+    other = await make_user(db, Role.SPONSOR, email="khac@example.vn")
+    await db.commit()
+    await post_form(client, "/logout", {})
+    await sign_in(client, other.email)
+    assert (await client.get(f"/pledges/{reference}/cancel")).status_code == 404
+
+
 async def test_cancel_before_payment_gives_items_back(client, db, world) -> None:
     reference = await _pledge_money_to_need(client, world)
     assert (await post_form(client, f"/pledges/{reference}/cancel", {})).status_code == 303
