@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from app.auth.guards import acting_user, officer_only, signed_in, sponsor_only
 from app.auth.models import Role, User
+from app.db import utcnow
 from app.errors import IllegalTransition, NotFound, ValidationFailed
 from app.forms import form_data, validate
 from app.geography.models import Commune, Library
@@ -206,6 +207,9 @@ class PledgeController(Controller):
             need=need,
             commune=await db_session.get(Commune, pledge.commune_code) if pledge.commune_code else None,
             confirmed=services.confirmed_payment(pledge),
+            # Past its time limit, not yet expired by the daily job: say so, not "pay by" a past day.
+            overdue=pledge.expires_at is not None and pledge.expires_at < utcnow() and pledge.status in (
+                PledgeStatus.AWAITING_PAYMENT, PledgeStatus.AWAITING_DELIVERY),
             is_officer=user.role == Role.OFFICER,
             **await _goods_context(db_session, pledge, need, request.app.state.settings),
         )

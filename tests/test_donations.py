@@ -581,6 +581,22 @@ async def test_pledge_page_says_what_where_and_by_when(client, db, world) -> Non
     assert "Hãy thanh toán trước" in page and "Nơi mang hiện vật đến" not in page
 
 
+async def test_a_pledge_past_its_time_limit_does_not_say_pay_by_a_past_day(client, db, world) -> None:
+    """Between its time limit and the daily job that expires it, the page said "Pay by" a day gone
+    by, offering the transfer as if nothing had happened."""
+    reference = await _pledge_money_to_need(client, world)
+    await client.get("/lang/en")
+    pledge = await _pledge(db)
+    pledge.expires_at = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
+    await db.commit()
+    text = flat((await client.get(f"/pledges/{reference}")).text)
+    assert "has passed: this pledge is about to be canceled" in text and "Pay by" not in text
+    pledge.expires_at = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+    await db.commit()
+    text = flat((await client.get(f"/pledges/{reference}")).text)
+    assert "Pay by" in text and "has passed" not in text
+
+
 async def test_pledge_on_a_closed_need_is_refused(client, db, world) -> None:
     need = await _need(db, world["need"])
     need.status = NeedStatus.CLOSED
