@@ -7,9 +7,10 @@ or raises `ValidationFailed` with one translated message per field. Custom rules
 
 from __future__ import annotations
 
+import re
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ValidationError, ValidationInfo
 
 from app.errors import ValidationFailed
 from app.i18n import _, format_number
@@ -65,6 +66,27 @@ def _message(error: dict[str, Any]) -> str:
     if kind in ("date_from_datetime_parsing", "date_parsing", "date_type"):
         return _("Enter a valid date.")
     return _("This value is not valid.")
+
+
+# An amount of đồng as people write it: digits, or groups of three after one to three digits, all
+# separated alike by dots (Vietnamese), commas or spaces; then perhaps "đ", "₫" or "VND".
+_VND_UNIT = re.compile(r"\s*(₫|đ|đồng|d|dong|vnđ|vnd)\.?$", re.IGNORECASE)
+_VND_GROUPED = re.compile(r"-?[0-9]{1,3}([., ])[0-9]{3}(?:\1[0-9]{3})*")
+_VND_DIGITS = re.compile(r"-?[0-9]+")
+
+
+def whole_vnd(value: Any, info: ValidationInfo) -> Any:
+    """A pydantic before-validator for whole đồng typed in a form: "1.000.000", "1,000,000 đ",
+    "1 000 000 ₫" and "1000000" all mean one million. Decimals ("50000.5", "1,5") and other text
+    get a message beside the field that shows how to write it; numbers (JSON) pass as they are."""
+    if not isinstance(value, str):
+        return value
+    text = _VND_UNIT.sub("", re.sub(r"\s", " ", value).strip())
+    if _VND_DIGITS.fullmatch(text):
+        return text
+    if _VND_GROUPED.fullmatch(text):
+        return re.sub(r"[., ]", "", text)
+    raise FieldError(info.field_name or "", _("Enter a whole number of đồng, such as 1.000.000."))
 
 
 def errors_of(exc: ValidationError) -> dict[str, str]:

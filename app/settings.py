@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     # Where sponsors bring books and equipment pledged "to the province hub" (shown on the pledge page).
     hub_address: str = "Thư viện tỉnh Sơn La, số 2 đường Tô Hiệu, phường Tô Hiệu, tỉnh Sơn La"
     bank_bin: str = "970436"  # the receiving bank's NAPAS BIN (Vietcombank)
+    # The bank's name as sponsors know it, shown beside the account for those who type the transfer
+    # (a phone cannot scan the code on its own screen). Another BANK_BIN without a BANK_NAME shows
+    # no name rather than the default bank's.
+    bank_name: str = "Vietcombank"
     bank_account: str = "0011004455667"
     bank_account_name: str = "SO VAN HOA THE THAO VA DU LICH TINH SON LA"
     stripe_js_url: str = "https://js.stripe.com/v3/"
@@ -52,6 +56,12 @@ class Settings(BaseSettings):
     stripe_webhook_secret: str | None = None
     stripe_api_base: str | None = None  # None: Stripe's real API; tests point it at localstripe
     stripe_max_network_retries: int = Field(default=2, ge=0)
+
+    @model_validator(mode="after")
+    def _bank_name_of_the_bank(self) -> Settings:
+        if "bank_bin" in self.model_fields_set and "bank_name" not in self.model_fields_set:
+            self.bank_name = ""
+        return self
 
     @model_validator(mode="after")
     def _secret_required_in_production(self) -> Settings:

@@ -14,10 +14,12 @@ from sqlalchemy import select
 
 from app.auth.guards import acting_user, officer_only, signed_in, sponsor_only
 from app.auth.models import Role, User
+from app.db import utcnow
 from app.errors import IllegalTransition, NotFound, ValidationFailed
 from app.forms import form_data, validate
 from app.geography.models import Commune, Library
 from app.i18n import _, lazy
+from app.payments import vietqr
 from app.payments.registry import PaymentState, ProviderRegistry
 from app.payments.stripe_client import StripeNotConfigured, verify_webhook
 from app.web import DbSession, flash, render, see_other
@@ -108,6 +110,15 @@ async def _goods_context(db: DbSession, pledge: Pledge, need: Need | None, setti
     return context
 
 
+async def _already_paid(db: DbSession, reference: str) -> bool:
+    """Whether the pledge's money is confirmed, as committed (read afresh)."""
+    pledge = await db.scalar(select(Pledge).where(Pledge.reference == reference)
+                             .execution_options(populate_existing=True))
+    return pledge is not None and pledge.status not in (PledgeStatus.PLEDGED, PledgeStatus.AWAITING_PAYMENT) and (
+        await db.scalar(select(Payment.id).where(Payment.pledge_id == pledge.id,
+                                                 Payment.state == PaymentState.CONFIRMED)) is not None)
+
+
 def _can_see(user: User, pledge: Pledge) -> bool:
     return user.role == Role.OFFICER or user.id == pledge.sponsor_id
 
@@ -117,12 +128,16 @@ class PledgeController(Controller):
 
     @get("/give", name="pledge_new", guards=[sponsor_only])
     async def new(
-        self, request: Request[Any, Any, Any], db_session: DbSession, need: FromQuery[int | None] = None
+        self, request: Request[Any, Any, Any], db_session: DbSession, need: FromQuery[int | None] = None,
+        commune: FromQuery[int | None] = None,
     ) -> Template:
+        """The pledge form: to a need (``?need=``), a commune (``?commune=``, from its page) or the pool."""
         target = await db_session.get(Need, need) if need else None
         if need and (target is None or target.status != NeedStatus.OPEN):
             raise NotFound(_("This need is not open for pledges."))
         values = {"kind": "money", "target": "need" if target else "pool", "need_id": need, "quantity": 1}
+        if target is None and commune is not None:
+            values.update(target="commune", commune_code=str(commune))
         return render(
             request, "donations/pledge_form.html", **await _form_context(db_session, request, values, {}, target)
         )
@@ -136,6 +151,7 @@ class PledgeController(Controller):
         settings = request.app.state.settings
         context = await _form_context(db_session, request, values, {}, None)
         context["kind_names"] = {k.key: k.name for k in context["kinds"]}
+        context["previewing"] = True
         try:
             if values.get("target") not in ("pool", "commune"):
                 raise ValidationFailed({"target": _("The preview is for gifts to the pool or to a commune.")})
@@ -191,9 +207,30 @@ class PledgeController(Controller):
             need=need,
             commune=await db_session.get(Commune, pledge.commune_code) if pledge.commune_code else None,
             confirmed=services.confirmed_payment(pledge),
+            # Past its time limit, not yet expired by the daily job: say so, not "pay by" a past day.
+            overdue=pledge.expires_at is not None and pledge.expires_at < utcnow() and pledge.status in (
+                PledgeStatus.AWAITING_PAYMENT, PledgeStatus.AWAITING_DELIVERY),
             is_officer=user.role == Role.OFFICER,
             **await _goods_context(db_session, pledge, need, request.app.state.settings),
         )
+
+    @get("/pledges/{reference:str}/vietqr.png", name="pledge_vietqr_png")
+    async def vietqr_png(
+        self, request: Request[Any, Any, Any], db_session: DbSession, reference: FromPath[str]
+    ) -> Response[bytes]:
+        """The pending bank transfer's VietQR code as an image, for the sponsor to save on a phone
+        and open in a banking app."""
+        pledge = await services.get_pledge(db_session, reference)
+        if acting_user(request).id != pledge.sponsor_id:
+            raise NotFound(_("No such pledge."))
+        pending = next((p for p in pledge.payments if p.provider == "bank_transfer"
+                        and p.state in (PaymentState.CREATED, PaymentState.PENDING)), None)
+        if pending is None or pledge.status != PledgeStatus.AWAITING_PAYMENT:
+            raise NotFound(_("This pledge is not waiting for a bank transfer."))
+        payload = _providers(request.app.state).get("bank_transfer").render_pending(pending)["payload"]
+        return Response(vietqr.png(payload), media_type="image/png", headers={
+            "content-disposition": f'attachment; filename="VietQR-{pledge.reference}.png"',
+            "cache-control": "private, no-store"})
 
     @post("/pledges/{reference:str}/pay/{provider:str}", name="pledge_pay")
     async def pay(
@@ -209,6 +246,7 @@ class PledgeController(Controller):
         for old in pledge.payments:  # one open attempt at a time: switching methods cancels the other
             if old.state in (PaymentState.CREATED, PaymentState.PENDING):
                 services.set_payment_state(db_session, user.id, old, PaymentState.CANCELED, "another method chosen")
+        await services.write_payment(db_session)
         payment = await services.new_payment(db_session, pledge, chosen.identifier)
         result = await chosen.start(payment)
         payment.external_id = result.external_id
@@ -220,7 +258,9 @@ class PledgeController(Controller):
     async def card(
         self, request: Request[Any, Any, Any], db_session: DbSession, reference: FromPath[str]
     ) -> Response[Any]:
-        """The page tokenised the card with Stripe.js; attach it and confirm the intent."""
+        """The page tokenised the card with Stripe.js; attach it and confirm the intent. The form
+        sent twice (a double tap on a slow link, two tabs): the answer that finds the payment
+        already settled leads back to the pledge's page, which says where it stands."""
         pledge = await services.get_pledge(db_session, reference)
         if acting_user(request).id != pledge.sponsor_id:
             raise NotFound(_("No such pledge."))
@@ -230,6 +270,8 @@ class PledgeController(Controller):
             .where(Payment.pledge_id == pledge.id, Payment.provider == "stripe", Payment.state == PaymentState.PENDING)
             .with_for_update()
         )
+        if payment is None and await _already_paid(db_session, reference):
+            return see_other(request, f"/pledges/{reference}")
         if payment is None or not token.startswith("tok_"):
             raise IllegalTransition(_("This pledge is not waiting for a card payment."))
         provider = _providers(request.app.state).get("stripe")
@@ -238,16 +280,39 @@ class PledgeController(Controller):
         except stripe.StripeError as exc:
             code = exc.error.decline_code if exc.error else None
             status, reason = "requires_payment_method", code or exc.code or ""
-        if status == "requires_payment_method":  # declined: this attempt failed; the sponsor may start another
-            await services.fail_payment(db_session, payment, f"declined: {reason}")
-            flash(request, _("The card was refused: %(reason)s", reason=_(DECLINE_REASONS.get(reason, NO_REASON))))
-            return see_other(request, f"/pledges/{reference}")
-        if status == "succeeded":
-            await services.confirm_payment(db_session, payment)
-            flash(request, _("Payment received. Thank you!"))
-        else:
-            flash(request, _("The card payment is being processed."))
+        try:
+            if status == "requires_payment_method":  # declined: this attempt failed; the sponsor may start another
+                await services.fail_payment(db_session, payment, f"declined: {reason}")
+                flash(request, _("The card was refused: %(reason)s",
+                                 reason=_(DECLINE_REASONS.get(reason, NO_REASON))))
+                return see_other(request, f"/pledges/{reference}")
+            if status == "succeeded":
+                await services.confirm_payment(db_session, payment)
+                flash(request, _("Payment received. Thank you!"))
+            else:
+                flash(request, _("The card payment is being processed."))
+        except services.PaymentChanged:
+            # Settled meanwhile by the same form's other post (or Stripe's webhook): nothing of
+            # this answer is kept; the pledge's page tells what happened.
+            await db_session.rollback()
+            if not await _already_paid(db_session, reference):
+                raise
         return see_other(request, f"/pledges/{reference}")
+
+    @get("/pledges/{reference:str}/cancel", name="pledge_cancel_confirm")
+    async def confirm_cancel(
+        self, request: Request[Any, Any, Any], db_session: DbSession, reference: FromPath[str]
+    ) -> Template:
+        """Are you sure? One tap on a phone must not cancel a pledge, least of all one whose bank
+        transfer may already be on its way."""
+        pledge = await services.get_pledge(db_session, reference)
+        if acting_user(request).id != pledge.sponsor_id:
+            raise NotFound(_("No such pledge."))
+        if pledge.status not in (PledgeStatus.AWAITING_PAYMENT, PledgeStatus.AWAITING_DELIVERY):
+            raise IllegalTransition(_("This pledge can no longer be canceled."))
+        transfer = any(p.provider == "bank_transfer" and p.state in (PaymentState.CREATED, PaymentState.PENDING)
+                       for p in pledge.payments)
+        return render(request, "donations/pledge_cancel.html", pledge=pledge, transfer_pending=transfer)
 
     @post("/pledges/{reference:str}/cancel", name="pledge_cancel")
     async def cancel(

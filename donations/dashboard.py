@@ -136,6 +136,8 @@ async def sponsor_pledges(
     for p in pledges:
         kind = kinds.get(p.item_kind_key or "")
         numbered = receipt_number(p)
+        if p.kind != PledgeKind.MONEY and arrived.get(p.id, (0, 0))[0] <= 0:
+            numbered = None  # none of its items arrived: nothing to give a receipt for
         views[p.id] = PledgeView(
             pledge=p, item_name_vi=kind.name_vi if kind else None,
             item_name_en=kind.name_en if kind else None,

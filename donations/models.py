@@ -197,6 +197,13 @@ class Payment(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     confirmed_at: Mapped[dt.datetime | None]
 
+    # Every UPDATE of a payment is conditional on the state this request read (``WHERE state =
+    # <read>``): a payment another request settled meanwhile (the card form sent twice, a webhook,
+    # a statement) is never written over, even where nothing locks the row (SQLite ignores
+    # ``FOR UPDATE``). A clash raises StaleDataError at the flush; services.write_payment turns it
+    # into a 409 with a message.
+    __mapper_args__ = {"version_id_col": state, "version_id_generator": False}
+
     # Read from the identity map where the pledge is loaded (its page loads it with its payments);
     # never a hidden query.
     pledge: Mapped[Pledge] = relationship(lazy="raise_on_sql", back_populates="payments")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import stripe
+
 from app.i18n import lazy
 from app.payments import vietqr
 from app.payments.registry import (
@@ -47,11 +49,19 @@ class StripeProvider(PaymentProvider):
         """Attach the card the page tokenised and confirm; returns the intent's status and, for a
         declined card, Stripe's decline code (``card_declined``, ``insufficient_funds`` ...)."""
         client = stripe_client(self.settings)
-        card = (await client.v1.tokens.retrieve_async(token)).card
-        if card is None:
-            raise ValueError("token without a card")
-        await client.v1.payment_intents.update_async(external_id, params={"payment_method": card.id})
-        intent = (await client.v1.payment_intents.confirm_async(external_id)).to_dict()
+        try:
+            card = (await client.v1.tokens.retrieve_async(token)).card
+            if card is None:
+                raise ValueError("token without a card")
+            await client.v1.payment_intents.update_async(external_id, params={"payment_method": card.id})
+            intent = (await client.v1.payment_intents.confirm_async(external_id)).to_dict()
+        except stripe.StripeError:
+            # Refused because the intent is paid already (the same form posted twice, the other post
+            # paid it a moment ago): it is paid, not declined. Anything else is the refusal it says.
+            current = await client.v1.payment_intents.retrieve_async(external_id)
+            if current.status == "succeeded":
+                return "succeeded", ""
+            raise
         error = intent.get("last_payment_error") or {}
         return str(intent["status"]), str(error.get("decline_code") or error.get("code") or "")
 
@@ -82,6 +92,7 @@ class BankTransferProvider(PaymentProvider):
     def render_pending(self, payment: PaymentLike) -> dict[str, Any]:
         payload = vietqr.build(self.settings.bank_bin, self.settings.bank_account, payment.amount, payment.reference)
         return {"qr_svg": vietqr.svg(payload), "payload": payload, "bank_bin": self.settings.bank_bin,
+                "bank_name": self.settings.bank_name,
                 "account": self.settings.bank_account, "account_name": self.settings.bank_account_name}
 
     async def refund(self, payment: PaymentLike, amount: int) -> RefundResult:

@@ -5,7 +5,10 @@ A receipt exists for every confirmed donation still standing:
 - money (the pledge paid, allocated, delivered or acknowledged, with a confirmed `Payment`):
   numbered by that payment's `receipt_number` (gap-free per year, e.g. `GLG-2026-000042`);
 - in kind (the goods received, or later): numbered from the pledge reference,
-  `GLG-IK-<reference>` (e.g. `GLG-IK-GLGAB12CD34`), since receipt of goods has no payment.
+  `GLG-IK-<reference>` (e.g. `GLG-IK-GLGAB12CD34`), since receipt of goods has no payment. It
+  states the items that arrived, as the ledger's in-kind entries count them: what the officer
+  accepted at the hub, or, for goods the sponsor brought to the library, what the librarian
+  received (fewer than pledged when some never came; none arrived, no receipt).
 
 A refunded donation has no receipt any more. The sponsorship confirmation record ("Biên bản xác
 nhận tài trợ", numbered `GLG-XN-<reference>`) is for organisation sponsors with a tax code: both
@@ -58,8 +61,8 @@ class Donation:
     library_name: str | None
     # What arrived, as the ledger counts it: the money paid; the items received (at the hub, or at
     # the library for goods the sponsor brings: fewer than pledged when some never came).
-    quantity: int = 0
-    value: int = 0
+    quantity: int  # in kind: the items that arrived (0 for money)
+    value: int  # the amount paid, or what the arrived items are worth
 
     @property
     def is_money(self) -> bool:
@@ -110,15 +113,18 @@ def receipt_number(pledge: Pledge) -> tuple[str, dt.datetime] | None:
 
 
 async def donation(session: AsyncSession, pledge: Pledge) -> Donation:
-    """The confirmed donation behind a pledge (its payments and sponsor loaded), or 404."""
+    """The confirmed donation behind a pledge (its payments and sponsor loaded), or 404: also for
+    goods none of which arrived."""
     numbered = receipt_number(pledge)
     if numbered is None:
         raise NotFound(_("This pledge has no receipt: the donation is not confirmed."))
+    quantity, value = await received(session, pledge)
+    if pledge.kind != PledgeKind.MONEY and quantity <= 0:
+        raise NotFound(_("This pledge has no receipt: none of its items arrived."))
     kind = await session.get(ItemKind, pledge.item_kind_key) if pledge.item_kind_key else None
     commune = await session.get(Commune, pledge.commune_code) if pledge.commune_code else None
     need = await session.get(Need, pledge.need_id) if pledge.need_id else None
     library = await session.get(Library, need.library_id) if need else None
-    quantity, value = await received(session, pledge)
     return Donation(
         pledge=pledge, sponsor=pledge.sponsor, receipt_number=numbered[0], confirmed_at=numbered[1],
         item_name=kind.name if kind else None, commune_name=commune.name if commune else None,
@@ -127,11 +133,11 @@ async def donation(session: AsyncSession, pledge: Pledge) -> Donation:
 
 
 async def received(session: AsyncSession, pledge: Pledge) -> tuple[int, int]:
-    """(items, VND) a confirmed donation stands for: money, its amount; in kind, what the ledger's
-    in-kind entries say arrived (``ledger.goods_arrived``)."""
+    """(items, VND) a confirmed donation stands for: money, no items and its amount; in kind, what
+    the ledger's in-kind entries say arrived (``ledger.goods_arrived``; none, (0, 0))."""
     if pledge.kind == PledgeKind.MONEY:
-        return pledge.quantity, pledge.amount
-    return (await goods_arrived(session, [pledge.id])).get(pledge.id, (pledge.quantity, pledge.value))
+        return 0, pledge.amount
+    return (await goods_arrived(session, [pledge.id])).get(pledge.id, (0, 0))
 
 
 async def confirmation(session: AsyncSession, pledge: Pledge) -> Donation:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 
-from app.forms import FieldError
+from app.forms import FieldError, whole_vnd
 from app.i18n import _
 from donations.models import Condition, Delivery, PledgeKind, Target
 
@@ -20,10 +20,11 @@ class PledgeIn(BaseModel):
     commune_code: int | None = None
     allowed_communes: Annotated[list[int] | None, Field(max_length=200)] = None
     allowed_items: Annotated[list[str] | None, Field(max_length=50)] = None
-    amount: Annotated[int | None, Field(gt=0)] = None  # money to a commune or the pool
+    # Money typed as people write it ("1.000.000", "1,000,000 đ"): app.forms.whole_vnd.
+    amount: Annotated[int | None, BeforeValidator(whole_vnd), Field(gt=0)] = None  # to a commune or the pool
     quantity: Annotated[int | None, Field(gt=0, le=100_000)] = None  # items (or items funded)
     item_kind: Annotated[str | None, StringConstraints(max_length=64)] = None
-    unit_value: Annotated[int | None, Field(ge=1_000, le=200_000_000)] = None  # declared value
+    unit_value: Annotated[int | None, BeforeValidator(whole_vnd), Field(ge=1_000, le=200_000_000)] = None  # declared
     condition: Condition | None = None
     titles: Annotated[str, StringConstraints(max_length=5000)] = ""
     delivery: Delivery | None = None

@@ -10,6 +10,7 @@ import string
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.exc import StaleDataError
 
 from app import audit
 from app.auth.models import Role, User
@@ -239,10 +240,11 @@ async def cancel(session: AsyncSession, actor: User, pledge: Pledge) -> Pledge:
     if actor.id != pledge.sponsor_id:
         raise Forbidden(_("You can only cancel your own pledges."))
     move_pledge(session, actor.id, pledge, P.CANCELED, "pledge.cancel")
-    await _give_back_to_need(session, pledge, allocated=False)
     for payment in pledge.payments:
         if payment.state in (PaymentState.CREATED, PaymentState.PENDING):
             set_payment_state(session, actor.id, payment, PaymentState.CANCELED)
+    await write_payment(session)  # the money arrived meanwhile (a statement, a card): not canceled
+    await _give_back_to_need(session, pledge, allocated=False)
     return pledge
 
 
@@ -256,15 +258,31 @@ async def expire_unpaid(session: AsyncSession, now: dt.datetime) -> int:
     count = 0
     for pledge in stale:
         move_pledge(session, None, pledge, P.EXPIRED, "pledge.expire")
-        await _give_back_to_need(session, pledge, allocated=False)
         for payment in pledge.payments:
             if payment.state in (PaymentState.CREATED, PaymentState.PENDING):
                 set_payment_state(session, None, payment, PaymentState.CANCELED)
+        await write_payment(session)
+        await _give_back_to_need(session, pledge, allocated=False)
         count += 1
     return count
 
 
 # --- payments -------------------------------------------------------------------------------------
+
+
+class PaymentChanged(IllegalTransition):
+    """Another request settled the payment after this one read it: nothing was written."""
+
+
+async def write_payment(session: AsyncSession) -> None:
+    """Write a payment's new state now. Its UPDATE is conditional on the state read (see
+    ``Payment.__mapper_args__``): a payment settled meanwhile by another request is refused here,
+    before anything else (a receipt number, a ledger entry) is spent on it."""
+    try:
+        await session.flush()
+    except StaleDataError as exc:
+        raise PaymentChanged(_("This payment was settled by another request at the same moment: "
+                               "nothing was changed. Reload the page to see where it stands.")) from exc
 
 
 def set_payment_state(session: AsyncSession, actor_id: int | None, payment: Payment, to: PaymentState,
@@ -307,6 +325,7 @@ async def confirm_payment(session: AsyncSession, payment: Payment, *, actor_id: 
                                   .options(selectinload(Pledge.payments)).with_for_update())
     assert pledge is not None
     set_payment_state(session, actor_id, payment, PaymentState.CONFIRMED)
+    await write_payment(session)
     for other in pledge.payments:  # one way of paying succeeded: the other attempts are over
         if other.id != payment.id and other.state in (PaymentState.CREATED, PaymentState.PENDING):
             set_payment_state(session, actor_id, other, PaymentState.CANCELED, "paid another way")
@@ -363,6 +382,7 @@ async def _allocate_direct(session: AsyncSession, actor_id: int | None, pledge: 
 
 async def fail_payment(session: AsyncSession, payment: Payment, summary: str = "") -> None:
     set_payment_state(session, None, payment, PaymentState.FAILED, summary)
+    await write_payment(session)
 
 
 async def record_refund(session: AsyncSession, actor_id: int | None, payment: Payment, reason: str) -> None:
@@ -371,6 +391,7 @@ async def record_refund(session: AsyncSession, actor_id: int | None, payment: Pa
     assert pledge is not None
     set_payment_state(session, actor_id, payment, PaymentState.REFUNDED, reason)
     payment.refunded_amount = payment.amount
+    await write_payment(session)
     allocated = pledge.status == P.ALLOCATED
     move_pledge(session, actor_id, pledge, P.REFUNDED, "pledge.refund", summary=reason)
     if allocated and pledge.need_id is not None:

@@ -250,6 +250,8 @@ class NeedsBoard(Controller):
             page=filters.page,
             pages=pages,
             received_value=await services.received_value(db_session, code),
+            # Gifts to a commune are for the province this deployment serves (the give form's list).
+            give_here=commune.province_code == request.app.state.settings.province_code,
         )
 
 

@@ -134,7 +134,8 @@ def structure_problems(doc: Element, locale: str) -> list[str]:
     html = next(doc.iter("html"), None)
     if html is None or html.attrs.get("lang") != locale:
         problems.append(f"<html lang> is {html.attrs.get('lang') if html else None!r}, not {locale!r}")
-    titles = [t.text() for t in doc.iter("title")]
+    # The page's title; an inline SVG's <title> is that image's name (the VietQR code's), not another.
+    titles = [t.text() for t in doc.iter("title") if not any(a.tag == "svg" for a in t.ancestors())]
     if len(titles) != 1 or not titles[0]:
         problems.append(f"{len(titles)} <title> ({titles!r}): one, not empty")
     h1s = [h.text() for h in doc.iter("h1")]

@@ -24,7 +24,9 @@ from app.auth.models import Role, User
 from app.cli import seed_all
 from app.db import Base
 from app.demo import DEMO_PASSWORD, LIBRARIAN_EMAIL, OFFICER_EMAIL, SPONSOR_EMAIL
-from donations.models import Pledge, PledgeStatus, Shipment, ShipmentStatus
+from donations import services as donations
+from donations.models import Pledge, PledgeKind, PledgeStatus, Shipment, ShipmentStatus, Target
+from donations.schemas import PledgeIn
 from needs.models import ItemKind, Need, NeedStatus
 from needs.schemas import NeedIn
 from needs.services import create_need
@@ -59,6 +61,7 @@ NOT_PAGES = {
     "/deliveries/receipts/{receipt_id:int}/photo": "a photo",
     "/pledges/{reference:str}/confirmation.pdf": "PDF",
     "/pledges/{reference:str}/receipt.pdf": "PDF",
+    "/pledges/{reference:str}/vietqr.png": "an image of the pending bank transfer's code",
     "/certificates/{code:str}": "PDF",
     "/honor-rolls/{roll_id:int}/export.csv": "CSV",
     "/honor-rolls/{roll_id:int}/export.xlsx": "XLSX",
@@ -66,7 +69,8 @@ NOT_PAGES = {
 }
 NOT_PAGE_PREFIXES = ("/api/", "/static/", "/schema")
 # A page whose guard lets in more roles than the page does (it checks whose the record is).
-ONLY_FOR = {"/pledges/{reference:str}": {Role.SPONSOR.value, Role.OFFICER.value}}
+ONLY_FOR = {"/pledges/{reference:str}": {Role.SPONSOR.value, Role.OFFICER.value},
+            "/pledges/{reference:str}/cancel": {Role.SPONSOR.value}}
 
 
 @dataclass
@@ -80,6 +84,7 @@ class Seeded:
     shipment: int  # a delivered one
     planned_shipment: int
     unpaid_pledge: str  # a pledge awaiting payment (the page offers the ways to pay)
+    open_pledge: str  # the demo sponsor's, awaiting a bank transfer (its code, the question before canceling)
     nomination: int
     roll: int  # the published honor roll
     draft_roll: int  # its correction, being written
@@ -96,6 +101,7 @@ def path_values(s: Seeded) -> dict[str, str]:
         "/needs/{need_id:int}": f"/needs/{s.need}",
         "/library/needs/{need_id:int}/edit": f"/library/needs/{s.draft}/edit",
         "/pledges/{reference:str}": f"/pledges/{s.pledge}",
+        "/pledges/{reference:str}/cancel": f"/pledges/{s.open_pledge}/cancel",
         "/officer/deliveries/{shipment_id:int}": f"/officer/deliveries/{s.shipment}",
         "/officer/recognition/nominations/{nomination_id:int}": f"/officer/recognition/nominations/{s.nomination}",
         "/officer/recognition/rolls/{roll_id:int}": f"/officer/recognition/rolls/{s.roll}",
@@ -113,6 +119,7 @@ def extra_pages(s: Seeded) -> list[tuple[str, set[str | None]]]:
         (f"/give?need={s.need}", {sponsor}),
         (f"/needs/{s.draft}", {librarian, officer}),
         (f"/pledges/{s.unpaid_pledge}", {officer}),
+        (f"/pledges/{s.open_pledge}", {sponsor}),
         (f"/officer/deliveries/{s.planned_shipment}", {officer}),
         (f"/officer/recognition/rolls/{s.draft_roll}", {officer}),
         (f"/officer/audit?entity=pledge:{s.pledge}", {officer}),
@@ -174,6 +181,12 @@ async def _seed(url: str) -> Seeded:
         # The demo librarian's needs are all open: one more, being written (the edit form).
         draft = await create_need(db, librarian, NeedIn(item_kind="book/children", quantity=40,
                                                         reason="Sách cho lớp học hè của thiếu nhi trong xã."))
+        # The demo sponsor pledges to the pool and chooses to pay by bank transfer.
+        sponsor = await db.get(User, sponsor_id)
+        assert sponsor is not None
+        open_pledge = await donations.create_pledge(db, sponsor, PledgeIn(
+            kind=PledgeKind.MONEY, target=Target.POOL, amount=500_000), settings_for(url))
+        await donations.new_payment(db, open_pledge, "bank_transfer")
         # The office corrects the published roll: a new version, a draft with its forms.
         officer = await db.scalar(select(User).where(User.email == OFFICER_EMAIL))
         published = await db.scalar(select(HonorRoll).order_by(HonorRoll.id))
@@ -200,6 +213,7 @@ async def _seed(url: str) -> Seeded:
             shipment=await db.scalar(select(func.min(Shipment.id)).where(Shipment.status == ShipmentStatus.DELIVERED)),
             planned_shipment=await db.scalar(select(func.min(Shipment.id))
                                              .where(Shipment.status == ShipmentStatus.PLANNED)),
+            open_pledge=open_pledge.reference,
             unpaid_pledge=await db.scalar(select(Pledge.reference).where(Pledge.status == PledgeStatus.AWAITING_PAYMENT)
                                           .order_by(Pledge.id)),
             nomination=await db.scalar(select(func.min(Nomination.id))),

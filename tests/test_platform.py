@@ -45,6 +45,16 @@ async def test_language_switch_is_remembered(client) -> None:
     assert "Nhu cầu đang mở" in (await client.get("/")).text
 
 
+async def test_language_switch_keeps_the_page_and_its_query(client) -> None:
+    """Switching language on a filtered board keeps the filters: the link carries the whole
+    address, and the switch leads back to it."""
+    html = (await client.get("/needs", params={"q": "muong la", "sort": "newest"})).text
+    link = re.search(r'href="(/lang/en\?next=[^"]+)"', html)
+    assert link, html[:3000]
+    response = await client.get(link.group(1).replace("&amp;", "&"))
+    assert response.status_code == 303 and response.headers["location"] == "/needs?q=muong+la&sort=newest"
+
+
 async def test_language_switch_ignores_unknown_and_offsite(client) -> None:
     response = await client.get("/lang/fr", params={"next": "https://evil.example/"})
     assert response.headers["location"] == "/"

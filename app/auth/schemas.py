@@ -16,8 +16,10 @@ Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 OrgName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, max_length=20)]
 Address = Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)]
-# A Vietnamese enterprise tax code: 10 digits, or 10 digits and a 3-digit branch suffix.
-TAX_CODE = re.compile(r"^\d{10}(-\d{3})?$")
+# A Vietnamese tax code: an enterprise's 10 digits, or 10 digits and a 3-digit branch suffix; since
+# 1 July 2025 an individual's or a household business's is their 12-digit personal identification
+# number. Typed with spaces or dots between the groups, it is kept without them.
+TAX_CODE = re.compile(r"^(\d{10}(-\d{3})?|\d{12})$")
 PHONE = re.compile(r"^\+?[0-9 .]{8,15}$")
 
 
@@ -53,10 +55,13 @@ class SponsorRegistration(Strict):
                 raise FieldError("tax_code", _("An enterprise must give its tax code."))
         else:
             self.organisation_name = self.organisation_kind = None
+        if self.tax_code:
+            self.tax_code = re.sub(r"[\s.]", "", self.tax_code)
         if self.tax_code and not TAX_CODE.match(self.tax_code):
-            raise FieldError(
-                "tax_code", _("A tax code has 10 digits, or 10 digits, a dash and 3 digits.")
-            )
+            raise FieldError("tax_code", _(
+                "A tax code has 10 digits (an enterprise), 10 digits, a dash and 3 digits (a branch), "
+                "or 12 digits (a household business or an individual)."
+            ))
         return self
 
 

@@ -26,6 +26,7 @@ apps. `parse` reads both, so payloads from elsewhere can still be checked.
 
 from __future__ import annotations
 
+import io
 import re
 from dataclasses import dataclass
 
@@ -186,3 +187,11 @@ def svg(payload: str, *, scale: int = 4) -> str:
     """The payload as an inline SVG QR code (error correction M, no XML declaration)."""
     qr = segno.make(payload, error="m", micro=False, boost_error=False)
     return str(qr.svg_inline(scale=scale, title="VietQR"))
+
+
+def png(payload: str, *, scale: int = 8) -> bytes:
+    """The payload as a PNG image, to save on a phone and open in a banking app (a phone cannot
+    scan the code shown on its own screen)."""
+    buffer = io.BytesIO()
+    segno.make(payload, error="m", micro=False, boost_error=False).save(buffer, kind="png", scale=scale, border=4)
+    return buffer.getvalue()

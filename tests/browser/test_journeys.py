@@ -209,3 +209,16 @@ def test_officer_rejects_needs_in_bulk_and_reads_who_did_it_and_why(live_server:
     expect(row).to_contain_text("need.reject")
     expect(row).to_contain_text(reason)
     expect(row).to_contain_text("canbo@demo.sonla.vn")
+
+
+def test_sponsor_types_an_amount_the_vietnamese_way(live_server: str, page: Page) -> None:
+    """On a phone a sponsor types "1.000.000": a browser's number field would turn it into 1 and
+    the form would say the smallest gift is 10.000 ₫. The field keeps what was typed."""
+    sign_in(page, live_server, "nhataitro@demo.vn")
+    page.goto(f"{live_server}/give")
+    amount = page.get_by_label("Số tiền (₫), nếu tặng tiền")
+    amount.press_sequentially("1.000.000")
+    expect(amount).to_have_value("1.000.000")
+    page.get_by_role("button", name="Cam kết", exact=True).click()
+    expect(page.locator(".flash")).to_contain_text("Xin cảm ơn")
+    expect(page.locator("#gift")).to_have_text(re.compile(r"^1\.000\.000\s₫$"))
