@@ -576,20 +576,14 @@ class NeedsApi(Controller):
         self, request: Request[Any, Any, Any], db_session: DbSession, data: JSONBody[dict[str, Any]]
     ) -> dict[str, list[int]]:
         """Return these needs (``ids``) to their librarians with one ``note``: all or none."""
-        note = validate(ReturnIn, {"note": data.get("note")}).note
-        ids = validate(BulkApproveIn, {"ids": data.get("ids")}).ids
-        returned = await services.bulk_moderate(db_session, acting_user(request), ids, "return", note)
-        return {"returned": [n.id for n in returned]}
+        return {"returned": await _bulk_with_text(request, db_session, data, "return", ReturnIn, "note")}
 
     @post("/needs/reject", name="api_needs_bulk_reject", guards=[officer_only], status_code=200)
     async def bulk_reject(
         self, request: Request[Any, Any, Any], db_session: DbSession, data: JSONBody[dict[str, Any]]
     ) -> dict[str, list[int]]:
         """Reject these needs (``ids``) with one ``reason``: all or none."""
-        reason = validate(RejectIn, {"reason": data.get("reason")}).reason
-        ids = validate(BulkApproveIn, {"ids": data.get("ids")}).ids
-        rejected = await services.bulk_moderate(db_session, acting_user(request), ids, "reject", reason)
-        return {"rejected": [n.id for n in rejected]}
+        return {"rejected": await _bulk_with_text(request, db_session, data, "reject", RejectIn, "reason")}
 
     @post("/needs/{need_id:int}/{action:str}", name="api_need_moderate", guards=[officer_only], status_code=200)
     async def moderate(
@@ -602,3 +596,11 @@ class NeedsApi(Controller):
     ) -> NeedOut:
         need = await moderate(db_session, acting_user(request), need_id, action, data or {})
         return need_out(await board_row(db_session, need))
+
+
+async def _bulk_with_text(request: Request[Any, Any, Any], db: AsyncSession, data: dict[str, Any], action: str,
+                          schema: Any, field: str) -> list[int]:
+    """An API bulk move that needs a text (a return's note, a rejection's reason): the ids moved."""
+    text = getattr(validate(schema, {field: data.get(field)}), field)
+    ids = validate(BulkApproveIn, {"ids": data.get("ids")}).ids
+    return [n.id for n in await services.bulk_moderate(db, acting_user(request), ids, action, text)]
