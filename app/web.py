@@ -137,13 +137,16 @@ def page_address(request: Request[Any, Any, Any]) -> str:
     from, as htmx (HX-Current-URL) or the browser (Referer) says, when it is on this site; else the
     home page. Where to come back to after signing in or switching language."""
     if request.method in ("GET", "HEAD"):
-        return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return _with_query(request.url.path, request.url.query)
     for header in ("hx-current-url", "referer"):
         sent_from = urlsplit(request.headers.get(header) or "")
-        if sent_from.netloc == request.url.netloc and sent_from.path.startswith("/") \
-                and not sent_from.path.startswith("//"):
-            return sent_from.path + (f"?{sent_from.query}" if sent_from.query else "")
+        if sent_from.netloc == request.url.netloc and local_path(sent_from.path):
+            return _with_query(sent_from.path, sent_from.query)
     return "/"
+
+
+def _with_query(path: str, query: str) -> str:
+    return path + (f"?{query}" if query else "")
 
 
 def not_authorized_handler(request: Request[Any, Any, Any], _exc: Exception) -> Response[Any]:

@@ -230,12 +230,14 @@ async def import_statement(session: AsyncSession, actor: User, data: bytes) -> I
     return result
 
 
-async def _review_line(session: AsyncSession, line_id: int) -> StatementLine:
+async def _review_line(session: AsyncSession, line_id: int, status: StatementLineStatus = L.REVIEW,
+                       wrong_status: str | None = None) -> StatementLine:
+    """The line, locked, if it is in `status` (404 if there is none, 409 otherwise)."""
     line = await session.get(StatementLine, line_id, with_for_update=True)
     if line is None:
         raise NotFound(_("No such statement line."))
-    if line.status != L.REVIEW:
-        raise IllegalTransition(_("This statement line has already been resolved."))
+    if line.status != status:
+        raise IllegalTransition(wrong_status or _("This statement line has already been resolved."))
     return line
 
 
@@ -346,30 +348,19 @@ async def dismiss_line(
 async def reopen_line(session: AsyncSession, actor: User, line_id: int, note: str) -> StatementLine:
     """A line dismissed by mistake (it was a pledge's money after all) goes back to the review
     queue, to be matched or held, with the officer's reason; the dismissal stays in the audit."""
-    services.require_officer(actor)
-    note = note.strip()
-    if not note:
-        raise ValidationFailed({"note": _("Say why this line goes back to review.")})
-    line = await session.get(StatementLine, line_id, with_for_update=True)
-    if line is None:
-        raise NotFound(_("No such statement line."))
-    if line.status != L.DISMISSED:
-        raise IllegalTransition(_("Only a dismissed line can go back to review."))
-    before = {"status": line.status.value, "note": line.note}
-    line.status, line.note = L.REVIEW, note
-    audit.record(session, actor_id=actor.id, action="statement_line.reopen", entity_type="statement_line",
-                 entity_id=line.id, summary=note, before=before,
-                 after={"status": line.status.value, "amount": line.amount})
-    return line
+    return await _resolve(session, actor, line_id, note, L.REVIEW, "statement_line.reopen",
+                          _("Say why this line goes back to review."), from_status=L.DISMISSED,
+                          wrong_status=_("Only a dismissed line can go back to review."))
 
 
 async def _resolve(session: AsyncSession, actor: User, line_id: int, note: str, to: StatementLineStatus,
-                   action: str, missing_note: str) -> StatementLine:
+                   action: str, missing_note: str, *, from_status: StatementLineStatus = L.REVIEW,
+                   wrong_status: str | None = None) -> StatementLine:
     services.require_officer(actor)
     note = note.strip()
     if not note:
         raise ValidationFailed({"note": missing_note})
-    line = await _review_line(session, line_id)
+    line = await _review_line(session, line_id, from_status, wrong_status)
     before = {"status": line.status.value, "note": line.note}
     line.status, line.note = to, note
     audit.record(

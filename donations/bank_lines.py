@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from donations.models import HeldMoneySettlement, Payment, Pledge, StatementLine, StatementLineStatus
+from donations.held_money import settled_by_line
+from donations.models import Payment, Pledge, StatementLine, StatementLineStatus
 
 PER_PAGE = 50
 
@@ -91,10 +92,9 @@ async def statement_lines(session: AsyncSession, filters: LineFilters) -> LinesP
     of the lines the other filters select (all statuses, so the buckets add up to what came in)."""
     conditions = _conditions(filters)
     total = await session.scalar(select(func.count()).select_from(StatementLine).where(*conditions)) or 0
-    settled = (select(HeldMoneySettlement.line_id, func.sum(HeldMoneySettlement.amount).label("amount"))
-               .group_by(HeldMoneySettlement.line_id).subquery())
+    settled = settled_by_line()
     result = await session.execute(
-        select(StatementLine, Pledge.reference, Payment.amount, func.coalesce(settled.c.amount, 0))
+        select(StatementLine, Pledge.reference, Payment.amount, func.coalesce(settled.c.total, 0))
         .outerjoin(Payment, Payment.id == StatementLine.payment_id)
         .outerjoin(Pledge, Pledge.id == Payment.pledge_id)
         .outerjoin(settled, settled.c.line_id == StatementLine.id)

@@ -194,7 +194,7 @@ class PledgeController(Controller):
         if not _can_see(user, pledge):
             raise NotFound(_("No such pledge."))
         registry = _providers(request.app.state)
-        pending = next((p for p in pledge.payments if p.state in (PaymentState.CREATED, PaymentState.PENDING)), None)
+        pending = services.open_payment(pledge)
         pending_view = registry.get(pending.provider).render_pending(pending) if pending else None
         need = await db_session.get(Need, pledge.need_id) if pledge.need_id else None
         return render(
@@ -223,8 +223,7 @@ class PledgeController(Controller):
         pledge = await services.get_pledge(db_session, reference)
         if acting_user(request).id != pledge.sponsor_id:
             raise NotFound(_("No such pledge."))
-        pending = next((p for p in pledge.payments if p.provider == "bank_transfer"
-                        and p.state in (PaymentState.CREATED, PaymentState.PENDING)), None)
+        pending = services.open_payment(pledge, "bank_transfer")
         if pending is None or pledge.status != PledgeStatus.AWAITING_PAYMENT:
             raise NotFound(_("This pledge is not waiting for a bank transfer."))
         payload = _providers(request.app.state).get("bank_transfer").render_pending(pending)["payload"]
@@ -310,8 +309,7 @@ class PledgeController(Controller):
             raise NotFound(_("No such pledge."))
         if pledge.status not in (PledgeStatus.AWAITING_PAYMENT, PledgeStatus.AWAITING_DELIVERY):
             raise IllegalTransition(_("This pledge can no longer be canceled."))
-        transfer = any(p.provider == "bank_transfer" and p.state in (PaymentState.CREATED, PaymentState.PENDING)
-                       for p in pledge.payments)
+        transfer = services.open_payment(pledge, "bank_transfer") is not None
         return render(request, "donations/pledge_cancel.html", pledge=pledge, transfer_pending=transfer)
 
     @post("/pledges/{reference:str}/cancel", name="pledge_cancel")

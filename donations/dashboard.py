@@ -148,8 +148,7 @@ async def sponsor_pledges(
         )
         if numbered is not None:
             views[p.id].received_quantity, views[p.id].received_value = (
-                (p.quantity, p.amount) if p.kind == PledgeKind.MONEY
-                else arrived.get(p.id, (p.quantity, p.value)))
+                (p.quantity, p.amount) if p.kind == PledgeKind.MONEY else arrived[p.id])
     for pledge_id, lines in (await deliveries_of(session, [p.id for p in pledges])).items():
         views[pledge_id].deliveries = lines
     for row in audit_rows:

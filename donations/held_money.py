@@ -88,28 +88,33 @@ class HeldMoney:
         return self.times_settled + 1
 
 
-def _held() -> Select[tuple[StatementLine, int, int, int]]:
-    settled = (
+def settled_by_line():  # type: ignore[no-untyped-def]
+    """Per statement line with settlements: their total (``total``) and how many (``count``)."""
+    return (
         select(HeldMoneySettlement.line_id, func.sum(HeldMoneySettlement.amount).label("total"),
                func.count().label("count"))
         .group_by(HeldMoneySettlement.line_id)
         .subquery()
     )
-    return (
-        select(StatementLine, StatementLine.amount - func.coalesce(Payment.amount, 0),
-               func.coalesce(settled.c.total, 0), func.coalesce(settled.c.count, 0))
+
+
+def _held(*, still_held_only: bool = False) -> Select[tuple[StatementLine, int, int, int]]:
+    settled = settled_by_line()
+    held = StatementLine.amount - func.coalesce(Payment.amount, 0)
+    query = (
+        select(StatementLine, held, func.coalesce(settled.c.total, 0), func.coalesce(settled.c.count, 0))
         .outerjoin(Payment, Payment.id == StatementLine.payment_id)
         .outerjoin(settled, settled.c.line_id == StatementLine.id)
         .where(or_(StatementLine.status == L.HELD,
                    and_(StatementLine.status == L.MATCHED, StatementLine.amount > Payment.amount)))
     )
+    return query.where(held > func.coalesce(settled.c.total, 0)) if still_held_only else query
 
 
 async def held_money(session: AsyncSession) -> list[HeldMoney]:
-    """Everything still held, oldest first."""
-    query = _held().order_by(StatementLine.booked_on, StatementLine.id)
-    held = [HeldMoney(line, amount, settled, count) for line, amount, settled, count in await session.execute(query)]
-    return [h for h in held if h.left > 0]
+    """Everything still held, oldest first (lines settled in full are left out by the query)."""
+    query = _held(still_held_only=True).order_by(StatementLine.booked_on, StatementLine.id)
+    return [HeldMoney(line, amount, settled, count) for line, amount, settled, count in await session.execute(query)]
 
 
 async def settlements(session: AsyncSession) -> list[HeldMoneySettlement]:

@@ -438,6 +438,12 @@ def confirmed_payment(pledge: Pledge) -> Payment | None:
     return next((p for p in pledge.payments if p.state == PaymentState.CONFIRMED), None)
 
 
+def open_payment(pledge: Pledge, provider: str | None = None) -> Payment | None:
+    """The pledge's payment still waiting (created or pending), of this provider if one is named."""
+    return next((p for p in pledge.payments if p.state in (PaymentState.CREATED, PaymentState.PENDING)
+                 and provider in (None, p.provider)), None)
+
+
 def require_officer(user: User) -> None:
     if user.role != Role.OFFICER:
         raise Forbidden(_("Only province officers can do this."))

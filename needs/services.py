@@ -248,8 +248,10 @@ async def bulk_moderate(
             await approve(session, actor, need)
         elif action == "return":
             await return_for_changes(session, actor, need, text)
-        else:
+        elif action == "reject":
             await reject(session, actor, need, text)
+        else:
+            raise ValueError(f"no bulk moderation {action!r}")  # a caller's mistake, never a person's input
     return needs
 
 

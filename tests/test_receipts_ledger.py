@@ -227,7 +227,7 @@ async def test_goods_that_never_arrived_get_no_receipt(client, db) -> None:
 
 async def test_confirmation_record_says_its_date_once(client, db) -> None:
     """"Lập ngày ngày 26 tháng 11 năm 2026" on a record an enterprise files: the administrative date
-    already says "ngày". (Passes once the catalog carries /work/i18n-sponsor.json's translation.)"""
+    already says "ngày"."""
     company = await sponsor(db, "ketoan@sachtaybac.vn", "Lê Minh Châu", organisation=True)
     cash = await money(db, company, 2_000_000)
     await db.commit()

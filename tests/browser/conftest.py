@@ -11,6 +11,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
@@ -86,11 +87,13 @@ def browser() -> Iterator[Browser]:
         browser.close()
 
 
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
+PHONE = {"width": 360, "height": 740}  # a cheap Android phone's screen, in CSS pixels
+
+
+def _watched_page(browser: Browser, **context_options: Any) -> Iterator[Page]:
     """A fresh page; at the end of the journey, nothing it did may have broken the site's Content
     Security Policy (a script, a frame, a style the policy refused: htmx, Stripe.js, our pages)."""
-    context = browser.new_context(locale="vi-VN")
+    context = browser.new_context(locale="vi-VN", **context_options)
     page = context.new_page()
     page.set_default_timeout(15_000)
     refused: list[str] = []
@@ -98,3 +101,14 @@ def page(browser: Browser) -> Iterator[Page]:
     yield page
     context.close()
     assert not refused, refused
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    yield from _watched_page(browser)
+
+
+@pytest.fixture
+def phone(browser: Browser) -> Iterator[Page]:
+    """As `page`, on a phone's screen, touch and all."""
+    yield from _watched_page(browser, viewport=PHONE, is_mobile=True, has_touch=True)

@@ -10,7 +10,7 @@ import re
 import uuid
 
 import pytest
-from playwright.sync_api import Browser, Page, Route, expect
+from playwright.sync_api import Page, Route, expect
 
 from tests.browser.support import sign_in
 
@@ -18,15 +18,6 @@ pytestmark = pytest.mark.browser
 
 LIBRARIAN = "thuthu@demo.sonla.vn"
 
-
-@pytest.fixture
-def phone(browser: Browser) -> Page:
-    context = browser.new_context(locale="vi-VN", viewport={"width": 360, "height": 740}, is_mobile=True,
-                                  has_touch=True)
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    yield page  # type: ignore[misc]
-    context.close()
 
 
 def _my_needs(page: Page, base: str) -> list[str]:

@@ -4,16 +4,14 @@ focus always shows."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Page
 
+from tests.browser.conftest import PHONE
 from tests.browser.support import sign_in
 
 pytestmark = pytest.mark.browser
 
-PHONE = {"width": 360, "height": 740}
 # Who looks at which page; None: an anonymous visitor.
 PAGES = [
     (None, "/ledger"),
@@ -23,14 +21,6 @@ PAGES = [
     ("nhataitro@demo.vn", "/account/pledges"),
 ]
 
-
-@pytest.fixture
-def phone(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(locale="vi-VN", viewport=PHONE, is_mobile=True, has_touch=True)
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    yield page
-    context.close()
 
 
 @pytest.mark.parametrize(("who", "path"), PAGES)
