@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 
@@ -374,6 +375,92 @@ async def test_a_librarian_replaces_the_one_time_password(client, db) -> None:
     old = await post_form(client, "/login", {"email": "thuthu@example.vn", "password": PASSWORD})
     assert old.status_code == 422
     await sign_in(client, "thuthu@example.vn", NEW_PASSWORD)
+
+
+async def test_changing_the_password_signs_out_every_other_device(client, db) -> None:
+    """A password changed on one device ends the sessions opened with the old one elsewhere (a
+    shared phone left signed in, or a session taken over): the device that changed it stays in.
+    Two devices are two cookie jars taken in turn by one client (one client per app: its engine
+    belongs to the client's event loop)."""
+    await make_user(db, Role.SPONSOR, email="a@example.vn")
+    await db.commit()
+
+    def kept() -> httpx.Cookies:
+        jar = httpx.Cookies()
+        for cookie in client.cookies.jar:
+            jar.jar.set_cookie(cookie)
+        return jar
+
+    def device(jar: httpx.Cookies) -> None:
+        client.cookies = jar
+
+    await sign_in(client, "a@example.vn")
+    phone = kept()
+    device(httpx.Cookies())
+    await sign_in(client, "a@example.vn")
+    computer = kept()
+    device(phone)
+    assert (await client.get("/account")).status_code == 200
+
+    device(computer)
+    response = await post_form(client, "/account/password", {
+        "current_password": PASSWORD, "new_password": NEW_PASSWORD, "new_password_again": NEW_PASSWORD})
+    assert response.status_code == 303
+    page = await client.get("/account")
+    assert page.status_code == 200
+    assert "Tài khoản đã được đăng xuất trên mọi thiết bị khác." in page.text
+    computer = kept()
+
+    device(phone)
+    gone = await client.get("/account")
+    assert gone.status_code == 303 and gone.headers["location"].startswith("/login")
+    await sign_in(client, "a@example.vn", NEW_PASSWORD)  # signing in again there works as ever
+    assert (await client.get("/account")).status_code == 200
+    device(computer)
+    assert (await client.get("/account")).status_code == 200
+
+
+async def test_guesses_at_the_current_password_are_throttled(client, db) -> None:
+    """Whoever holds a session cannot try current passwords without end: after five wrong ones the
+    form is refused (even with the right one) with a message in the user's language, and the
+    password stays as it was."""
+    user = await make_user(db, Role.LIBRARIAN, email="thuthu@example.vn")
+    await db.commit()
+    before = user.password_hash
+    await sign_in(client, "thuthu@example.vn")
+    change = {"new_password": NEW_PASSWORD, "new_password_again": NEW_PASSWORD}
+    for _ in range(5):
+        wrong = await post_form(client, "/account/password", {"current_password": "Wrong-password-1", **change})
+        assert wrong.status_code == 422
+    refused = await post_form(client, "/account/password", {"current_password": PASSWORD, **change})
+    assert refused.status_code == 429
+    assert re.search(r'id="e-current_password">[^<]*Nhập sai mật khẩu quá nhiều lần. Hãy thử lại sau 15 phút.',
+                     refused.text)
+    await db.refresh(user)
+    assert user.password_hash == before
+    assert await db.scalar(select(func.count()).select_from(AuditLog)) == 0
+    # The account is still signed in here and the other pages work.
+    assert (await client.get("/account")).status_code == 200
+
+
+async def test_a_right_current_password_clears_the_count_of_wrong_ones(client, db) -> None:
+    await make_user(db, Role.SPONSOR, email="a@example.vn")
+    await db.commit()
+    await sign_in(client, "a@example.vn")
+    for _ in range(4):
+        await post_form(client, "/account/password", {"current_password": "Wrong-password-1",
+                                                      "new_password": NEW_PASSWORD, "new_password_again": NEW_PASSWORD})
+    # Right current password, but a mistyped confirmation: refused, and the count starts again.
+    mistyped = await post_form(client, "/account/password", {
+        "current_password": PASSWORD, "new_password": NEW_PASSWORD, "new_password_again": NEW_PASSWORD + "x"})
+    assert mistyped.status_code == 422
+    for _ in range(4):
+        wrong = await post_form(client, "/account/password", {
+            "current_password": "Wrong-password-1", "new_password": NEW_PASSWORD, "new_password_again": NEW_PASSWORD})
+        assert wrong.status_code == 422
+    done = await post_form(client, "/account/password", {
+        "current_password": PASSWORD, "new_password": NEW_PASSWORD, "new_password_again": NEW_PASSWORD})
+    assert done.status_code == 303
 
 
 @pytest.mark.parametrize(

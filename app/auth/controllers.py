@@ -11,7 +11,7 @@ from litestar.response import Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import services
-from app.auth.guards import SESSION_USER_KEY, acting_user, signed_in
+from app.auth.guards import acting_user, signed_in, start_session
 from app.auth.models import (
     ORGANISATION_KIND_LABELS,
     ROLE_LABELS,
@@ -62,7 +62,7 @@ class AuthController(Controller):
                 status_code=422,
                 **_register_context(values, exc.errors),
             )
-        request.set_session({SESSION_USER_KEY: user.id})
+        start_session(request, user)
         flash(request, _("Welcome! Your sponsor account is ready."))
         return see_other(request, "/account")
 
@@ -97,7 +97,7 @@ class AuthController(Controller):
                 "Enter your e-mail address and password."
             )
             return render(request, "auth/login.html", status_code=status, values=values, error=message)
-        request.set_session({SESSION_USER_KEY: user.id})
+        start_session(request, user)
         return see_other(request, local_path(values.get("next")) or HOME_BY_ROLE[user.role])
 
     @post("/logout", name="logout")
@@ -123,14 +123,28 @@ class AuthController(Controller):
         return see_other(request, "/account")
 
     @post("/account/password", name="account_password", guards=[signed_in])
-    async def change_password(self, request: Request[Any, Any, Any], db_session: DbSession) -> Response[Any]:
+    async def change_password(
+        self, request: Request[Any, Any, Any], db_session: DbSession, state: State
+    ) -> Response[Any]:
         user = acting_user(request)
+        settings: Settings = state.settings
         try:
-            await services.change_password(db_session, user, validate(PasswordChange, form_data(await request.form())))
+            await services.change_password(
+                db_session,
+                request.app.stores.get("login_throttle"),
+                user,
+                validate(PasswordChange, form_data(await request.form())),
+                max_failures=settings.login_max_failures,
+                lockout_seconds=settings.login_lockout_seconds,
+            )
         except ValidationFailed as exc:  # the passwords are never shown again
             return await _account_page(request, db_session, user, {"phone": user.phone, "address": user.address},
                                        {}, status_code=422, password_errors=exc.errors)
-        flash(request, _("Your password is changed. Use the new one next time you sign in."))
+        except services.TooManyAttempts as exc:
+            return await _account_page(request, db_session, user, {"phone": user.phone, "address": user.address},
+                                       {}, status_code=429, password_errors={"current_password": exc.message})
+        start_session(request, user)  # this device stays signed in; every other one is signed out
+        flash(request, _("Your password is changed. Every other device signed in to your account is signed out."))
         return see_other(request, "/account")
 
 

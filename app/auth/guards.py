@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
+from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.enums import ScopeType
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
@@ -15,6 +17,19 @@ from app.auth.models import Role, User
 from app.web import is_static
 
 SESSION_USER_KEY = "uid"
+SESSION_STAMP_KEY = "stamp"
+
+
+def session_stamp(user: User) -> str:
+    """What ties a session to the password it was opened with: a digest of the stored hash (a
+    new password is hashed with a new salt, so changing it ends every other session at once).
+    The session cookie is encrypted; the digest of a salted hash tells nothing of the password."""
+    return hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
+
+
+def start_session(request: Request[Any, Any, Any], user: User) -> None:
+    """Sign `user` in on this device (a fresh session: nothing of the one before is kept)."""
+    request.set_session({SESSION_USER_KEY: user.id, SESSION_STAMP_KEY: session_stamp(user)})
 
 
 class UserMiddleware(ASGIMiddleware):
@@ -33,7 +48,10 @@ class UserMiddleware(ASGIMiddleware):
         if isinstance(uid, int):
             db = self.db_config.provide_session(scope["litestar_app"].state, scope)
             user = await db.get(User, uid)
-            if user is not None and not user.is_active:
+            # Access withdrawn, or the password changed since this session began (on another
+            # device, or by whoever took it over): the session no longer signs anyone in.
+            if user is not None and (not user.is_active
+                                     or session_data.get(SESSION_STAMP_KEY) != session_stamp(user)):
                 user = None
         scope["user"] = user
         await next_app(scope, receive, send)

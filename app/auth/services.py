@@ -79,12 +79,32 @@ def update_contact(session: AsyncSession, user: User, data: ContactDetails) -> b
     return True
 
 
-async def change_password(session: AsyncSession, user: User, data: PasswordChange) -> None:
+async def change_password(
+    session: AsyncSession,
+    throttle: LoginThrottle,
+    user: User,
+    data: PasswordChange,
+    *,
+    max_failures: int,
+    lockout_seconds: int,
+) -> None:
     """A signed-in user replaces their password (a librarian's first one is the one-time password
     the office gave them): the current one must be right and the new one strong enough and typed
-    the same twice. Audited, without either password."""
+    the same twice. Audited, without either password. The new hash ends every other session of the
+    user (`app.auth.guards.session_stamp`).
+
+    Guesses at the current password are limited like sign-ins (whoever holds a session left open
+    on a shared phone must not be able to try passwords without end): each attempt is counted
+    before the password is checked, the count is cleared when it is right, and after
+    `max_failures` the form is refused for `lockout_seconds`."""
+    key = f"password-change:{user.id}"
+    if not await throttle.take({key: max_failures}, lockout_seconds):
+        raise TooManyAttempts(_("Too many wrong passwords. Try again in %(n)s minutes.",
+                                n=max(1, lockout_seconds // 60)))
     errors: dict[str, str] = {}
-    if not await verify_in_thread(user.password_hash, data.current_password):
+    if await verify_in_thread(user.password_hash, data.current_password):
+        await throttle.delete(key)
+    else:
         errors["current_password"] = _("This is not your current password.")
     problem = password_problem(data.new_password, user.email)
     if problem:
