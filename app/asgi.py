@@ -24,7 +24,7 @@ from litestar.template.config import TemplateConfig
 from app import i18n
 from app.audit_pages import ENTITIES as APP_AUDIT_ENTITIES
 from app.audit_pages import OfficerAudit, history_url
-from app.auth.controllers import AuthController
+from app.auth.controllers import AuthController, PasswordResetController
 from app.auth.guards import UserMiddleware
 from app.auth.services import LoginThrottle
 from app.db import import_models, sqlalchemy_config
@@ -140,6 +140,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Litestar:
         route_handlers=[
             HomeController,
             AuthController,
+            PasswordResetController,
             OfficerGeographyController,
             OfficerAudit,
             GeographyApi,

@@ -107,6 +107,7 @@ ACTION_LABELS = {
     "statement_line.review": lazy("Bank line waiting for review"),
     "user.create_officer": lazy("Officer account created"),
     "user.change_password": lazy("Password changed"),
+    "user.reset_password": lazy("Password chosen again through an e-mailed link"),
     "user.deactivate": lazy("Access withdrawn"),
     "user.invite_librarian": lazy("Librarian invited"),
     "user.reactivate": lazy("Access restored"),

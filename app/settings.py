@@ -32,6 +32,18 @@ class Settings(BaseSettings):
     # The site's public address (https://…), printed on certificates' QR codes and in the messages
     # that link to them. Unset: the address the request came to (fine behind no proxy).
     public_url: str | None = Field(default=None, pattern=r"^https?://[^/\s]+(/[^\s]*)?$")
+    # E-mail (app/mail.py). Unset SMTP_HOST: messages go to the log (development, the demo), and in
+    # production no password reset is offered (its link must reach only the account's owner).
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_timeout_seconds: float = Field(default=20, gt=0)
+    mail_from: str = "no-reply@localhost"
+    mail_from_name: str = "Thư viện cơ sở"
+    # How long a password reset link works.
+    password_reset_seconds: int = Field(default=3600, ge=1, le=7 * 24 * 3600)
     # Donations
     pledge_expiry_days: int = Field(default=7, ge=1, le=90)
     max_money_pledge: int = Field(default=2_000_000_000, ge=1)  # VND, one pledge
@@ -72,6 +84,13 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.environment == "production"
+
+    @property
+    def password_reset_offered(self) -> bool:
+        """A reset link is mailed only where it reaches the owner alone, at the site's own address:
+        in production, that needs an SMTP server and PUBLIC_URL (a link built from the request's
+        Host header could point anywhere); elsewhere the log stands in for the mailbox."""
+        return not self.is_production or bool(self.smtp_host and self.public_url)
 
     def resolved_secret(self) -> str:
         """The configured secret, or (outside production) one generated once and kept in var/."""

@@ -101,6 +101,12 @@ def last_page(total: int, per_page: int) -> int:
     return max(1, -(-total // per_page))
 
 
+def site_url(request: Request[Any, Any, Any]) -> str:
+    """The address certificates and messages link to: the configured public one, else the one the
+    request came to (its Host header: only right where no proxy stands in front)."""
+    return (request.app.state.settings.public_url or str(request.base_url)).rstrip("/")
+
+
 def flash(request: Request[Any, Any, Any], message: str) -> None:
     request.session.setdefault("flash", []).append(message)
 

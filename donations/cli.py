@@ -10,17 +10,18 @@ import click
 
 from app.cli import _with_session
 from app.settings import get_settings
-from donations.outbox import LogSender, deliver_pending
+from donations.outbox import deliver_pending, sender_for
 
 
 @click.command("send-outbox")
 @click.option("--limit", type=click.IntRange(min=1), default=500, show_default=True,
               help="Send at most this many messages.")
 def send_outbox_cmd(limit: int) -> None:
-    """Send the waiting notifications (oldest first) with the default sender (the log)."""
+    """Send the waiting notifications (oldest first): by e-mail with SMTP_HOST set, else to the log."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = get_settings()
     sent = asyncio.run(_with_session(
-        get_settings().database_url, lambda s: deliver_pending(s, LogSender(), limit=limit)))
+        settings.database_url, lambda s: deliver_pending(s, sender_for(s, settings), limit=limit)))
     click.echo(f"{sent} message(s) sent.")
 
 

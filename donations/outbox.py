@@ -2,8 +2,9 @@
 
 Services only add `OutboxMessage` rows in their own transaction (`donations.services.notify`);
 a job (`send-outbox`) hands the unsent ones, oldest first, to a pluggable `Sender` and stamps
-`sent_at`. The default `LogSender` writes one structured (JSON) log line per message; an e-mail
-or SMS sender implements the same protocol.
+`sent_at`. With `SMTP_HOST` set, `EmailSender` mails each to its recipient; without, the
+`LogSender` writes one structured (JSON) log line per message; an SMS sender would implement the
+same protocol.
 
 Delivery is at least once: a message is stamped in the same transaction that sent it, so a
 crash before commit sends it again next time. On PostgreSQL concurrent runs lock their rows
@@ -20,7 +21,10 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.models import User
 from app.db import utcnow
+from app.mail import Mail, Mailer, mailer_for
+from app.settings import Settings
 from donations.models import OutboxMessage
 
 log = logging.getLogger("donations.outbox")
@@ -42,6 +46,27 @@ class LogSender:
             "event": "notification", "id": message.id, "topic": message.topic,
             "recipient_id": message.recipient_id, "subject": message.subject, "body": message.body,
         }, ensure_ascii=False))
+
+
+class EmailSender:
+    """Each message by e-mail to its recipient's address (`app.mail`: SMTP when configured). A
+    message whose recipient is gone has no one to reach: it is logged and counted as handled."""
+
+    def __init__(self, session: AsyncSession, mailer: Mailer) -> None:
+        self.session = session
+        self.mailer = mailer
+
+    async def send(self, message: OutboxMessage) -> None:
+        user = await self.session.get(User, message.recipient_id) if message.recipient_id is not None else None
+        if user is None:
+            log.warning("outbox message %s has no recipient any more; not sent", message.id)
+            return
+        await self.mailer.send(Mail(to=user.email, subject=message.subject, body=message.body))
+
+
+def sender_for(session: AsyncSession, settings: Settings) -> Sender:
+    """E-mail where an SMTP server is configured (`SMTP_HOST`); otherwise the log."""
+    return EmailSender(session, mailer_for(settings)) if settings.smtp_host else LogSender()
 
 
 async def deliver_pending(session: AsyncSession, sender: Sender, *, limit: int = 500) -> int:

@@ -22,7 +22,7 @@ from app.errors import NotFound, ValidationFailed
 from app.forms import form_data, validate
 from app.i18n import VN_TZ, _
 from app.text import content_disposition, like_pattern
-from app.web import DbSession, flash, last_page, page_number, render, see_other
+from app.web import DbSession, flash, last_page, page_number, render, see_other, site_url
 from donations.receipts import html_to_pdf, issuer, render_html
 from recognition import documents, nominations, rules, services
 from recognition.models import (
@@ -52,12 +52,6 @@ from recognition.schemas import (
 
 SEARCH_LIMIT = 200
 PAGE_SIZE = 500  # entries a roll's page shows; the exports have them all
-
-
-def site_url(request: Request[Any, Any, Any]) -> str:
-    """The address certificates and messages link to: the configured public one, else the one the
-    request came to (its Host header: only right where no proxy stands in front)."""
-    return (_settings(request).public_url or str(request.base_url)).rstrip("/")
 
 
 def certificate_code(raw: str) -> str:

@@ -170,4 +170,5 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items.sort(key=order)
 
 
+from tests.mail_server import smtp_server  # noqa: E402,F401
 from tests.stripe_server import localstripe_server, localstripe_url  # noqa: E402,F401

@@ -20,6 +20,7 @@ from sqlalchemy import JSON, String, Text, func, select
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from app.asgi import create_app
+from app.auth import reset
 from app.auth.models import Role, User
 from app.cli import seed_all
 from app.db import Base
@@ -89,6 +90,7 @@ class Seeded:
     roll: int  # the published honor roll
     draft_roll: int  # its correction, being written
     certificate: str  # a certificate's verification code on it
+    reset_token: str  # a password reset link's token, for the demo sponsor
     data: list[str]  # every Vietnamese text the data set holds (names of people and places ...), longest first
     catalogue_vi: list[str]  # the item catalogue's Vietnamese names
 
@@ -107,6 +109,7 @@ def path_values(s: Seeded) -> dict[str, str]:
         "/officer/recognition/rolls/{roll_id:int}": f"/officer/recognition/rolls/{s.roll}",
         "/honor-rolls/{roll_id:int}": f"/honor-rolls/{s.roll}",
         "/verify/{code:str}": f"/verify/{s.certificate}",
+        "/password/reset/{token:str}": f"/password/reset/{s.reset_token}",
         # Without a query the preview page only says what it needs; with one it shows where a gift goes.
         "/give/preview": "/give/preview?kind=money&target=pool&amount=2000000",
     }
@@ -222,6 +225,7 @@ async def _seed(url: str) -> Seeded:
             certificate=await db.scalar(select(RollEntry.code).where(RollEntry.roll_id == roll,
                                                                      RollEntry.code.is_not(None))
                                         .order_by(RollEntry.id)),
+            reset_token=reset.make_token(settings_for(url).resolved_secret(), sponsor),
             data=sorted(data, key=len, reverse=True),
             catalogue_vi=sorted(catalogue_vi, key=len, reverse=True),
         )
@@ -281,7 +285,8 @@ async def test_every_page_is_light_and_readable(demo_client, demo, role) -> None
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.parametrize(("role", "url", "status"), [(None, "/needs/999999", 404), ("sponsor", "/officer", 403)])
+@pytest.mark.parametrize(("role", "url", "status"), [(None, "/needs/999999", 404), ("sponsor", "/officer", 403),
+                                                     (None, "/password/reset/a-link-gone-stale", 400)])
 async def test_error_pages_are_readable(demo_client, demo, role, url, status) -> None:  # type: ignore[no-untyped-def]
     await _as(demo_client, role, "vi")
     response = await demo_client.get(url)

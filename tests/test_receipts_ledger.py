@@ -603,8 +603,8 @@ async def test_concurrent_deliveries_never_send_a_message_twice(clean_backend, d
     assert len(senders[0].sent + senders[1].sent) == 10
 
 
-def _send_outbox(url: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DATABASE_URL": url, "ENVIRONMENT": "test", "SECRET_KEY": TEST_SECRET}
+def _send_outbox(url: str, **settings: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DATABASE_URL": url, "ENVIRONMENT": "test", "SECRET_KEY": TEST_SECRET, **settings}
     return subprocess.run([sys.executable, "-m", "donations.cli"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
 
@@ -617,5 +617,24 @@ async def test_send_outbox_command(clean_backend, db) -> None:
     assert result.returncode == 0, result.stderr
     assert "2 message(s) sent." in result.stdout
     assert '"topic": "payment.confirmed"' in result.stderr + result.stdout
+    db.expire_all()
+    assert all(m.sent_at for m in await db.scalars(select(OutboxMessage)))
+
+
+async def test_send_outbox_mails_each_message_to_its_recipient(clean_backend, smtp_server, db) -> None:
+    """With SMTP_HOST set, the job sends each waiting message by e-mail (to a real SMTP server on
+    loopback), in Vietnamese as written, and stamps it sent."""
+    inbox, port = smtp_server
+    giver = await sponsor(db, "an@example.vn", "Nguyễn Văn An")
+    await money(db, giver, 1_000_000)
+    await db.commit()
+    waiting = {m.subject for m in await db.scalars(select(OutboxMessage))}
+    result = _send_outbox(clean_backend.url, SMTP_HOST="127.0.0.1", SMTP_PORT=str(port), SMTP_SECURITY="none",
+                          MAIL_FROM="thuvien@sonla.gov.vn")
+    assert result.returncode == 0, result.stderr
+    assert "2 message(s) sent." in result.stdout
+    mails = inbox.to("an@example.vn")
+    assert {m["Subject"] for m in mails} == waiting and len(mails) == 2
+    assert all("thuvien@sonla.gov.vn" in m["From"] for m in mails)
     db.expire_all()
     assert all(m.sent_at for m in await db.scalars(select(OutboxMessage)))

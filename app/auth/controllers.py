@@ -6,11 +6,11 @@ from typing import Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
-from litestar.params import FromQuery
+from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth import services
+from app.auth import reset, services
 from app.auth.guards import acting_user, signed_in, start_session
 from app.auth.models import (
     ORGANISATION_KIND_LABELS,
@@ -20,13 +20,21 @@ from app.auth.models import (
     SponsorType,
     User,
 )
-from app.auth.schemas import ContactDetails, PasswordChange, SignIn, SponsorRegistration
+from app.auth.schemas import (
+    ContactDetails,
+    NewPassword,
+    PasswordChange,
+    PasswordResetRequest,
+    SignIn,
+    SponsorRegistration,
+)
 from app.errors import DomainError, ValidationFailed
 from app.forms import form_data, validate
 from app.geography.models import Library
 from app.i18n import _
+from app.mail import mailer_for
 from app.settings import Settings
-from app.web import DbSession, flash, local_path, render, see_other
+from app.web import DbSession, flash, local_path, render, see_other, site_url
 
 HOME_BY_ROLE = {Role.OFFICER: "/officer", Role.LIBRARIAN: "/library/needs", Role.SPONSOR: "/account"}
 
@@ -146,6 +154,84 @@ class AuthController(Controller):
         start_session(request, user)  # this device stays signed in; every other one is signed out
         flash(request, _("Your password is changed. Every other device signed in to your account is signed out."))
         return see_other(request, "/account")
+
+
+class PasswordResetController(Controller):
+    """A forgotten password: ask for a link by e-mail (`/password/forgot`), then choose a new
+    password with it (`/password/reset/{token}`); see `app.auth.reset`."""
+
+    path = "/password"
+
+    @get("/forgot", name="password_forgot")
+    async def forgot_form(self, request: Request[Any, Any, Any], state: State) -> Template:
+        return render(request, "auth/forgot.html", offered=state.settings.password_reset_offered,
+                      values={}, errors={}, error=None)
+
+    @post("/forgot", name="password_forgot_post")
+    async def forgot(self, request: Request[Any, Any, Any], db_session: DbSession, state: State) -> Response[Any]:
+        settings: Settings = state.settings
+        values = form_data(await request.form())
+        if not settings.password_reset_offered:
+            return render(request, "auth/forgot.html", status_code=404, offered=False, values={}, errors={},
+                          error=None)
+        try:
+            data = validate(PasswordResetRequest, values)
+            await reset.send_link(
+                db_session,
+                request.app.stores.get("login_throttle"),
+                mailer_for(settings),
+                email=data.email,
+                client=request.client.host if request.client else "",
+                secret=settings.resolved_secret(),
+                site=site_url(request),
+                max_age=settings.password_reset_seconds,
+                lockout_seconds=settings.login_lockout_seconds,
+            )
+        except ValidationFailed:
+            return render(request, "auth/forgot.html", status_code=422, offered=True, values=values,
+                          errors={"email": _("Enter the e-mail address of your account.")}, error=None)
+        except DomainError as exc:  # too many asked for, or the mail system is down
+            return render(request, "auth/forgot.html", status_code=exc.status_code, offered=True, values=values,
+                          errors={}, error=exc.message)
+        # The same answer whether or not an account has this address.
+        flash(request, _("If an account has the address %(email)s, a link to choose a new password is on its way "
+                         "there. It works for %(minutes)s minutes.", email=data.email,
+                         minutes=max(1, settings.password_reset_seconds // 60)))
+        return see_other(request, "/login")
+
+    @get("/reset/{token:str}", name="password_reset")
+    async def reset_form(
+        self, request: Request[Any, Any, Any], db_session: DbSession, state: State, token: FromPath[str]
+    ) -> Template:
+        settings: Settings = state.settings
+        try:
+            user = await reset.user_for_token(db_session, settings.resolved_secret(), token,
+                                              settings.password_reset_seconds)
+        except reset.InvalidLink as exc:
+            return render(request, "auth/reset.html", status_code=exc.status_code, invalid=exc.message)
+        return render(request, "auth/reset.html", account=user, token=token, errors={}, invalid=None)
+
+    @post("/reset/{token:str}", name="password_reset_post")
+    async def reset(
+        self, request: Request[Any, Any, Any], db_session: DbSession, state: State, token: FromPath[str]
+    ) -> Response[Any]:
+        settings: Settings = state.settings
+        try:
+            user = await reset.user_for_token(db_session, settings.resolved_secret(), token,
+                                              settings.password_reset_seconds)
+        except reset.InvalidLink as exc:
+            return render(request, "auth/reset.html", status_code=exc.status_code, invalid=exc.message)
+        values = form_data(await request.form())
+        try:
+            data = validate(NewPassword, values)
+            await reset.reset_password(db_session, user, data.new_password, data.new_password_again)
+        except ValidationFailed as exc:  # the passwords are never shown again
+            return render(request, "auth/reset.html", status_code=422, account=user, token=token, errors=exc.errors,
+                          invalid=None)
+        start_session(request, user)
+        flash(request, _("Your new password is saved, and you are signed in. Every other device signed in to "
+                         "your account is signed out."))
+        return see_other(request, HOME_BY_ROLE[user.role])
 
 
 async def _account_page(

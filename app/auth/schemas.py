@@ -87,6 +87,17 @@ class PasswordChange(Strict):
     new_password_again: Annotated[str, Field(min_length=1, max_length=200)]
 
 
+class PasswordResetRequest(Strict):
+    email: EmailStr
+
+
+class NewPassword(Strict):
+    """A new password typed twice (the reset link's form)."""
+
+    new_password: Annotated[str, Field(min_length=1, max_length=200)]
+    new_password_again: Annotated[str, Field(min_length=1, max_length=200)]
+
+
 class LibrarianInvitation(Strict):
     email: EmailStr
     full_name: Name

@@ -106,18 +106,26 @@ async def change_password(
         await throttle.delete(key)
     else:
         errors["current_password"] = _("This is not your current password.")
-    problem = password_problem(data.new_password, user.email)
+    if data.new_password == data.current_password and not password_problem(data.new_password, user.email):
+        errors["new_password"] = _("Choose a password different from the current one.")
+    await set_password(session, user, data.new_password, data.new_password_again, errors=errors,
+                       action="user.change_password", summary="password changed")
+
+
+async def set_password(session: AsyncSession, user: User, new_password: str, new_password_again: str, *,
+                       errors: dict[str, str], action: str, summary: str) -> None:
+    """Give `user` a new password, strong enough and typed the same twice, unless `errors` (the
+    caller's own checks) or these checks find a problem: then nothing changes. Audited, without
+    the password."""
+    problem = password_problem(new_password, user.email)
     if problem:
         errors["new_password"] = problem
-    elif data.new_password == data.current_password:
-        errors["new_password"] = _("Choose a password different from the current one.")
-    elif data.new_password_again != data.new_password:
+    elif "new_password" not in errors and new_password_again != new_password:
         errors["new_password_again"] = _("The two new passwords are not the same.")
     if errors:
         raise ValidationFailed(errors)
-    user.password_hash = await hash_in_thread(data.new_password)
-    audit.record(session, actor_id=user.id, action="user.change_password", entity_type="user",
-                 entity_id=user.id, summary="password changed")
+    user.password_hash = await hash_in_thread(new_password)
+    audit.record(session, actor_id=user.id, action=action, entity_type="user", entity_id=user.id, summary=summary)
 
 
 async def create_officer(
