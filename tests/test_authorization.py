@@ -74,6 +74,8 @@ async def test_public_routes(client, db, role) -> None:
 PUBLIC_ROUTES = {
     ("/", "GET"), ("/healthz", "GET"), ("/lang/{code:str}", "GET"), ("/login", "GET"), ("/login", "POST"),
     ("/logout", "POST"), ("/register", "GET"), ("/register", "POST"), ("/needs", "GET"),
+    ("/password/forgot", "GET"), ("/password/forgot", "POST"),  # a forgotten password: for the signed out
+    ("/password/reset/{token:str}", "GET"), ("/password/reset/{token:str}", "POST"),  # the link is the key
     ("/needs/{need_id:int}", "GET"), ("/communes/{code:int}", "GET"), ("/ledger", "GET"),
     ("/honor-rolls", "GET"), ("/honor-rolls/{roll_id:int}", "GET"), ("/honor-rolls/{roll_id:int}/export.csv", "GET"),
     ("/honor-rolls/{roll_id:int}/export.xlsx", "GET"), ("/honor-rolls/{roll_id:int}/snapshot.json", "GET"),
