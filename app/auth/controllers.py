@@ -156,11 +156,21 @@ class AuthController(Controller):
         return see_other(request, "/account")
 
 
+async def _link_owner(db_session: AsyncSession, settings: Settings, token: str) -> User:
+    """Whose the reset link is, while it works (`reset.InvalidLink` otherwise: see the handler)."""
+    return await reset.user_for_token(db_session, settings.resolved_secret(), token, settings.password_reset_seconds)
+
+
+def _invalid_link(request: Request[Any, Any, Any], exc: reset.InvalidLink) -> Template:
+    return render(request, "auth/reset.html", status_code=exc.status_code, invalid=exc.message)
+
+
 class PasswordResetController(Controller):
     """A forgotten password: ask for a link by e-mail (`/password/forgot`), then choose a new
     password with it (`/password/reset/{token}`); see `app.auth.reset`."""
 
     path = "/password"
+    exception_handlers = {reset.InvalidLink: _invalid_link}  # type: ignore[dict-item]
 
     @get("/forgot", name="password_forgot")
     async def forgot_form(self, request: Request[Any, Any, Any], state: State) -> Template:
@@ -203,24 +213,14 @@ class PasswordResetController(Controller):
     async def reset_form(
         self, request: Request[Any, Any, Any], db_session: DbSession, state: State, token: FromPath[str]
     ) -> Template:
-        settings: Settings = state.settings
-        try:
-            user = await reset.user_for_token(db_session, settings.resolved_secret(), token,
-                                              settings.password_reset_seconds)
-        except reset.InvalidLink as exc:
-            return render(request, "auth/reset.html", status_code=exc.status_code, invalid=exc.message)
+        user = await _link_owner(db_session, state.settings, token)
         return render(request, "auth/reset.html", account=user, token=token, errors={}, invalid=None)
 
     @post("/reset/{token:str}", name="password_reset_post")
     async def reset(
         self, request: Request[Any, Any, Any], db_session: DbSession, state: State, token: FromPath[str]
     ) -> Response[Any]:
-        settings: Settings = state.settings
-        try:
-            user = await reset.user_for_token(db_session, settings.resolved_secret(), token,
-                                              settings.password_reset_seconds)
-        except reset.InvalidLink as exc:
-            return render(request, "auth/reset.html", status_code=exc.status_code, invalid=exc.message)
+        user = await _link_owner(db_session, state.settings, token)
         values = form_data(await request.form())
         try:
             data = validate(NewPassword, values)
