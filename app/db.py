@@ -123,6 +123,7 @@ def import_models() -> None:
     import app.audit  # noqa: F401
     import app.auth.models  # noqa: F401
     import app.geography.models  # noqa: F401
+    import app.outbox  # noqa: F401
     import donations.models  # noqa: F401
     import needs.models  # noqa: F401
     import recognition.models  # noqa: F401

@@ -9,8 +9,8 @@ import logging
 import click
 
 from app.cli import _with_session
+from app.outbox import deliver_pending, sender_for
 from app.settings import get_settings
-from donations.outbox import deliver_pending, sender_for
 
 
 @click.command("send-outbox")

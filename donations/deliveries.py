@@ -32,6 +32,7 @@ from app.db import utcnow
 from app.errors import Forbidden, IllegalTransition, NotFound, ValidationFailed
 from app.geography.models import Commune, Library
 from app.i18n import _
+from app.outbox import notify
 from app.settings import Settings
 from donations import services
 from donations.models import (
@@ -186,7 +187,7 @@ async def advance_pledge(session: AsyncSession, actor_id: int | None, pledge_id:
         return
     if pledge.status == PledgeStatus.ALLOCATED and all(s == AllocationStatus.DELIVERED for s, _r in rows):
         services.move_pledge(session, actor_id, pledge, PledgeStatus.DELIVERED, "pledge.deliver")
-        services.notify(session, pledge.sponsor_id, "pledge.delivered",
+        notify(session, pledge.sponsor_id, "pledge.delivered",
                         _("Your gift %(ref)s was delivered", ref=pledge.reference),
                         _("The library has your gift. Thank you for supporting reading in the mountains."))
     if pledge.status == PledgeStatus.DELIVERED and all(r is not None and not r.unresolved for _s, r in rows):
@@ -273,7 +274,7 @@ async def _record(session: AsyncSession, actor: User, settings: Settings, shipme
         commune = await session.get(Commune, allocation.commune_code)
         for officer_id in await session.scalars(select(User.id).where(User.role == Role.OFFICER,
                                                                       User.is_active.is_(True))):
-            services.notify(session, officer_id, "delivery.shortfall",
+            notify(session, officer_id, "delivery.shortfall",
                             _("Shortfall in shipment %(code)s", code=shipment.code),
                             _("%(commune)s received %(received)s of %(sent)s items: %(note)s",
                               commune=commune.name if commune else "", received=received,

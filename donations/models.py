@@ -318,20 +318,6 @@ class HeldMoneySettlement(Base):
     actor: Mapped[User | None] = relationship(lazy="raise")
 
 
-class OutboxMessage(Base):
-    """A notification waiting to be sent by the configured sender (the default writes to the log)."""
-
-    __tablename__ = "outbox"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    recipient_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    topic: Mapped[str] = mapped_column(String(40))
-    subject: Mapped[str] = mapped_column(String(200))
-    body: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    sent_at: Mapped[dt.datetime | None] = mapped_column(index=True)
-
-
 class ReceiptCounter(Base):
     """Gap-free receipt numbers per year (locked row per year)."""
 

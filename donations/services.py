@@ -18,6 +18,7 @@ from app.db import utcnow
 from app.errors import Forbidden, IllegalTransition, NotFound, ValidationFailed
 from app.geography.models import Commune
 from app.i18n import _, format_vnd
+from app.outbox import notify
 from app.payments.registry import PaymentState, check_transition
 from app.settings import Settings
 from donations.models import (
@@ -26,7 +27,6 @@ from donations.models import (
     AllocationStatus,
     LedgerEntry,
     LedgerKind,
-    OutboxMessage,
     Payment,
     Pledge,
     PledgeKind,
@@ -100,10 +100,6 @@ def check_unit_value(value: int | None, catalogue_value: int, field: str = "unit
         raise ValidationFailed({field: _("The value per item must be from %(min)s to %(max)s.",
                                          min=format_vnd(low), max=format_vnd(high))})
     return value
-
-
-def notify(session: AsyncSession, user_id: int | None, topic: str, subject: str, body: str) -> None:
-    session.add(OutboxMessage(recipient_id=user_id, topic=topic, subject=subject, body=body))
 
 
 async def get_pledge(session: AsyncSession, reference: str, *, for_update: bool = False) -> Pledge:

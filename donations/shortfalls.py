@@ -38,6 +38,7 @@ from app.db import utcnow
 from app.errors import IllegalTransition, NotFound, ValidationFailed
 from app.geography.models import Commune, Library
 from app.i18n import _, format_vnd
+from app.outbox import notify
 from donations import deliveries, services
 from donations.models import (
     Allocation,
@@ -142,7 +143,7 @@ async def resend(session: AsyncSession, actor: User, receipt_id: int, province_c
                              summary=shipment.code)
     _settle(session, actor, case, "shortfall_resent", wanted, text, "delivery.shortfall_resend",
             shipment=shipment.id, allocation=allocation.id)
-    services.notify(session, case.pledge.sponsor_id, "delivery.resend",
+    notify(session, case.pledge.sponsor_id, "delivery.resend",
                     _("Part of your gift %(ref)s is being sent again", ref=case.pledge.reference),
                     _("%(received)s of %(sent)s items arrived. The %(n)s missing items will be sent again "
                       "(shipment %(code)s).", received=case.receipt.quantity_received,
@@ -175,7 +176,7 @@ async def release(session: AsyncSession, actor: User, receipt_id: int, province_
     await session.flush()
     await deliveries.advance_pledge(session, actor.id, case.pledge.id)
     library = await session.get(Library, need.library_id)
-    services.notify(session, case.pledge.sponsor_id, "delivery.released",
+    notify(session, case.pledge.sponsor_id, "delivery.released",
                     _("What arrived of your gift %(ref)s", ref=case.pledge.reference),
                     _("%(received)s of %(sent)s items arrived at %(library)s. %(n)s items (%(value)s) did not "
                       "arrive and will not be sent again: they are no longer counted as allocated, and the "

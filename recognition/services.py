@@ -25,9 +25,8 @@ from app.auth.models import User
 from app.db import insert_once, utcnow
 from app.errors import IllegalTransition, NotFound, ValidationFailed
 from app.i18n import VN_TZ, _, format_date, format_document_date
+from app.outbox import OutboxMessage, notify
 from app.text import fold
-from donations.models import OutboxMessage
-from donations.services import notify
 from recognition import generation, nominations, rules
 from recognition.models import (
     DEPARTMENT_DECISION_FIELDS,

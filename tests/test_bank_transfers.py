@@ -13,12 +13,12 @@ from sqlalchemy import func, select
 
 from app.audit import AuditLog
 from app.auth.models import Role, User
+from app.outbox import OutboxMessage
 from app.payments.registry import PaymentState
 from donations import held_money, services
 from donations.models import (
     LedgerEntry,
     LedgerKind,
-    OutboxMessage,
     Payment,
     Pledge,
     PledgeStatus,

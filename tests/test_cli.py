@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 
 from app.auth.models import Role, User
 from app.geography.models import Library
+from app.outbox import OutboxMessage
 from app.settings import ROOT
-from donations.models import OutboxMessage
 from recognition.models import EntrySource, RollEntry
 from tests.conftest import TEST_SECRET
 

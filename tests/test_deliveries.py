@@ -20,12 +20,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.asgi import create_app
 from app.audit import AuditLog
 from app.auth.models import Role, User
+from app.outbox import OutboxMessage
 from donations import services
 from donations.models import (
     Allocation,
     AllocationStatus,
     Delivery,
-    OutboxMessage,
     Pledge,
     PledgeKind,
     PledgeStatus,

@@ -17,10 +17,11 @@ from app.auth.models import Role, User
 from app.errors import IllegalTransition
 from app.geography.models import Library
 from app.i18n import format_date
+from app.outbox import OutboxMessage
 from app.payments import vietqr
 from app.payments.registry import PaymentState
 from donations import services
-from donations.models import LedgerEntry, LedgerKind, OutboxMessage, Payment, PaymentEvent, Pledge, PledgeStatus
+from donations.models import LedgerEntry, LedgerKind, Payment, PaymentEvent, Pledge, PledgeStatus
 from needs.models import Need, NeedStatus
 from tests.conftest import settings_for
 from tests.donations_support import card_token, event, signed, stripe_settings

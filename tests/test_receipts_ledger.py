@@ -21,17 +21,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_asyn
 from app.auth.models import Role, SponsorType, User
 from app.geography.models import Commune
 from app.i18n import format_vnd
+from app.outbox import LogSender, OutboxMessage, deliver_pending
 from app.settings import ROOT
 from donations import services
 from donations.models import (
     Delivery,
-    OutboxMessage,
     Pledge,
     PledgeKind,
     PledgeStatus,
     Target,
 )
-from donations.outbox import LogSender, deliver_pending
 from donations.schemas import PledgeIn
 from tests.conftest import TEST_SECRET, settings_for
 from tests.support import MUONG_LA, PASSWORD, flat, make_library, make_need, make_user, post_form, sign_in
@@ -568,10 +567,10 @@ async def test_outbox_sends_each_message_once_oldest_first(db, caplog) -> None:
 
     await money(db, giver, 3_000_000, pay=False)
     await db.commit()
-    with caplog.at_level(logging.INFO, logger="donations.outbox"):
+    with caplog.at_level(logging.INFO, logger="app.outbox"):
         assert await deliver_pending(db, LogSender()) == 1
     await db.commit()
-    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "donations.outbox"]
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "app.outbox"]
     assert len(lines) == 1 and lines[0]["topic"] == "pledge.received"
     assert lines[0]["recipient_id"] == giver.id
 

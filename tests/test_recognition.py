@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit import AuditLog
 from app.auth.models import Role, User
 from app.errors import IllegalTransition, NotFound, ValidationFailed
-from donations.models import OutboxMessage, PledgeKind, PledgeStatus
+from app.outbox import OutboxMessage
+from donations.models import PledgeKind, PledgeStatus
 from recognition import nominations, rules, services
 from recognition.models import Category, CommendationForm, HonorRoll, Nomination, RollEntry, RollStatus, RuleSet
 from recognition.schemas import ApproveIn, CorrectionIn, NominationIn, RevokeIn, RuleSetIn

@@ -431,7 +431,7 @@ async def test_certificates_link_to_the_configured_public_address(clean_backend:
     from sqlalchemy import select
 
     from app.asgi import create_app
-    from donations.models import OutboxMessage
+    from app.outbox import OutboxMessage
     from tests.conftest import settings_for
 
     with pytest.raises(ValidationError):

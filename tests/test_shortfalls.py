@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit import AuditLog
 from app.auth.models import Role
 from app.geography.models import Commune
+from app.outbox import OutboxMessage
 from donations import services
 from donations.models import (
     Allocation,
@@ -21,7 +22,6 @@ from donations.models import (
     Delivery,
     LedgerEntry,
     LedgerKind,
-    OutboxMessage,
     Pledge,
     PledgeKind,
     PledgeStatus,

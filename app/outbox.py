@@ -1,6 +1,7 @@
-"""Sending the notifications waiting in the outbox (pledge received, payment confirmed, ...).
+"""The outbox: notifications to the platform's users (a need approved, a pledge received, a
+payment confirmed, a commendation ...), written with the change they tell of and sent later.
 
-Services only add `OutboxMessage` rows in their own transaction (`donations.services.notify`);
+Services only add `OutboxMessage` rows in their own transaction (`notify`);
 a job (`send-outbox`) hands the unsent ones, oldest first, to a pluggable `Sender` and stamps
 `sent_at`. With `SMTP_HOST` set, `EmailSender` mails each to its recipient; without, the
 `LogSender` writes one structured (JSON) log line per message; an SMS sender would implement the
@@ -14,20 +15,40 @@ A sender that fails on one message leaves it unsent (logged) and the others go o
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import ForeignKey, String, Text, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
 
 from app.auth.models import User
-from app.db import utcnow
+from app.db import Base, utcnow
 from app.mail import Mail, Mailer, mailer_for
 from app.settings import Settings
-from donations.models import OutboxMessage
 
-log = logging.getLogger("donations.outbox")
+log = logging.getLogger("app.outbox")
+
+
+class OutboxMessage(Base):
+    """A notification waiting to be sent by the configured sender (the default writes to the log)."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    recipient_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    topic: Mapped[str] = mapped_column(String(40))
+    subject: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(index=True)
+
+
+def notify(session: AsyncSession, user_id: int | None, topic: str, subject: str, body: str) -> None:
+    """Tell a user something, with the change being written (sent once it is committed)."""
+    session.add(OutboxMessage(recipient_id=user_id, topic=topic, subject=subject, body=body))
 
 
 class Sender(Protocol):
@@ -36,7 +57,7 @@ class Sender(Protocol):
 
 
 class LogSender:
-    """The default: one JSON line per message on the `donations.outbox` logger."""
+    """The default: one JSON line per message on the `app.outbox` logger."""
 
     def __init__(self, logger: logging.Logger = log) -> None:
         self.logger = logger
