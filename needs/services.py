@@ -18,6 +18,7 @@ from app.db import insert_once, utcnow
 from app.errors import Forbidden, IllegalTransition, NotFound, ValidationFailed
 from app.geography.models import Commune, Library
 from app.i18n import _
+from app.outbox import notify
 from app.text import like_pattern
 from needs.catalog import catalogue_changed
 from needs.models import (
@@ -207,6 +208,15 @@ def _move(
     )
 
 
+async def _tell_librarians(session: AsyncSession, need: Need, topic: str, subject: str, body: str) -> None:
+    """A message (the outbox: an e-mail where SMTP is configured) to each active librarian of the
+    need's library, so a librarian who seldom signs in learns of the office's decision."""
+    librarians = await session.scalars(select(User.id).where(
+        User.library_id == need.library_id, User.role == Role.LIBRARIAN, User.is_active.is_(True)))
+    for librarian_id in librarians:
+        notify(session, librarian_id, topic, subject, body)
+
+
 async def submit_need(session: AsyncSession, actor: User, need: Need) -> Need:
     _require_own_library(actor, need)
     _move(session, actor, need, S.SUBMITTED, "need.submit")
@@ -222,6 +232,9 @@ async def approve(session: AsyncSession, actor: User, need: Need) -> Need:
     need.approved_at = utcnow()
     need.moderation_note = ""
     _move(session, actor, need, S.OPEN, "need.open")
+    await _tell_librarians(session, need, "need.approved", _("Your need no. %(id)s is approved", id=need.id),
+                           _("The province approved your need no. %(id)s: sponsors now see it on the needs board.",
+                             id=need.id))
     return need
 
 
@@ -259,6 +272,9 @@ async def return_for_changes(session: AsyncSession, actor: User, need: Need, not
     _require_officer(actor)
     _move(session, actor, need, S.RETURNED, "need.return", summary=note)
     need.moderation_note = note
+    await _tell_librarians(session, need, "need.returned", _("Your need no. %(id)s needs changes", id=need.id),
+                           _("The province returned your need no. %(id)s for changes: %(note)s Correct it and "
+                             "send it again.", id=need.id, note=note))
     return need
 
 
@@ -266,6 +282,9 @@ async def reject(session: AsyncSession, actor: User, need: Need, reason: str) ->
     _require_officer(actor)
     _move(session, actor, need, S.REJECTED, "need.reject", summary=reason)
     need.moderation_note = reason
+    await _tell_librarians(session, need, "need.rejected", _("Your need no. %(id)s is not approved", id=need.id),
+                           _("The province did not approve your need no. %(id)s: %(reason)s", id=need.id,
+                             reason=reason))
     return need
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from app.audit import AuditLog
 from app.auth.models import Role
+from app.outbox import OutboxMessage
 from needs.models import Need, NeedStatus, NeedTitle
 from needs.services import expire_overdue
 from tests.support import make_library, make_need, make_user, post_form, send_json, sign_in
@@ -326,3 +327,26 @@ async def test_the_review_queue_pages_past_a_hundred(client, db, library, office
     first = await client.get("/officer/needs")
     assert first.text.count('name="ids"') == 100 and 'href="/officer/needs?page=2"' in first.text
     assert (await client.get("/officer/needs?page=2")).text.count('name="ids"') == 1
+
+
+async def test_the_librarians_are_told_of_the_offices_decision(client, db, library, librarian, officer) -> None:
+    """Approving, returning or rejecting a need writes a message (an e-mail where SMTP is set) to each
+    active librarian of its library, in Vietnamese, with the office's note; a withdrawn one is not told."""
+    gone = await make_user(db, Role.LIBRARIAN, email="cu@muongla.vn", library_id=library.id, is_active=False)
+    other = await make_library(db, name="Thư viện Chiềng Cơi")
+    await make_user(db, Role.LIBRARIAN, email="khac@example.vn", library_id=other.id)
+    approved, returned, rejected = [await make_need(db, library, status=S.SUBMITTED) for _ in range(3)]
+    await db.commit()
+    await sign_in(client, officer.email)
+    assert (await post_form(client, f"/officer/needs/{approved.id}/approve", {})).status_code == 303
+    assert (await post_form(client, f"/officer/needs/{returned.id}/return",
+                            {"note": "Ghi rõ số lượng theo lớp."})).status_code == 303
+    assert (await post_form(client, f"/officer/needs/{rejected.id}/reject",
+                            {"reason": "Trùng nhu cầu."})).status_code == 303
+    told = list(await db.scalars(select(OutboxMessage).where(OutboxMessage.topic.like("need.%"))
+                                 .order_by(OutboxMessage.id)))
+    assert [(m.recipient_id, m.topic) for m in told] == [
+        (librarian.id, "need.approved"), (librarian.id, "need.returned"), (librarian.id, "need.rejected")]
+    assert told[0].subject == f"Nhu cầu số {approved.id} của bạn đã được duyệt"
+    assert "Ghi rõ số lượng theo lớp." in told[1].body and "Trùng nhu cầu." in told[2].body
+    assert gone.id not in {m.recipient_id for m in told}
