@@ -63,6 +63,8 @@ def test_need_posted_approved_and_found_without_diacritics(live_server: str, pag
     page.get_by_label("Số lượng").fill("0")
     page.get_by_role("button", name="Gửi duyệt").click()
     expect(page.locator("#e-quantity")).to_contain_text("Phải lớn hơn 0")  # inline, nothing saved
+    # ... and the server's answer to the form sent: wait for it, or it lands after the next fill.
+    expect(page.get_by_role("alert").filter(has_text="Vui lòng sửa các ô")).to_be_visible()
     page.get_by_label("Số lượng").fill("75")
     page.get_by_label("Vì sao thư viện cần").fill(reason)
     page.get_by_role("button", name="Gửi duyệt").click()
